@@ -1,0 +1,334 @@
+// Package gitrepo keeps a bare mirror of a git repository and reads trees,
+// blobs, diffs and history from it by driving the git command line, which
+// is far faster on a 12k-commit, 80k-file history than a pure-Go reader.
+package gitrepo
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrNoGit is returned when the git binary is not installed.
+var ErrNoGit = errors.New("git not found in PATH (install it: apt-get install git)")
+
+// Repo is a bare mirror on disk.
+type Repo struct {
+	Dir string
+}
+
+// Mirror makes dir a bare mirror of source, cloning it on first use and
+// fetching afterwards. The clone goes to a temporary directory first so that
+// an interrupted clone never leaves a half-made mirror behind.
+func Mirror(ctx context.Context, source, dir string) (*Repo, error) {
+	if _, err := exec.LookPath("git"); err != nil {
+		return nil, ErrNoGit
+	}
+	r := &Repo{Dir: dir}
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
+		if _, err := r.git(ctx, "remote", "set-url", "origin", source); err != nil {
+			return nil, err
+		}
+		if _, err := r.git(ctx, "fetch", "--prune", "--quiet", "origin"); err != nil {
+			return nil, fmt.Errorf("fetch %s: %w", source, err)
+		}
+		return r, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("create mirror dir: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".mirror-*")
+	if err != nil {
+		return nil, fmt.Errorf("create mirror dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.CommandContext(ctx, "git", "clone", "--mirror", "--quiet", source, tmp)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("clone %s: %w: %s", source, err, strings.TrimSpace(stderr.String()))
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, fmt.Errorf("install mirror: %w", err)
+	}
+	return r, nil
+}
+
+// Open uses an existing repository (bare or not) without fetching.
+func Open(dir string) (*Repo, error) {
+	if _, err := exec.LookPath("git"); err != nil {
+		return nil, ErrNoGit
+	}
+	return &Repo{Dir: dir}, nil
+}
+
+func (r *Repo) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", r.Dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	return cmd
+}
+
+func (r *Repo) git(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := r.command(ctx, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// Resolve turns a revision into a full commit id. An empty rev means the
+// mirror's HEAD, or, when HEAD names no branch the source has (a bundle
+// often has no HEAD), its only branch or its master/main.
+func (r *Repo) Resolve(ctx context.Context, rev string) (string, error) {
+	if rev != "" {
+		out, err := r.git(ctx, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
+		if err != nil {
+			return "", fmt.Errorf("resolve revision %q: not a commit in %s", rev, r.Dir)
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+	if out, err := r.git(ctx, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"); err == nil {
+		return strings.TrimSpace(string(out)), nil
+	}
+	out, err := r.git(ctx, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/")
+	if err != nil {
+		return "", err
+	}
+	heads := map[string]string{}
+	var only string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		name, oid, ok := strings.Cut(line, " ")
+		if ok {
+			heads[name] = oid
+			only = oid
+		}
+	}
+	for _, b := range []string{"refs/heads/master", "refs/heads/main"} {
+		if oid, ok := heads[b]; ok {
+			return oid, nil
+		}
+	}
+	if len(heads) == 1 {
+		return only, nil
+	}
+	return "", fmt.Errorf("repository %s has no HEAD and %d branches: pass --rev", r.Dir, len(heads))
+}
+
+// CommitTime is the committer date of a commit.
+func (r *Repo) CommitTime(ctx context.Context, rev string) (time.Time, error) {
+	out, err := r.git(ctx, "show", "-s", "--format=%ct", rev)
+	if err != nil {
+		return time.Time{}, err
+	}
+	sec, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse commit time of %s: %w", rev, err)
+	}
+	return time.Unix(sec, 0).UTC(), nil
+}
+
+// IsAncestor reports whether a is an ancestor of (or equal to) b.
+func (r *Repo) IsAncestor(ctx context.Context, a, b string) (bool, error) {
+	cmd := r.command(ctx, "merge-base", "--is-ancestor", a, b)
+	err := cmd.Run()
+	if err == nil {
+		return true, nil
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 1 {
+		return false, nil
+	}
+	return false, fmt.Errorf("git merge-base %s %s: %w", a, b, err)
+}
+
+// Entry is one blob of a tree.
+type Entry struct {
+	OID  string
+	Path string
+}
+
+// LsTree lists the blobs under paths at rev, recursively.
+func (r *Repo) LsTree(ctx context.Context, rev string, paths ...string) ([]Entry, error) {
+	out, err := r.git(ctx, append([]string{"ls-tree", "-r", "-z", rev, "--"}, paths...)...)
+	if err != nil {
+		return nil, err
+	}
+	var entries []Entry
+	for _, rec := range bytes.Split(out, []byte{0}) {
+		if len(rec) == 0 {
+			continue
+		}
+		meta, path, ok := bytes.Cut(rec, []byte{'\t'})
+		if !ok {
+			return nil, fmt.Errorf("git ls-tree: malformed line %q", rec)
+		}
+		f := strings.Fields(string(meta))
+		if len(f) != 3 || f[1] != "blob" {
+			continue
+		}
+		entries = append(entries, Entry{OID: f[2], Path: string(path)})
+	}
+	return entries, nil
+}
+
+// ReadBlobs streams the contents of oids, in order, to fn through one
+// `git cat-file --batch` process.
+func (r *Repo) ReadBlobs(ctx context.Context, oids []string, fn func(i int, data []byte) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := r.command(ctx, "cat-file", "--batch")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start git cat-file: %w", err)
+	}
+	writeErr := make(chan error, 1)
+	go func() {
+		w := bufio.NewWriterSize(stdin, 64<<10)
+		for _, oid := range oids {
+			if _, err := w.WriteString(oid + "\n"); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+		err := w.Flush()
+		stdin.Close()
+		writeErr <- err
+	}()
+	br := bufio.NewReaderSize(stdout, 1<<20)
+	var readErr error
+	for i := range oids {
+		header, err := br.ReadString('\n')
+		if err != nil {
+			readErr = fmt.Errorf("git cat-file: read header: %w", err)
+			break
+		}
+		f := strings.Fields(header)
+		if len(f) != 3 {
+			readErr = fmt.Errorf("git cat-file: %s", strings.TrimSpace(header))
+			break
+		}
+		size, err := strconv.Atoi(f[2])
+		if err != nil {
+			readErr = fmt.Errorf("git cat-file: bad size in %q", header)
+			break
+		}
+		data := make([]byte, size+1) // content plus the trailing newline
+		if _, err := io.ReadFull(br, data); err != nil {
+			readErr = fmt.Errorf("git cat-file: read %s: %w", oids[i], err)
+			break
+		}
+		if err := fn(i, data[:size]); err != nil {
+			readErr = err
+			break
+		}
+	}
+	if readErr != nil {
+		cancel()
+		_ = cmd.Wait()
+		return readErr
+	}
+	if err := <-writeErr; err != nil {
+		_ = cmd.Wait()
+		return fmt.Errorf("git cat-file: write: %w", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("git cat-file: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// Change is one path of a diff between two commits (renames are split
+// into a deletion and an addition).
+type Change struct {
+	Status byte // 'A', 'M', 'D', 'T'
+	Path   string
+}
+
+// Diff lists the paths under paths that differ between commits a and b.
+func (r *Repo) Diff(ctx context.Context, a, b string, paths ...string) ([]Change, error) {
+	out, err := r.git(ctx, append([]string{"diff", "--no-renames", "--name-status", "-z", a, b, "--"}, paths...)...)
+	if err != nil {
+		return nil, err
+	}
+	fields := bytes.Split(out, []byte{0})
+	var changes []Change
+	for i := 0; i+1 < len(fields); i += 2 {
+		if len(fields[i]) == 0 {
+			break
+		}
+		changes = append(changes, Change{Status: fields[i][0], Path: string(fields[i+1])})
+	}
+	return changes, nil
+}
+
+// FirstAdded walks the history of revRange (e.g. "B" or "A..B") and returns,
+// for every path under paths whose name ends in suffix, the committer time
+// of the oldest commit in that range that added it.
+func (r *Repo) FirstAdded(ctx context.Context, revRange, suffix string, paths ...string) (map[string]time.Time, error) {
+	args := append([]string{"log", "--no-renames", "--diff-filter=A", "--name-only", "--format=@%ct", revRange, "--"}, paths...)
+	cmd := r.command(ctx, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start git log: %w", err)
+	}
+	first := make(map[string]time.Time)
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var when time.Time
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+		case line[0] == '@':
+			sec, err := strconv.ParseInt(line[1:], 10, 64)
+			if err != nil {
+				_ = cmd.Wait()
+				return nil, fmt.Errorf("git log: bad time %q", line)
+			}
+			when = time.Unix(sec, 0).UTC()
+		case strings.HasSuffix(line, suffix):
+			// git log goes newest first: the last sighting is the oldest.
+			first[line] = when
+		}
+	}
+	if err := sc.Err(); err != nil {
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("git log: %w", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("git log: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return first, nil
+}

@@ -1,0 +1,56 @@
+package store
+
+// migrations are applied in order; each runs in its own transaction and is
+// written in the SQL that SQLite and PostgreSQL both accept.
+var migrations = []string{
+	// 1: CVE records and sync state.
+	`CREATE TABLE cves (
+		id             TEXT PRIMARY KEY,
+		year           INTEGER NOT NULL,
+		num            BIGINT NOT NULL,
+		status         TEXT NOT NULL,
+		source         TEXT NOT NULL,
+		title          TEXT NOT NULL,
+		description    TEXT NOT NULL,
+		default_status TEXT NOT NULL,
+		cvss_vector    TEXT,
+		cvss_score     DOUBLE PRECISION,
+		cvss_severity  TEXT,
+		cvss_scenarios TEXT,
+		fix_commits    TEXT NOT NULL,
+		mainline_fix   TEXT NOT NULL,
+		ranges         TEXT NOT NULL,
+		first_seen     BIGINT,
+		announced_at   BIGINT
+	);
+	CREATE INDEX cves_order ON cves (year, num);
+	CREATE INDEX cves_first_seen ON cves (first_seen);
+	CREATE TABLE cve_files (
+		cve_id TEXT NOT NULL,
+		seq    INTEGER NOT NULL,
+		path   TEXT NOT NULL,
+		PRIMARY KEY (cve_id, seq)
+	);
+	CREATE INDEX cve_files_path ON cve_files (path);
+	CREATE TABLE cve_branches (
+		cve_id             TEXT NOT NULL,
+		seq                INTEGER NOT NULL,
+		introduced_version TEXT NOT NULL,
+		introduced_commit  TEXT NOT NULL,
+		fixed_version      TEXT NOT NULL,
+		fixed_commit       TEXT NOT NULL,
+		PRIMARY KEY (cve_id, seq)
+	);
+	CREATE TABLE sync_state (
+		id        INTEGER PRIMARY KEY CHECK (id = 1),
+		source    TEXT NOT NULL,
+		commit_id TEXT NOT NULL,
+		synced_at BIGINT NOT NULL
+	);
+	CREATE TABLE sync_problems (
+		cve_id TEXT NOT NULL,
+		file   TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		PRIMARY KEY (cve_id, file)
+	);`,
+}
