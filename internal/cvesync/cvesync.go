@@ -140,7 +140,7 @@ func Run(ctx context.Context, st store.Store, opts Options) (Summary, error) {
 			todo = append(todo, sets[id])
 		}
 		go func() {
-			d, err := repo.FirstAdded(ctx, target, ".json", publishedDir, rejectedDir)
+			d, err := repo.FirstAddedByDay(ctx, "", target, ".json", publishedDir, rejectedDir)
 			dates <- dateResult{d, err}
 		}()
 	} else {
@@ -164,7 +164,7 @@ func Run(ctx context.Context, st store.Store, opts Options) (Summary, error) {
 			}
 		}
 		go func() {
-			d, err := repo.FirstAdded(ctx, state.Commit+".."+target, ".json", publishedDir, rejectedDir)
+			d, err := repo.FirstAddedByDay(ctx, state.Commit, target, ".json", publishedDir, rejectedDir)
 			dates <- dateResult{d, err}
 		}()
 	}
@@ -174,7 +174,9 @@ func Run(ctx context.Context, st store.Store, opts Options) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	log.Debug("records parsed", "elapsed", time.Since(start))
 	dr := <-dates
+	log.Debug("records dated", "elapsed", time.Since(start))
 	if dr.err != nil {
 		return sum, fmt.Errorf("date records: %w", dr.err)
 	}
@@ -188,6 +190,7 @@ func Run(ctx context.Context, st store.Store, opts Options) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
+	log.Debug("records stored", "elapsed", time.Since(start))
 	sum.Added, sum.Updated, sum.Rejected, sum.Deleted = counts.Added, counts.Updated, counts.Rejected, counts.Deleted
 	sum.Malformed = len(problems)
 	sum.Problems = problems

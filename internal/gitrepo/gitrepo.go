@@ -285,50 +285,92 @@ func (r *Repo) Diff(ctx context.Context, a, b string, paths ...string) ([]Change
 	return changes, nil
 }
 
-// FirstAdded walks the history of revRange (e.g. "B" or "A..B") and returns,
-// for every path under paths whose name ends in suffix, the committer time
-// of the oldest commit in that range that added it.
-func (r *Repo) FirstAdded(ctx context.Context, revRange, suffix string, paths ...string) (map[string]time.Time, error) {
-	args := append([]string{"log", "--no-renames", "--diff-filter=A", "--name-only", "--format=@%ct", revRange, "--"}, paths...)
-	cmd := r.command(ctx, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
+// FirstAddedByDay returns, for every path under paths whose name ends in
+// suffix and that was added in the first-parent history of target after
+// base (all of it when base is ""), the UTC day on which it first appeared.
+//
+// It compares one snapshot per day (the day's last first-parent commit)
+// instead of every commit: a flat directory of 40,000 files makes each tree
+// diff costly, and the day is what users filter on. Because snapshots are
+// fixed by the history alone, a sync to A then to B dates every path as a
+// sync straight to B does.
+func (r *Repo) FirstAddedByDay(ctx context.Context, base, target, suffix string, paths ...string) (map[string]time.Time, error) {
+	rng := target
+	if base != "" {
+		rng = base + ".." + target
+	}
+	out, err := r.git(ctx, "log", "--first-parent", "--format=%H %ct", rng)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start git log: %w", err)
+	type snap struct {
+		commit string
+		day    time.Time
 	}
-	first := make(map[string]time.Time)
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var when time.Time
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-		case line[0] == '@':
-			sec, err := strconv.ParseInt(line[1:], 10, 64)
-			if err != nil {
-				_ = cmd.Wait()
-				return nil, fmt.Errorf("git log: bad time %q", line)
-			}
-			when = time.Unix(sec, 0).UTC()
-		case strings.HasSuffix(line, suffix):
-			// git log goes newest first: the last sighting is the oldest.
-			first[line] = when
+	var snaps []snap // newest first
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		oid, ct, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
 		}
+		sec, err := strconv.ParseInt(ct, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("git log: bad time %q", line)
+		}
+		day := time.Unix(sec, 0).UTC().Truncate(24 * time.Hour)
+		// A newer commit of the same day already stands for it.
+		if len(snaps) > 0 && snaps[len(snaps)-1].day.Equal(day) {
+			continue
+		}
+		snaps = append(snaps, snap{oid, day})
 	}
-	if err := sc.Err(); err != nil {
-		_ = cmd.Wait()
-		return nil, fmt.Errorf("git log: %w", err)
+	if len(snaps) == 0 {
+		return map[string]time.Time{}, nil
 	}
-	if err := cmd.Wait(); err != nil {
+	// Pairs for diff-tree --stdin: "<commit> <older snapshot>", or a lone
+	// root commit, which --root diffs against the empty tree.
+	var stdin strings.Builder
+	dayOf := map[string]time.Time{}
+	for i, s := range snaps {
+		dayOf[s.commit] = s.day
+		older := base
+		if i+1 < len(snaps) {
+			older = snaps[i+1].commit
+		}
+		stdin.WriteString(s.commit)
+		if older != "" {
+			stdin.WriteString(" " + older)
+		}
+		stdin.WriteString("\n")
+	}
+	args := append([]string{"diff-tree", "--stdin", "--root", "-r", "--no-renames", "--diff-filter=A", "--name-only", "--"}, paths...)
+	cmd := r.command(ctx, args...)
+	cmd.Stdin = strings.NewReader(stdin.String())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	diff, err := cmd.Output()
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("git log: %w: %s", err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("git diff-tree: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	first := make(map[string]time.Time)
+	var day time.Time
+	for _, line := range strings.Split(string(diff), "\n") {
+		if line == "" {
+			continue
+		}
+		// diff-tree prints the commit id line before each commit's paths.
+		if d, ok := dayOf[strings.Fields(line)[0]]; ok && len(line) >= 40 && !strings.Contains(line, "/") {
+			day = d
+			continue
+		}
+		if strings.HasSuffix(line, suffix) {
+			if old, ok := first[line]; !ok || day.Before(old) {
+				first[line] = day
+			}
+		}
 	}
 	return first, nil
 }

@@ -110,6 +110,8 @@ func Backends(t testing.TB) []Backend {
 	return append(bs, Backend{Name: "postgres", DSN: PostgresDB(t, admin)})
 }
 
+var dbSeq int
+
 // PostgresDB creates an empty database on the server admin points at,
 // dropped when the test ends, and returns its DSN.
 func PostgresDB(t testing.TB, admin string) string {
@@ -120,7 +122,8 @@ func PostgresDB(t testing.TB, admin string) string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	name := "t_" + strings.ToLower(strings.NewReplacer("/", "_", "-", "_", " ", "_", "#", "_").Replace(t.Name()))
+	dbSeq++
+	name := fmt.Sprintf("t%d_%d_", os.Getpid(), dbSeq) + strings.ToLower(strings.NewReplacer("/", "_", "-", "_", " ", "_", "#", "_").Replace(t.Name()))
 	if len(name) > 50 {
 		sum := sha256.Sum256([]byte(name))
 		name = name[:40] + "_" + hex.EncodeToString(sum[:4])
@@ -145,4 +148,13 @@ func PostgresDB(t testing.TB, admin string) string {
 		return admin[:i+1] + name
 	}
 	return admin[:i+1] + name + admin[i+j:]
+}
+
+// PostgresOrSQLite returns a second, fresh database of backend b's kind.
+func PostgresOrSQLite(t testing.TB, b Backend) string {
+	t.Helper()
+	if b.Name == "postgres" {
+		return PostgresDB(t, os.Getenv("TUXTAPE_TEST_PG"))
+	}
+	return filepath.Join(t.TempDir(), "second.db")
 }
