@@ -121,8 +121,9 @@ func mboxSubject(msg []byte) (id, title string, rejected bool, err error) {
 // when several are (a CVE can have two mainline fixes). Without one it falls
 // back to the last .sha1 line; the .sha1 order says little (of the 37
 // multi-line .sha1 files in the 2026-08 tree the mainline commit is first
-// in 14 and last in 12), but every published record there has a .dyad
-// naming its mainline fix, so the fallback only serves records without one.
+// in 14 and last in 12), but nearly every published record there has a
+// .dyad naming its mainline fix, so the fallback mostly serves records
+// without a .dyad.
 func mainlineFix(branches []Branch, fixCommits []string) string {
 	var first string
 	for _, b := range branches {
