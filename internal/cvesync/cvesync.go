@@ -350,7 +350,7 @@ func problemOf(fs *fileSet, err error) store.Problem {
 	p := store.Problem{ID: fs.id, File: fs.paths["json"], Reason: err.Error()}
 	var re *vulns.RecordError
 	if errors.As(err, &re) && re.File != "" {
-		if full, ok := fs.paths[strings.TrimPrefix(path.Ext(re.File), ".")]; ok {
+		if full, ok := fs.paths[re.File]; ok {
 			p.File = full
 		}
 		if re.Err != nil {
