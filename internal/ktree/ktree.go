@@ -1,0 +1,238 @@
+// Package ktree prepares a kernel source tree for compiling single
+// translation units the way the target kernel was built, and gives cheap
+// throw-away copies of it in which a fix is applied and units are rebuilt.
+package ktree
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// Errors callers decide on.
+var (
+	ErrCompilerMismatch = errors.New("compiler does not match the kernel's")
+	ErrConfigMismatch   = errors.New("config is for another kernel")
+)
+
+// Tree is a prepared source tree: configured, with modules_prepare done.
+type Tree struct {
+	Dir     string
+	Version string // 6.1.176
+	CC      string // the compiler that built the kernel, e.g. gcc-12
+	log     *slog.Logger
+}
+
+// PrepareOptions say where the source comes from and where the tree lives.
+type PrepareOptions struct {
+	Tarball string // linux-source tarball (.tar.xz)
+	Config  string // the kernel's .config
+	Dir     string // where the prepared tree is kept (reused when it matches)
+	Log     *slog.Logger
+}
+
+const stampFile = ".tuxtape-prepared"
+
+// Prepare unpacks the source, installs the config, and runs
+// `make olddefconfig modules_prepare` with the kernel's own compiler. A tree
+// prepared before from the same tarball and config is reused as it is.
+func Prepare(ctx context.Context, o PrepareOptions) (*Tree, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := os.ReadFile(o.Config)
+	if err != nil {
+		return nil, fmt.Errorf("read kernel config: %w", err)
+	}
+	cc, err := CheckCompiler(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	stamp := stampOf(o.Tarball, cfg)
+	if have, err := os.ReadFile(filepath.Join(o.Dir, stampFile)); err == nil && string(have) == stamp {
+		version, err := sourceVersion(o.Dir)
+		if err != nil {
+			return nil, err
+		}
+		return &Tree{Dir: o.Dir, Version: version, CC: cc, log: log}, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Dir), 0o755); err != nil {
+		return nil, fmt.Errorf("prepare tree: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(o.Dir), ".tree-*")
+	if err != nil {
+		return nil, fmt.Errorf("prepare tree: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	log.Info("unpacking kernel source", "tarball", o.Tarball)
+	if err := run(ctx, tmp, nil, "tar", "--strip-components=1", "-xf", o.Tarball); err != nil {
+		return nil, fmt.Errorf("unpack %s: %w", o.Tarball, err)
+	}
+	version, err := sourceVersion(tmp)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkConfig(cfg, version); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".config"), cfg, 0o644); err != nil {
+		return nil, fmt.Errorf("install config: %w", err)
+	}
+	log.Info("preparing kernel source", "version", version)
+	t := &Tree{Dir: tmp, Version: version, CC: cc, log: log}
+	if err := t.make(ctx, tmp, nil, "olddefconfig"); err != nil {
+		return nil, err
+	}
+	if err := t.make(ctx, tmp, nil, "modules_prepare"); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, stampFile), []byte(stamp), 0o644); err != nil {
+		return nil, fmt.Errorf("prepare tree: %w", err)
+	}
+	os.RemoveAll(o.Dir)
+	if err := os.Rename(tmp, o.Dir); err != nil {
+		return nil, fmt.Errorf("install prepared tree: %w", err)
+	}
+	t.Dir = o.Dir
+	return t, nil
+}
+
+func stampOf(tarball string, cfg []byte) string {
+	h := sha256.New()
+	if st, err := os.Stat(tarball); err == nil {
+		fmt.Fprintf(h, "%s %d %d\n", tarball, st.Size(), st.ModTime().UnixNano())
+	}
+	h.Write(cfg)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+var ccText = regexp.MustCompile(`(?m)^CONFIG_CC_VERSION_TEXT="([^"]*)"`)
+
+// CheckCompiler finds the compiler the config says built the kernel
+// (CONFIG_CC_VERSION_TEXT) and checks that it is installed and identical:
+// objects from another compiler do not match the running kernel's code.
+func CheckCompiler(ctx context.Context, cfg []byte) (string, error) {
+	m := ccText.FindSubmatch(cfg)
+	if m == nil {
+		return "", fmt.Errorf("%w: the config has no CONFIG_CC_VERSION_TEXT", ErrConfigMismatch)
+	}
+	want := string(m[1])
+	cc, _, _ := strings.Cut(want, " ")
+	if _, err := exec.LookPath(cc); err != nil {
+		return "", fmt.Errorf("%w: the kernel was built with %q but %s is not installed", ErrCompilerMismatch, want, cc)
+	}
+	out, err := exec.CommandContext(ctx, cc, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("run %s --version: %w", cc, err)
+	}
+	have, _, _ := strings.Cut(string(out), "\n")
+	if strings.TrimSpace(have) != want {
+		return "", fmt.Errorf("%w: the kernel was built with %q, %s is %q: install the exact compiler version", ErrCompilerMismatch, want, cc, have)
+	}
+	return cc, nil
+}
+
+var configHeader = regexp.MustCompile(`(?m)^# Linux/(\S+) (\S+) Kernel Configuration`)
+
+// checkConfig refuses a config written for another kernel version or
+// architecture; olddefconfig's cosmetic changes are fine.
+func checkConfig(cfg []byte, version string) error {
+	m := configHeader.FindSubmatch(cfg)
+	if m == nil {
+		return fmt.Errorf("%w: no \"# Linux/<arch> <version> Kernel Configuration\" header", ErrConfigMismatch)
+	}
+	arch, v := string(m[1]), string(m[2])
+	if arch != "x86" {
+		return fmt.Errorf("%w: it is for %s, only x86_64 is supported", ErrConfigMismatch, arch)
+	}
+	// Distribution configs are written against their base (6.1.0 for any 6.1.y).
+	if majorMinor(v) != majorMinor(version) {
+		return fmt.Errorf("%w: it is for Linux %s, the source is %s", ErrConfigMismatch, v, version)
+	}
+	if !bytes.Contains(cfg, []byte("\nCONFIG_64BIT=y")) {
+		return fmt.Errorf("%w: not a 64-bit config", ErrConfigMismatch)
+	}
+	if !bytes.Contains(cfg, []byte("\nCONFIG_LIVEPATCH=y")) {
+		return fmt.Errorf("%w: CONFIG_LIVEPATCH is not set in it: this kernel cannot load livepatches", ErrConfigMismatch)
+	}
+	return nil
+}
+
+func majorMinor(v string) string {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return v
+	}
+	return parts[0] + "." + parts[1]
+}
+
+// sourceVersion reads VERSION.PATCHLEVEL.SUBLEVEL from the top Makefile.
+func sourceVersion(dir string) (string, error) {
+	f, err := os.Open(filepath.Join(dir, "Makefile"))
+	if err != nil {
+		return "", fmt.Errorf("read kernel version: %w", err)
+	}
+	defer f.Close()
+	vals := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for i := 0; sc.Scan() && i < 20; i++ {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok {
+			vals[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	if vals["VERSION"] == "" || vals["PATCHLEVEL"] == "" {
+		return "", fmt.Errorf("read kernel version: %s/Makefile has no VERSION/PATCHLEVEL", dir)
+	}
+	v := vals["VERSION"] + "." + vals["PATCHLEVEL"]
+	if s := vals["SUBLEVEL"]; s != "" {
+		v += "." + s
+	}
+	return v, nil
+}
+
+// make runs kbuild in dir with the kernel's compiler.
+func (t *Tree) make(ctx context.Context, dir string, env []string, args ...string) error {
+	full := append([]string{"-j" + strconv.Itoa(runtime.NumCPU()), "CC=" + t.CC, "HOSTCC=" + t.CC}, args...)
+	if err := run(ctx, dir, env, "make", full...); err != nil {
+		return fmt.Errorf("make %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+func run(ctx context.Context, dir string, env []string, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w\n%s", err, tail(out.String(), 30))
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

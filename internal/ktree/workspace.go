@@ -1,0 +1,148 @@
+package ktree
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// SectionFlags make every function and data object its own section, so
+// that two builds of a unit can be compared function by function and single
+// functions lifted out.
+const SectionFlags = "-ffunction-sections -fdata-sections"
+
+// Workspace is a throw-away copy of a prepared tree made of hard links:
+// cheap to make, and safe to patch because files are replaced, never
+// written through, before anything changes them.
+type Workspace struct {
+	Dir  string
+	tree *Tree
+}
+
+// Workspace makes a copy of the tree under parent.
+func (t *Tree) Workspace(ctx context.Context, parent string) (*Workspace, error) {
+	dir, err := os.MkdirTemp(parent, "ws-")
+	if err != nil {
+		return nil, fmt.Errorf("make workspace: %w", err)
+	}
+	os.Remove(dir)
+	if err := run(ctx, "", nil, "cp", "-al", t.Dir, dir); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("make workspace: %w", err)
+	}
+	return &Workspace{Dir: dir, tree: t}, nil
+}
+
+// Remove deletes the workspace.
+func (w *Workspace) Remove() error { return os.RemoveAll(w.Dir) }
+
+// unlink replaces a hard-linked file by a private copy (or removes it), so
+// that writing it cannot change the prepared tree.
+func (w *Workspace) unlink(rel string, keep bool) error {
+	p := filepath.Join(w.Dir, rel)
+	data, err := os.ReadFile(p)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	if !keep {
+		return nil
+	}
+	return os.WriteFile(p, data, st.Mode().Perm())
+}
+
+var patchFile = regexp.MustCompile(`(?m)^\+\+\+ (?:b/)?(\S+)`)
+
+// PatchFiles lists the files a unified diff changes.
+func PatchFiles(diff []byte) []string {
+	var files []string
+	for _, m := range patchFile.FindAllSubmatch(diff, -1) {
+		if f := string(m[1]); f != "/dev/null" {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+// Apply applies a unified diff (-p1). A fix that does not apply fails with
+// patch's own words, which name the file and the hunk.
+func (w *Workspace) Apply(ctx context.Context, diff []byte) ([]string, error) {
+	files := PatchFiles(diff)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("apply fix: no file changes in the diff (is it a unified diff?)")
+	}
+	for _, f := range files {
+		if strings.Contains(f, "..") || filepath.IsAbs(f) {
+			return nil, fmt.Errorf("apply fix: refusing path %q", f)
+		}
+		if err := w.unlink(f, true); err != nil {
+			return nil, fmt.Errorf("apply fix: %w", err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "patch", "-p1", "--batch", "--forward", "--no-backup-if-mismatch", "-r", "-", "--quiet")
+	cmd.Dir = w.Dir
+	cmd.Stdin = strings.NewReader(string(diff))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("apply fix: it does not apply to this source: %s", strings.TrimSpace(string(out)))
+	}
+	return files, nil
+}
+
+// Compile builds units (paths of .o files relative to the tree) with the
+// kernel's own flags plus extraFlags, and returns the objects' paths.
+func (w *Workspace) Compile(ctx context.Context, extraFlags string, units ...string) ([]string, error) {
+	var paths []string
+	for _, u := range units {
+		dir, base := filepath.Split(u)
+		for _, f := range []string{u, filepath.Join(dir, "."+base+".cmd"), filepath.Join(dir, "."+base+".d")} {
+			if err := w.unlink(f, false); err != nil {
+				return nil, fmt.Errorf("compile %s: %w", u, err)
+			}
+		}
+		paths = append(paths, filepath.Join(w.Dir, u))
+	}
+	args := append([]string{"KCFLAGS=" + extraFlags}, units...)
+	if err := w.tree.make(ctx, w.Dir, nil, args...); err != nil {
+		return nil, err
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("compile: kbuild made no %s", p)
+		}
+	}
+	return paths, nil
+}
+
+var modName = regexp.MustCompile(`-DKBUILD_MODNAME='"([^"]+)"'`)
+
+// UnitModule says which module a compiled unit belongs to ("" for
+// vmlinux), from the flags kbuild recorded for it.
+func (w *Workspace) UnitModule(unit string) (string, error) {
+	dir, base := filepath.Split(unit)
+	cmd, err := os.ReadFile(filepath.Join(w.Dir, dir, "."+base+".cmd"))
+	if err != nil {
+		return "", fmt.Errorf("read build command of %s: %w", unit, err)
+	}
+	if !strings.Contains(string(cmd), " -DMODULE ") {
+		return "", nil
+	}
+	m := modName.FindSubmatch(cmd)
+	if m == nil {
+		return "", fmt.Errorf("build command of %s names no module", unit)
+	}
+	return string(m[1]), nil
+}
