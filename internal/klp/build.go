@@ -1,0 +1,285 @@
+// Package klp turns kernel fixes into livepatch modules: it compiles only
+// the compile units a fix changes, before and after, compares the objects
+// function by function, lifts the changed functions out, and builds a
+// module with the upstream livepatch API around them, with the livepatch
+// relocations (Documentation/livepatch/module-elf-format.rst) written into
+// the final .ko.
+package klp
+
+import (
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tuxtape/tuxtape/internal/elfobj"
+	"github.com/tuxtape/tuxtape/internal/ktree"
+)
+
+// Kernel is everything about the target kernel the generator needs.
+type Kernel struct {
+	Tree       *ktree.Tree // prepared source
+	HeadersDir string      // build tree for external modules
+	Vmlinux    string      // vmlinux with its full symbol table (Debian: the -dbg package's)
+	ModulesDir string      // /lib/modules/<release> of the target
+	Exports    Exports     // Module.symvers
+	Vmlinuz    string      // the bootable image, for tests in a VM
+
+	mu      sync.Mutex
+	symtabs map[string]*SymbolTable
+}
+
+// Symbols returns the symbol table of vmlinux or of a module, read once.
+func (k *Kernel) Symbols(object string) (*SymbolTable, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if st, ok := k.symtabs[object]; ok {
+		return st, nil
+	}
+	path := k.Vmlinux
+	if object != "vmlinux" {
+		var err error
+		if path, err = k.modulePath(object); err != nil {
+			return nil, err
+		}
+	}
+	st, err := ReadSymbolTable(path, object)
+	if err != nil {
+		return nil, err
+	}
+	if k.symtabs == nil {
+		k.symtabs = map[string]*SymbolTable{}
+	}
+	k.symtabs[object] = st
+	return st, nil
+}
+
+func (k *Kernel) modulePath(name string) (string, error) {
+	var found string
+	want := map[string]bool{name + ".ko": true, strings.ReplaceAll(name, "_", "-") + ".ko": true}
+	err := filepath.WalkDir(k.ModulesDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || found != "" {
+			return err
+		}
+		if !d.IsDir() && want[d.Name()] {
+			found = p
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("find module %s: %w", name, err)
+	}
+	if found == "" {
+		return "", fmt.Errorf("module %s is not in %s: it is not built in this kernel's configuration", name, k.ModulesDir)
+	}
+	return found, nil
+}
+
+// Options for one patch build.
+type Options struct {
+	Fixes   []Fix
+	Name    string
+	Replace bool
+	WorkDir string // scratch space; a temporary directory when empty
+	Out     string
+	Log     *slog.Logger
+}
+
+// Fix is one diff to apply.
+type Fix struct {
+	Name string
+	Diff []byte
+}
+
+// UnitResult is what the generator found in one compile unit.
+type UnitResult struct {
+	Unit     string   `json:"unit"`
+	Object   string   `json:"object"`
+	Changed  []string `json:"changed,omitempty"`
+	New      []string `json:"new,omitempty"`
+	LineOnly []string `json:"line_only,omitempty"`
+	Funcs    []Func   `json:"funcs,omitempty"`
+	// KlpSymbols are the symbols reached through livepatch relocations.
+	KlpSymbols []string `json:"klp_symbols,omitempty"`
+	Warnings   []string `json:"warnings,omitempty"`
+}
+
+// Result is what a build made.
+type Result struct {
+	Module   string        `json:"module,omitempty"`
+	Units    []UnitResult  `json:"units"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Build turns fixes into one livepatch module.
+func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
+	start := time.Now()
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res := &Result{}
+	work := o.WorkDir
+	if work == "" {
+		var err error
+		if work, err = os.MkdirTemp("", "tuxtape-klp-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(work)
+	}
+	var all []byte
+	for _, f := range o.Fixes {
+		if len(strings.TrimSpace(string(f.Diff))) == 0 {
+			return nil, fmt.Errorf("fix %s is empty", f.Name)
+		}
+		all = append(all, f.Diff...)
+	}
+	files := uniq(ktree.PatchFiles(all))
+	var units []string
+	for _, f := range files {
+		switch {
+		case strings.HasSuffix(f, ".c"):
+			units = append(units, strings.TrimSuffix(f, ".c")+".o")
+		case strings.HasSuffix(f, ".h"):
+			return nil, notLivepatchable("the fix changes header %s: finding every unit that includes it needs a full build's dependency data (not supported yet)", f)
+		case strings.HasSuffix(f, ".S"):
+			return nil, notLivepatchable("the fix changes assembly (%s), which livepatch cannot redirect", f)
+		case strings.Contains(f, "Kconfig") || strings.Contains(f, "Makefile") || strings.HasPrefix(f, "Documentation/") || strings.HasPrefix(f, "tools/"):
+			log.Info("ignoring a file that is not kernel code", "file", f)
+		default:
+			return nil, notLivepatchable("the fix changes %s, which is not C source", f)
+		}
+	}
+	if len(units) == 0 {
+		return nil, fmt.Errorf("%w: the fix changes no C source", ErrNoChange)
+	}
+	ws, err := k.Tree.Workspace(ctx, work)
+	if err != nil {
+		return nil, err
+	}
+	defer ws.Remove()
+	log.Info("compiling before the fix", "units", units)
+	beforePaths, err := ws.Compile(ctx, ktree.SectionFlags, units...)
+	if err != nil {
+		return nil, fmt.Errorf("compile the unfixed units: %w", err)
+	}
+	befores := make([]*elfobj.File, len(units))
+	for i, p := range beforePaths {
+		if befores[i], err = elfobj.OpenFile(p); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range o.Fixes {
+		if _, err := ws.Apply(ctx, f.Diff); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Name, err)
+		}
+	}
+	log.Info("compiling after the fix", "units", units)
+	afterPaths, err := ws.Compile(ctx, ktree.SectionFlags, units...)
+	if err != nil {
+		return nil, fmt.Errorf("compile the fixed units: %w", err)
+	}
+	var extracted []*Extracted
+	for i, unit := range units {
+		after, err := elfobj.OpenFile(afterPaths[i])
+		if err != nil {
+			return nil, err
+		}
+		ch, err := elfobj.Diff(befores[i], after)
+		if err != nil {
+			return nil, fmt.Errorf("compare %s: %w", unit, err)
+		}
+		obj, err := ws.UnitModule(unit)
+		if err != nil {
+			return nil, err
+		}
+		if obj == "" {
+			obj = "vmlinux"
+		}
+		ur := UnitResult{Unit: unit, Object: obj}
+		for _, c := range ch.Changed {
+			ur.Changed = append(ur.Changed, c.Name)
+		}
+		for _, f := range ch.New {
+			ur.New = append(ur.New, f.Name)
+		}
+		for _, c := range ch.LineOnly {
+			ur.LineOnly = append(ur.LineOnly, c.Name)
+		}
+		res.Units = append(res.Units, ur)
+		if len(ch.Changed) == 0 && len(ch.New) == 0 && len(ch.ChangedData) == 0 {
+			continue
+		}
+		st, err := k.Symbols(obj)
+		if err != nil {
+			return res, notLivepatchable("%s: %v", unit, err)
+		}
+		block := st.FileBlock(filepath.Base(strings.TrimSuffix(unit, ".o")+".c"), localNames(befores[i]))
+		ex, err := Extract(after, ch, Target{Object: obj, Symbols: st, Block: block}, k.Exports)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", unit, err)
+		}
+		last := &res.Units[len(res.Units)-1]
+		last.Funcs, last.Warnings = ex.Funcs, ex.Warnings
+		for _, r := range ex.Klp {
+			last.KlpSymbols = append(last.KlpSymbols, fmt.Sprintf("%s:%s,%d", r.Object, r.Name, r.Sympos))
+		}
+		last.KlpSymbols = uniq(last.KlpSymbols)
+		extracted = append(extracted, ex)
+	}
+	if len(extracted) == 0 {
+		return res, fmt.Errorf("%w: the compiled code is the same before and after the fix (comments, line numbers or code not built)", ErrNoChange)
+	}
+	out, err := filepath.Abs(o.Out)
+	if err != nil {
+		return res, err
+	}
+	var names []string
+	for _, f := range o.Fixes {
+		names = append(names, f.Name)
+	}
+	log.Info("building the livepatch module", "name", o.Name)
+	if err := BuildModule(ctx, ModuleOptions{Name: o.Name, Replace: o.Replace, HeadersDir: k.HeadersDir, CC: k.Tree.CC, WorkDir: work, Out: out},
+		extracted, "TuxTape livepatch: "+strings.Join(names, ", ")); err != nil {
+		return res, err
+	}
+	for i := range res.Units {
+		for j := range res.Units[i].Funcs {
+			res.Units[i].Funcs[j].NewSym = ""
+		}
+	}
+	res.Module = out
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+func localNames(f *elfobj.File) []string {
+	var names []string
+	for _, s := range f.Symbols {
+		if s.Bind == elf.STB_LOCAL && (s.Type == elf.STT_FUNC || s.Type == elf.STT_OBJECT) && !strings.Contains(s.Name, ".") {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+func uniq(ss []string) []string {
+	sort.Strings(ss)
+	out := ss[:0]
+	for i, s := range ss {
+		if i == 0 || s != ss[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// IsNotLivepatchable reports whether err says a fix cannot be livepatched.
+func IsNotLivepatchable(err error) bool { return errors.Is(err, ErrNotLivepatchable) }

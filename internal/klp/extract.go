@@ -1,0 +1,500 @@
+package klp
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tuxtape/tuxtape/internal/elfobj"
+)
+
+// ErrNotLivepatchable wraps the reasons a fix cannot be turned into a
+// livepatch as it is; the message says why in a kernel engineer's words.
+var ErrNotLivepatchable = errors.New("not livepatchable")
+
+func notLivepatchable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNotLivepatchable, fmt.Sprintf(format, args...))
+}
+
+// Target is the running object a compile unit belongs to.
+type Target struct {
+	Object  string // "vmlinux" or the module name
+	Symbols *SymbolTable
+	Block   int // the unit's STT_FILE block in Symbols
+}
+
+// Func is one function the patch replaces.
+type Func struct {
+	Object string `json:"object"`
+	Name   string `json:"name"`
+	Sympos int    `json:"sympos"`
+	// NewSym is the global symbol of the replacement in the patch object.
+	NewSym string `json:"-"`
+	New    bool   `json:"new,omitempty"` // a function the fix adds: nothing to replace
+}
+
+// KlpReloc is a relocation the livepatch core resolves when the patch (or
+// the patched module) loads, against a symbol the module loader cannot see.
+type KlpReloc struct {
+	Section string // section of the patch object it applies to
+	Offset  uint64
+	Type    elf.R_X86_64
+	Object  string // vmlinux or a module
+	Name    string
+	Sympos  int
+	Addend  int64
+}
+
+// Extracted is the patch object made from one compile unit.
+type Extracted struct {
+	File     *elfobj.File
+	Funcs    []Func
+	Klp      []KlpReloc
+	Warnings []string
+}
+
+// extractor lifts the changed functions of a unit, and what only they
+// use, into a new relocatable object.
+type extractor struct {
+	src      *elfobj.File
+	out      *elfobj.File
+	tgt      Target
+	exports  Exports
+	include  map[*elfobj.Section]bool // function sections taken whole
+	newData  map[*elfobj.Symbol]bool
+	secMap   map[*elfobj.Section]*elfobj.Section
+	symMap   map[*elfobj.Symbol]*elfobj.Symbol
+	undef    map[string]*elfobj.Symbol
+	queue    []*elfobj.Section
+	res      *Extracted
+	seq      int
+	funcSecs map[*elfobj.Section]*elfobj.Function
+}
+
+// specials are copied entry by entry with the functions they point into.
+var specials = map[string]bool{
+	"__bug_table": true, "__ex_table": true, "__jump_table": true, ".altinstructions": true,
+	".retpoline_sites": true, ".return_sites": true, ".smp_locks": true, ".parainstructions": true,
+	"__mcount_loc": true, ".orc_unwind_ip": true,
+}
+
+// Extract builds the patch object for one unit from its after-fix
+// object, the diff against the before-fix object, and the target.
+func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports) (*Extracted, error) {
+	if len(ch.ChangedData) > 0 {
+		var why []string
+		for _, d := range ch.ChangedData {
+			why = append(why, fmt.Sprintf("%s (%s)", d.Name, strings.Join(d.Reasons, "; ")))
+		}
+		return nil, notLivepatchable("the fix changes existing data, which a livepatch cannot change in place (it needs shadow variables or callbacks): %s", strings.Join(why, ", "))
+	}
+	e := &extractor{
+		src: after, tgt: tgt, exports: exports,
+		out:     &elfobj.File{OSABI: after.OSABI, ABIVersion: after.ABIVersion, Flags: after.Flags},
+		include: map[*elfobj.Section]bool{}, newData: map[*elfobj.Symbol]bool{},
+		secMap: map[*elfobj.Section]*elfobj.Section{}, symMap: map[*elfobj.Symbol]*elfobj.Symbol{},
+		undef: map[string]*elfobj.Symbol{}, res: &Extracted{}, funcSecs: map[*elfobj.Section]*elfobj.Function{},
+	}
+	for _, f := range elfobj.Functions(after) {
+		for _, p := range f.Parts {
+			e.funcSecs[p.Section] = f
+		}
+	}
+	for _, d := range ch.NewData {
+		e.newData[d] = true
+	}
+	type pick struct {
+		f   *elfobj.Function
+		new bool
+	}
+	var picks []pick
+	for _, c := range ch.Changed {
+		picks = append(picks, pick{c.After, false})
+	}
+	for _, f := range ch.New {
+		picks = append(picks, pick{f, true})
+	}
+	if len(picks) == 0 {
+		return nil, ErrNoChange
+	}
+	for _, p := range picks {
+		if err := e.checkFunc(p.f, p.new); err != nil {
+			return nil, err
+		}
+		for _, part := range p.f.Parts {
+			e.include[part.Section] = true
+		}
+	}
+	for _, p := range picks {
+		if err := e.addFunc(p.f, p.new); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.drain(); err != nil {
+		return nil, err
+	}
+	for _, p := range picks {
+		if err := e.addSpecials(p.f); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.drain(); err != nil {
+		return nil, err
+	}
+	e.res.File = e.out
+	return e.res, nil
+}
+
+// ErrNoChange means the fix changes no function of the unit.
+var ErrNoChange = errors.New("no functional change")
+
+func (e *extractor) checkFunc(f *elfobj.Function, isNew bool) error {
+	for _, p := range f.Parts {
+		if p.Offset != 0 || p.Size != p.Section.Len() {
+			return fmt.Errorf("function %s does not have its own section (was the unit compiled with %s?)", f.Name, "-ffunction-sections")
+		}
+		if strings.HasPrefix(p.Section.Name, ".init.") || strings.HasPrefix(p.Section.Name, ".exit.") {
+			if isNew {
+				return notLivepatchable("the fix adds __init/__exit function %s, which runs only at boot or unload", f.Name)
+			}
+			return notLivepatchable("the fix changes __init/__exit function %s: its code ran at boot (or module load) and is freed, or runs only at unload", f.Name)
+		}
+		if strings.HasPrefix(p.Section.Name, ".noinstr.text") || strings.HasPrefix(p.Section.Name, ".entry.text") {
+			return notLivepatchable("%s is noinstr/entry code, which ftrace cannot patch", f.Name)
+		}
+	}
+	if isNew {
+		return nil
+	}
+	traced := false
+	for _, s := range f.Special {
+		if s.Section.Name == "__mcount_loc" || s.Section.Name == "__patchable_function_entries" {
+			traced = true
+		}
+	}
+	if !traced {
+		return notLivepatchable("%s has no ftrace entry (notrace, or built without ftrace), so livepatch cannot redirect it", f.Name)
+	}
+	if !e.tgt.Symbols.Has(f.Name) {
+		return notLivepatchable("%s is not a symbol of %s as it runs (inlined into its callers there, or not compiled in this configuration)", f.Name, e.tgt.Object)
+	}
+	return nil
+}
+
+func (e *extractor) copySection(s *elfobj.Section) *elfobj.Section {
+	if c, ok := e.secMap[s]; ok {
+		return c
+	}
+	c := &elfobj.Section{Name: s.Name, Type: s.Type, Flags: s.Flags, Data: append([]byte(nil), s.Data...), Size: s.Size, Entsize: s.Entsize, Addralign: s.Addralign}
+	e.out.AddSection(c)
+	e.secMap[s] = c
+	e.queue = append(e.queue, s)
+	return c
+}
+
+func (e *extractor) addFunc(f *elfobj.Function, isNew bool) error {
+	for _, p := range f.Parts {
+		e.copySection(p.Section)
+	}
+	for _, p := range f.Parts {
+		e.mapDefined(p.Sym)
+	}
+	for _, a := range f.Aliases {
+		e.mapDefined(a)
+	}
+	fn := Func{Object: e.tgt.Object, Name: f.Name, New: isNew}
+	if !isNew {
+		pos, err := e.tgt.Symbols.Sympos(f.Name, f.Sym.Bind == elf.STB_LOCAL, e.tgt.Block)
+		if err != nil {
+			return notLivepatchable("cannot find the running %s: %v", f.Name, err)
+		}
+		fn.Sympos = pos
+		e.seq++
+		fn.NewSym = fmt.Sprintf("__tuxtape_new_%d", e.seq)
+		e.out.AddSymbol(&elfobj.Symbol{Name: fn.NewSym, Type: elf.STT_FUNC, Bind: elf.STB_GLOBAL, Section: e.secMap[f.Parts[0].Section], Value: 0, Size: f.Sym.Size})
+	}
+	e.res.Funcs = append(e.res.Funcs, fn)
+	return nil
+}
+
+// mapDefined copies a symbol defined in a copied section. Copies are local:
+// a global of the same name may be exported by the kernel.
+func (e *extractor) mapDefined(s *elfobj.Symbol) *elfobj.Symbol {
+	if c, ok := e.symMap[s]; ok {
+		return c
+	}
+	c := &elfobj.Symbol{Name: s.Name, Value: s.Value, Size: s.Size, Type: s.Type, Bind: elf.STB_LOCAL, Section: e.secMap[s.Section]}
+	if s.Type == elf.STT_SECTION {
+		c.Name = ""
+	}
+	e.out.AddSymbol(c)
+	e.symMap[s] = c
+	return c
+}
+
+func (e *extractor) sectionSym(s *elfobj.Section) *elfobj.Symbol {
+	for _, sym := range e.src.Symbols {
+		if sym.Type == elf.STT_SECTION && sym.Section == s {
+			return e.mapDefined(sym)
+		}
+	}
+	c := &elfobj.Symbol{Type: elf.STT_SECTION, Bind: elf.STB_LOCAL, Section: e.secMap[s]}
+	e.out.AddSymbol(c)
+	return c
+}
+
+func (e *extractor) undefined(name string) *elfobj.Symbol {
+	if s, ok := e.undef[name]; ok {
+		return s
+	}
+	s := &elfobj.Symbol{Name: name, Type: elf.STT_NOTYPE, Bind: elf.STB_GLOBAL, Shndx: elf.SHN_UNDEF}
+	e.out.AddSymbol(s)
+	e.undef[name] = s
+	return s
+}
+
+// drain copies the relocations of every copied section, copying what
+// they need on the way.
+func (e *extractor) drain() error {
+	for len(e.queue) > 0 {
+		s := e.queue[0]
+		e.queue = e.queue[1:]
+		for _, rs := range e.src.RelaSections(s) {
+			var relocs []elfobj.Reloc
+			for _, r := range rs.Relocs {
+				nr, keep, err := e.reloc(s, r)
+				if err != nil {
+					return err
+				}
+				if keep {
+					relocs = append(relocs, nr)
+				}
+			}
+			if len(relocs) > 0 {
+				e.out.AddRelaSection(rs.Name, e.secMap[s], rs.Flags&^elf.SHF_INFO_LINK, relocs)
+			}
+		}
+	}
+	return nil
+}
+
+// definedAt is the function or object symbol a section-symbol reference
+// means: with -ffunction-sections -fdata-sections each lives at offset 0
+// of a section of its own.
+func (e *extractor) definedAt(sec *elfobj.Section) *elfobj.Symbol {
+	var best *elfobj.Symbol
+	for _, sym := range e.src.Symbols {
+		if sym.Section == sec && sym.Value == 0 && (sym.Type == elf.STT_FUNC || sym.Type == elf.STT_OBJECT) {
+			if best == nil || (best.Bind == elf.STB_LOCAL && sym.Bind != elf.STB_LOCAL) {
+				best = sym
+			}
+		}
+	}
+	return best
+}
+
+// copyable says whether a referenced section may be duplicated into the
+// patch instead of referring to the running kernel's copy: constant data
+// whose address nobody compares (literals, switch tables, __func__).
+func (e *extractor) copyable(sec *elfobj.Section, sym *elfobj.Symbol) bool {
+	if sec.Flags&elf.SHF_STRINGS != 0 || sec.Name == ".altinstr_replacement" || sec.Name == "__dyndbg" || strings.HasPrefix(sec.Name, ".text") {
+		return true
+	}
+	if sym != nil && e.newData[sym] {
+		return true
+	}
+	if !strings.HasPrefix(sec.Name, ".rodata") || sec.Flags&elf.SHF_WRITE != 0 {
+		return false
+	}
+	if sym == nil {
+		return true // unnamed constants: jump tables
+	}
+	key := elfobj.NormalizeName(sym.Name)
+	return sym.Bind == elf.STB_LOCAL && (key == "__func__" || key == "__PRETTY_FUNCTION__" || strings.HasPrefix(key, "__UNIQUE_ID_") || strings.HasPrefix(key, "CSWTCH"))
+}
+
+// reloc maps one relocation of copied section from into the patch object;
+// keep is false when it becomes a livepatch relocation instead.
+func (e *extractor) reloc(from *elfobj.Section, r elfobj.Reloc) (elfobj.Reloc, bool, error) {
+	nr := elfobj.Reloc{Offset: r.Offset, Type: r.Type, Addend: r.Addend}
+	sym := r.Sym
+	if sym == nil {
+		return nr, true, nil
+	}
+	if sym.Section != nil {
+		sec := sym.Section
+		target := sym
+		if sym.Type == elf.STT_SECTION {
+			target = e.definedAt(sec)
+		}
+		switch {
+		case e.include[sec] || e.secMap[sec] != nil && sym.Type == elf.STT_SECTION:
+			e.copySection(sec)
+			nr.Sym = e.symFor(sym)
+			return nr, true, nil
+		case e.copyable(sec, target):
+			e.copySection(sec)
+			nr.Sym = e.symFor(sym)
+			return nr, true, nil
+		case target == nil:
+			return nr, false, fmt.Errorf("%s+%#x refers to section %s, which has no symbol to resolve against", from.Name, r.Offset, sec.Name)
+		}
+		// An existing function or variable of the unit: use the running one.
+		if sym.Type == elf.STT_SECTION {
+			nr.Addend = r.Addend - int64(target.Value)
+		}
+		return e.external(from, nr, target.Name, target.Bind == elf.STB_LOCAL)
+	}
+	switch sym.Shndx {
+	case elf.SHN_UNDEF:
+		return e.external(from, nr, sym.Name, false)
+	case elf.SHN_ABS:
+		nr.Sym = e.out.AddSymbol(&elfobj.Symbol{Name: sym.Name, Type: sym.Type, Bind: elf.STB_LOCAL, Shndx: elf.SHN_ABS, Value: sym.Value})
+		return nr, true, nil
+	}
+	return nr, false, fmt.Errorf("%s+%#x: relocation against unsupported symbol %s (shndx %#x)", from.Name, r.Offset, sym.Name, sym.Shndx)
+}
+
+func (e *extractor) symFor(sym *elfobj.Symbol) *elfobj.Symbol {
+	if sym.Type == elf.STT_SECTION {
+		return e.sectionSym(sym.Section)
+	}
+	return e.mapDefined(sym)
+}
+
+// external resolves a reference to something the patch does not carry:
+// an export stays an ordinary undefined symbol for the module loader;
+// anything else becomes a livepatch relocation.
+func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string, local bool) (elfobj.Reloc, bool, error) {
+	if obj, ok := e.exports[name]; ok && !local && (obj == "vmlinux" || obj != e.tgt.Object) {
+		nr.Sym = e.undefined(name)
+		return nr, true, nil
+	}
+	if !strings.HasPrefix(from.Name, ".text") {
+		return nr, false, notLivepatchable("%s refers to %s, which %s does not export, from data (%s): livepatch relocations are only supported in code", e.tgt.Object, name, e.tgt.Object, from.Name)
+	}
+	obj := e.tgt.Object
+	if !e.tgt.Symbols.Has(name) {
+		if obj != "vmlinux" {
+			return nr, false, notLivepatchable("the patched code of module %s refers to %s, which neither it nor vmlinux exports (not supported yet)", obj, name)
+		}
+		return nr, false, notLivepatchable("the patched code refers to %s, which the running %s does not have (inlined or optimized away there)", name, obj)
+	}
+	block := -1
+	if local {
+		block = e.tgt.Block
+	}
+	pos, err := e.tgt.Symbols.Sympos(name, local, block)
+	if err != nil {
+		return nr, false, notLivepatchable("cannot resolve %s in the running kernel: %v", name, err)
+	}
+	e.res.Klp = append(e.res.Klp, KlpReloc{Section: e.secMap[from].Name, Offset: nr.Offset, Type: nr.Type, Object: obj, Name: name, Sympos: pos, Addend: nr.Addend})
+	return nr, false, nil
+}
+
+// addSpecials copies the special-section entries of a function.
+func (e *extractor) addSpecials(f *elfobj.Function) error {
+	for _, sr := range f.Special {
+		name := sr.Section.Name
+		if !specials[name] || sr.Size == 0 || sr.Part < 0 {
+			continue
+		}
+		relocs := e.entryRelocs(sr)
+		if name == "__jump_table" {
+			keep, err := e.jumpEntry(f, relocs)
+			if err != nil {
+				return err
+			}
+			if !keep {
+				continue
+			}
+		}
+		dst := e.specialSection(sr.Section)
+		base := uint64(len(dst.Data))
+		dst.Data = append(dst.Data, sr.Section.Data[sr.Offset:sr.Offset+sr.Size]...)
+		for _, r := range relocs {
+			r.Offset = r.Offset - sr.Offset
+			nr, keep, err := e.reloc(sr.Section, r)
+			if err != nil {
+				return err
+			}
+			if !keep {
+				return notLivepatchable("%s entry of %s refers to %s, which needs a livepatch relocation there", name, f.Name, r.Sym.Name)
+			}
+			nr.Offset += base
+			e.appendReloc(dst, nr)
+		}
+		if name == ".orc_unwind_ip" {
+			// .orc_unwind holds the entry's unwind data at the same index.
+			orc := e.src.Section(".orc_unwind")
+			i := sr.Offset / 4
+			if orc == nil || (i+1)*6 > orc.Len() {
+				return fmt.Errorf("object has .orc_unwind_ip but no matching .orc_unwind entry")
+			}
+			od := e.specialSection(orc)
+			od.Data = append(od.Data, orc.Data[i*6:(i+1)*6]...)
+		}
+	}
+	return nil
+}
+
+func (e *extractor) entryRelocs(sr elfobj.SpecialRef) []elfobj.Reloc {
+	var out []elfobj.Reloc
+	for _, rs := range e.src.RelaSections(sr.Section) {
+		for _, r := range rs.Relocs {
+			if r.Offset >= sr.Offset && r.Offset < sr.Offset+sr.Size {
+				out = append(out, r)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Offset < out[j].Offset })
+	return out
+}
+
+// jumpEntry decides about a static branch: its key must be reachable by the
+// module loader, which applies jump labels before livepatch relocations.
+// A tracepoint whose key vmlinux does not export is left as compiled (off)
+// in the patched function, with a warning; other keys refuse the patch.
+func (e *extractor) jumpEntry(f *elfobj.Function, relocs []elfobj.Reloc) (bool, error) {
+	if len(relocs) < 3 || relocs[2].Sym == nil {
+		return true, nil
+	}
+	key := relocs[2].Sym
+	name := key.Name
+	if key.Type == elf.STT_SECTION {
+		if t := e.definedAt(key.Section); t != nil {
+			name = t.Name
+		}
+	}
+	if key.Section != nil && (key.Section.Name == "__dyndbg" || e.newData[key]) {
+		return true, nil
+	}
+	if obj, ok := e.exports[name]; ok && (obj == "vmlinux" || obj != e.tgt.Object) && key.Bind != elf.STB_LOCAL {
+		return true, nil
+	}
+	if strings.HasPrefix(name, "__tracepoint_") {
+		e.res.Warnings = append(e.res.Warnings, fmt.Sprintf("%s: tracepoint %s stays off in the patched code (its key is not exported)", f.Name, strings.TrimPrefix(name, "__tracepoint_")))
+		return false, nil
+	}
+	return false, notLivepatchable("%s uses static key %s, which %s does not export: the module loader would patch the jump before livepatch can resolve the key", f.Name, name, e.tgt.Object)
+}
+
+func (e *extractor) specialSection(src *elfobj.Section) *elfobj.Section {
+	if c, ok := e.secMap[src]; ok {
+		return c
+	}
+	c := &elfobj.Section{Name: src.Name, Type: src.Type, Flags: src.Flags, Entsize: src.Entsize, Addralign: src.Addralign, Data: []byte{}}
+	e.out.AddSection(c)
+	e.secMap[src] = c
+	return c
+}
+
+func (e *extractor) appendReloc(dst *elfobj.Section, r elfobj.Reloc) {
+	if rs := e.out.RelaSections(dst); len(rs) > 0 {
+		rs[0].Relocs = append(rs[0].Relocs, r)
+		return
+	}
+	e.out.AddRelaSection(".rela"+dst.Name, dst, 0, []elfobj.Reloc{r})
+}

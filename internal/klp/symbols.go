@@ -1,0 +1,166 @@
+package klp
+
+import (
+	"bufio"
+	"debug/elf"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Exports are the symbols Module.symvers says are exported, by name, with
+// the object exporting them ("vmlinux" or a module name).
+type Exports map[string]string
+
+// ReadSymvers reads a Module.symvers file.
+func ReadSymvers(path string) (Exports, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read exports: %w", err)
+	}
+	defer f.Close()
+	ex := Exports{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		fields := strings.Split(sc.Text(), "\t")
+		if len(fields) < 3 {
+			return nil, fmt.Errorf("read exports: %s:%d: malformed line", path, n)
+		}
+		obj := fields[2]
+		if obj != "vmlinux" {
+			// drivers/net/virtio_net → virtio_net, as the kernel names it.
+			obj = strings.ReplaceAll(obj[strings.LastIndex(obj, "/")+1:], "-", "_")
+		}
+		ex[fields[1]] = obj
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read exports: %w", err)
+	}
+	return ex, nil
+}
+
+// ksym is one symbol of the running kernel object.
+type ksym struct {
+	name  string
+	addr  uint64
+	local bool
+	file  int // index of the STT_FILE block it sits in, -1 if none
+}
+
+// SymbolTable is the symbol table of a patch target (vmlinux or a module)
+// in the order the kernel's kallsyms walks it, which is what old_sympos
+// and .klp.sym positions count in.
+type SymbolTable struct {
+	Object string // "vmlinux" or the module name
+	syms   []ksym
+	files  []string // STT_FILE names by block
+	byName map[string][]int
+}
+
+// ReadSymbolTable reads the symbol table of an ELF file: the -dbg vmlinux
+// (the image's own System.map is a stub) or a module's .ko. vmlinux kallsyms
+// are sorted by address; a module's are in its symbol table order.
+func ReadSymbolTable(path, object string) (st *SymbolTable, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("read symbols of %s: malformed ELF: %v", path, r)
+		}
+	}()
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read symbols of %s: %w", path, err)
+	}
+	defer f.Close()
+	elfSyms, err := f.Symbols()
+	if err != nil {
+		return nil, fmt.Errorf("read symbols of %s: %w", path, err)
+	}
+	st = &SymbolTable{Object: object, byName: map[string][]int{}}
+	block := -1
+	for _, s := range elfSyms {
+		switch elf.ST_TYPE(s.Info) {
+		case elf.STT_FILE:
+			st.files = append(st.files, s.Name)
+			block = len(st.files) - 1
+			continue
+		case elf.STT_SECTION:
+			continue
+		}
+		if s.Name == "" || s.Section == elf.SHN_UNDEF {
+			continue
+		}
+		local := elf.ST_BIND(s.Info) == elf.STB_LOCAL
+		file := -1
+		if local {
+			file = block
+		}
+		st.syms = append(st.syms, ksym{name: s.Name, addr: s.Value, local: local, file: file})
+	}
+	if object == "vmlinux" {
+		sort.SliceStable(st.syms, func(i, j int) bool { return st.syms[i].addr < st.syms[j].addr })
+	}
+	for i, s := range st.syms {
+		st.byName[s.name] = append(st.byName[s.name], i)
+	}
+	return st, nil
+}
+
+// Has reports whether the target defines name.
+func (st *SymbolTable) Has(name string) bool { return len(st.byName[name]) > 0 }
+
+// FileBlock picks the STT_FILE block that is the compile unit sourceBase
+// (e.g. "cmdline.c"): of the blocks with that name, the one defining most
+// of the unit's local symbols. -1 when none matches.
+func (st *SymbolTable) FileBlock(sourceBase string, locals []string) int {
+	best, bestScore := -1, -1
+	for b, name := range st.files {
+		if name != sourceBase {
+			continue
+		}
+		score := 0
+		for _, l := range locals {
+			for _, i := range st.byName[l] {
+				if st.syms[i].file == b {
+					score++
+					break
+				}
+			}
+		}
+		if score > bestScore {
+			best, bestScore = b, score
+		}
+	}
+	return best
+}
+
+// Sympos is the position of symbol name, defined in file block block when
+// local, among the target's symbols of that name: 0 when the name is unique
+// (what klp wants then), else 1-based.
+func (st *SymbolTable) Sympos(name string, local bool, block int) (int, error) {
+	idx := st.byName[name]
+	if len(idx) == 0 {
+		return 0, fmt.Errorf("%s has no symbol %q", st.Object, name)
+	}
+	if len(idx) == 1 {
+		return 0, nil
+	}
+	var found []int
+	for pos, i := range idx {
+		s := st.syms[i]
+		if !local && !s.local {
+			found = append(found, pos+1)
+		}
+		if local && s.local && s.file == block && block >= 0 {
+			found = append(found, pos+1)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return 0, fmt.Errorf("%s has %d symbols %q, none in the patched file", st.Object, len(idx), name)
+	default:
+		return 0, fmt.Errorf("%s has %d symbols %q in the patched file: cannot tell them apart", st.Object, len(found), name)
+	}
+}
