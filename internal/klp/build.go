@@ -145,6 +145,8 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	var units []string
 	for _, f := range files {
 		switch {
+		case strings.HasPrefix(f, "arch/") && !strings.HasPrefix(f, "arch/x86/"):
+			return nil, fmt.Errorf("%w: %s is for another architecture", ErrNotCompiled, f)
 		case strings.HasSuffix(f, ".c"):
 			units = append(units, strings.TrimSuffix(f, ".c")+".o")
 		case strings.HasSuffix(f, ".h"):
@@ -219,9 +221,13 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		}
 		st, err := k.Symbols(obj)
 		if err != nil {
-			return res, notLivepatchable("%s: %v", unit, err)
+			return res, fmt.Errorf("%w: %s: %v", ErrNotCompiled, unit, err)
 		}
-		block := st.FileBlock(filepath.Base(strings.TrimSuffix(unit, ".o")+".c"), localNames(befores[i]))
+		locals := localNames(befores[i])
+		block, score := st.FileBlock(filepath.Base(strings.TrimSuffix(unit, ".o")+".c"), locals)
+		if obj == "vmlinux" && len(locals) > 0 && score <= 0 {
+			return res, fmt.Errorf("%w: %s is not part of the running vmlinux", ErrNotCompiled, unit)
+		}
 		ex, err := Extract(after, ch, Target{Object: obj, Symbols: st, Block: block}, k.Exports)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", unit, err)
@@ -280,6 +286,9 @@ func uniq(ss []string) []string {
 	}
 	return out
 }
+
+// ErrNotCompiled means the fix changes code this kernel does not build.
+var ErrNotCompiled = errors.New("not compiled in this kernel")
 
 // IsNotLivepatchable reports whether err says a fix cannot be livepatched.
 func IsNotLivepatchable(err error) bool { return errors.Is(err, ErrNotLivepatchable) }

@@ -3,9 +3,11 @@ package klp
 import (
 	"bufio"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -69,6 +71,10 @@ func ReadSymbolTable(path, object string) (st *SymbolTable, err error) {
 	}()
 	f, err := elf.Open(path)
 	if err != nil {
+		var fe *elf.FormatError
+		if errors.As(err, &fe) {
+			return readSystemMap(path, object)
+		}
 		return nil, fmt.Errorf("read symbols of %s: %w", path, err)
 	}
 	defer f.Close()
@@ -111,8 +117,9 @@ func (st *SymbolTable) Has(name string) bool { return len(st.byName[name]) > 0 }
 
 // FileBlock picks the STT_FILE block that is the compile unit sourceBase
 // (e.g. "cmdline.c"): of the blocks with that name, the one defining most
-// of the unit's local symbols. -1 when none matches.
-func (st *SymbolTable) FileBlock(sourceBase string, locals []string) int {
+// of the unit's local symbols, and how many it defines. -1 when no block
+// has that name.
+func (st *SymbolTable) FileBlock(sourceBase string, locals []string) (int, int) {
 	best, bestScore := -1, -1
 	for b, name := range st.files {
 		if name != sourceBase {
@@ -131,7 +138,7 @@ func (st *SymbolTable) FileBlock(sourceBase string, locals []string) int {
 			best, bestScore = b, score
 		}
 	}
-	return best
+	return best, bestScore
 }
 
 // Sympos is the position of symbol name, defined in file block block when
@@ -163,4 +170,44 @@ func (st *SymbolTable) Sympos(name string, local bool, block int) (int, error) {
 	default:
 		return 0, fmt.Errorf("%s has %d symbols %q in the patched file: cannot tell them apart", st.Object, len(found), name)
 	}
+}
+
+// readSystemMap reads a System.map ("address type name" lines). It has no
+// file information, so a name that occurs more than once cannot be told
+// apart: prefer vmlinux with its symbol table.
+func readSystemMap(path, object string) (*SymbolTable, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read symbols: %w", err)
+	}
+	defer f.Close()
+	st := &SymbolTable{Object: object, byName: map[string][]int{}}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 {
+			return nil, fmt.Errorf("read symbols: %s:%d: not a System.map line", path, n)
+		}
+		addr, err := strconv.ParseUint(fields[0], 16, 64)
+		if err != nil {
+			return nil, fmt.Errorf("read symbols: %s:%d: bad address %q", path, n, fields[0])
+		}
+		t := fields[1]
+		if t == "U" || t == "w" || t == "a" || t == "A" {
+			continue
+		}
+		local := strings.ToLower(t) == t
+		st.syms = append(st.syms, ksym{name: fields[2], addr: addr, local: local, file: -1})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read symbols: %w", err)
+	}
+	if len(st.syms) < 1000 {
+		return nil, fmt.Errorf("read symbols: %s has only %d symbols: is it Debian's stub System.map? Use the -dbg package's", path, len(st.syms))
+	}
+	sort.SliceStable(st.syms, func(i, j int) bool { return st.syms[i].addr < st.syms[j].addr })
+	for i, s := range st.syms {
+		st.byName[s.name] = append(st.byName[s.name], i)
+	}
+	return st, nil
 }

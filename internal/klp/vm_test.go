@@ -2,7 +2,6 @@ package klp_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/debpkg"
 	"github.com/tuxtape/tuxtape/internal/klp"
-	"github.com/tuxtape/tuxtape/internal/vmtest"
 )
 
 const (
@@ -60,73 +58,22 @@ func debianKernel(t *testing.T) *klp.Kernel {
 	return kernel
 }
 
-// lifecycle loads a livepatch, runs exercise while it is enabled, disables
-// and unloads it, and prints "key: value" lines for the test to check.
-func lifecycle(name, exercise string) string {
-	return fmt.Sprintf(`set -e
-lp=/sys/kernel/livepatch/%[1]s
-wait_transition() {
-	i=0
-	while [ -e $lp/transition ] && [ "$(cat $lp/transition)" != 0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
-}
-%[2]s
-echo "phase: before"
-insmod /root/%[1]s.ko
-wait_transition
-echo "enabled: $(cat $lp/enabled)"
-echo "transition: $(cat $lp/transition)"
-echo "sysfs: $(cd $lp && ls -d */*,* | tr '\n' ' ' | sed 's/ $//')"
-echo "phase: patched"
-exercise patched
-echo 0 > $lp/enabled
-i=0
-while [ -e $lp ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
-[ -e $lp ] && echo "disabled: still there" || echo "disabled: gone"
-rmmod %[1]s
-echo "modules: $(grep -c '^%[1]s ' /proc/modules || true)"
-exercise after
-`, name, exercise)
-}
-
-func parseKV(out string) map[string]string {
-	kv := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		if k, v, ok := strings.Cut(line, ": "); ok {
-			kv[k] = strings.TrimSpace(v)
-		}
-	}
-	return kv
-}
-
-// bootWith loads ko in a VM with script and returns its key/value output.
-func bootWith(t *testing.T, k *klp.Kernel, ko, name, script string, modules ...string) map[string]string {
+// bootWith runs the patch through its life in a VM and returns the
+// key/value lines the exercise printed.
+func bootWith(t *testing.T, k *klp.Kernel, ko, name, exercise string, objects ...string) map[string]string {
 	t.Helper()
-	res, err := vmtest.Boot(context.Background(), vmtest.Config{
-		Kernel:     k.Vmlinuz,
-		ModulesDir: k.ModulesDir,
-		Modules:    modules,
-		Files:      []vmtest.File{{Path: "/root/" + name + ".ko", Source: ko}},
-		Script:     script,
-		Timeout:    3 * time.Minute,
-	})
+	r, err := klp.CheckInVM(context.Background(), k, ko, name, objects, exercise)
 	if err != nil {
-		con := ""
-		if res != nil {
-			con = res.Console
-		}
-		t.Fatalf("boot: %v\n%s", err, lastLines(con, 60))
+		t.Fatal(err)
 	}
-	t.Logf("VM output:\n%s", res.Output)
-	if res.ExitCode != 0 {
-		t.Fatalf("script exit %d\n%s", res.ExitCode, lastLines(res.Console, 60))
+	t.Logf("VM values: %v", r.Values)
+	for _, p := range r.Problems {
+		t.Errorf("problem: %s", p)
 	}
-	for _, p := range res.Problems {
-		t.Errorf("kernel problem: %s", p.Line)
+	if !r.OK() {
+		t.Errorf("VM report: %+v\n%s", r, lastLines(r.Dmesg, 30))
 	}
-	if !strings.Contains(res.Dmesg, "'"+name+"': patching complete") || !strings.Contains(res.Dmesg, "'"+name+"': unpatching complete") {
-		t.Errorf("dmesg lacks the livepatch transitions:\n%s", lastLines(res.Dmesg, 30))
-	}
-	return parseKV(res.Output)
+	return r.Values
 }
 
 func lastLines(s string, n int) string {
@@ -166,7 +113,7 @@ func TestCmdlineBehaviour(t *testing.T) {
 		strings.Join(res.Units[0].KlpSymbols, ",") != "vmlinux:saved_command_line,0" {
 		t.Errorf("units = %+v, want cmdline_proc_show changed, saved_command_line through a klp relocation", res.Units)
 	}
-	kv := bootWith(t, k, ko, "tt_cmdline", lifecycle("tt_cmdline", `exercise() { echo "cmdline-$1: $(cat /proc/cmdline)"; }`))
+	kv := bootWith(t, k, ko, "tt_cmdline", `exercise() { echo "cmdline-$1: $(cat /proc/cmdline)"; }`, "vmlinux")
 	for key, want := range map[string]string{"enabled": "1", "transition": "0", "sysfs": "vmlinux/cmdline_proc_show,1", "disabled": "gone", "modules": "0"} {
 		if kv[key] != want {
 			t.Errorf("%s = %q, want %q", key, kv[key], want)

@@ -37,7 +37,7 @@ type Tree struct {
 
 // PrepareOptions say where the source comes from and where the tree lives.
 type PrepareOptions struct {
-	Tarball string // linux-source tarball (.tar.xz)
+	Tarball string // linux-source tarball (.tar.xz), or a source directory to copy
 	Config  string // the kernel's .config
 	Dir     string // where the prepared tree is kept (reused when it matches)
 	Log     *slog.Logger
@@ -77,9 +77,16 @@ func Prepare(ctx context.Context, o PrepareOptions) (*Tree, error) {
 		return nil, fmt.Errorf("prepare tree: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	log.Info("unpacking kernel source", "tarball", o.Tarball)
-	if err := run(ctx, tmp, nil, "tar", "--strip-components=1", "-xf", o.Tarball); err != nil {
-		return nil, fmt.Errorf("unpack %s: %w", o.Tarball, err)
+	if st, err := os.Stat(o.Tarball); err == nil && st.IsDir() {
+		log.Info("copying kernel source", "dir", o.Tarball)
+		if err := run(ctx, "", nil, "cp", "-a", o.Tarball+"/.", tmp); err != nil {
+			return nil, fmt.Errorf("copy %s: %w", o.Tarball, err)
+		}
+	} else {
+		log.Info("unpacking kernel source", "tarball", o.Tarball)
+		if err := run(ctx, tmp, nil, "tar", "--strip-components=1", "-xf", o.Tarball); err != nil {
+			return nil, fmt.Errorf("unpack %s: %w", o.Tarball, err)
+		}
 	}
 	version, err := sourceVersion(tmp)
 	if err != nil {

@@ -1,0 +1,100 @@
+package klp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tuxtape/tuxtape/internal/vmtest"
+)
+
+// VMReport is what loading a livepatch in a VM showed.
+type VMReport struct {
+	Enabled    bool              `json:"enabled"`
+	Transition bool              `json:"transitioned"`
+	Unloaded   bool              `json:"unloaded"`
+	Functions  []string          `json:"functions"` // sysfs <object>/<function>,<sympos>
+	Problems   []string          `json:"problems,omitempty"`
+	Values     map[string]string `json:"values,omitempty"` // "key: value" lines the exercise printed
+	Dmesg      string            `json:"-"`
+	Duration   time.Duration     `json:"duration_ns"`
+}
+
+// OK reports whether the patch loaded, transitioned and unloaded cleanly.
+func (r *VMReport) OK() bool {
+	return r.Enabled && r.Transition && r.Unloaded && len(r.Problems) == 0
+}
+
+// LifecycleScript loads /root/<name>.ko, waits for the transition, runs the
+// shell function exercise (given "patched", then "after" once the patch is
+// disabled and unloaded) and prints key: value lines.
+func LifecycleScript(name, exercise string) string {
+	if exercise == "" {
+		exercise = "exercise() { :; }"
+	}
+	return fmt.Sprintf(`set -e
+lp=/sys/kernel/livepatch/%[1]s
+wait_transition() {
+	i=0
+	while [ -e $lp/transition ] && [ "$(cat $lp/transition)" != 0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+}
+%[2]s
+insmod /root/%[1]s.ko
+wait_transition
+echo "enabled: $(cat $lp/enabled)"
+echo "transition: $(cat $lp/transition)"
+echo "sysfs: $(cd $lp && ls -d */*,* | tr '\n' ' ' | sed 's/ $//')"
+exercise patched
+echo 0 > $lp/enabled
+i=0
+while [ -e $lp ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+[ -e $lp ] && echo "disabled: still there" || echo "disabled: gone"
+rmmod %[1]s
+echo "modules: $(grep -c '^%[1]s ' /proc/modules || true)"
+exercise after
+`, name, exercise)
+}
+
+// CheckInVM boots the target kernel in QEMU with the modules the patch
+// targets loaded, and runs the patch through its life.
+func CheckInVM(ctx context.Context, k *Kernel, ko, name string, objects []string, exercise string) (*VMReport, error) {
+	var mods []string
+	for _, o := range objects {
+		if o != "vmlinux" {
+			mods = append(mods, o)
+		}
+	}
+	res, err := vmtest.Boot(ctx, vmtest.Config{
+		Kernel:     k.Vmlinuz,
+		ModulesDir: k.ModulesDir,
+		Modules:    mods,
+		Files:      []vmtest.File{{Path: "/root/" + name + ".ko", Source: ko}},
+		Script:     LifecycleScript(name, exercise),
+		Timeout:    3 * time.Minute,
+	})
+	if err != nil {
+		tail := ""
+		if res != nil {
+			tail = lastLines(res.Console, 40)
+		}
+		return nil, fmt.Errorf("boot the VM: %w\n%s", err, tail)
+	}
+	r := &VMReport{Values: map[string]string{}, Dmesg: res.Dmesg, Duration: res.Duration}
+	for _, line := range strings.Split(res.Output, "\n") {
+		if key, v, ok := strings.Cut(line, ": "); ok {
+			r.Values[key] = strings.TrimSpace(v)
+		}
+	}
+	r.Enabled = r.Values["enabled"] == "1"
+	r.Transition = r.Values["transition"] == "0" && strings.Contains(res.Dmesg, "'"+name+"': patching complete")
+	r.Unloaded = r.Values["disabled"] == "gone" && r.Values["modules"] == "0" && strings.Contains(res.Dmesg, "'"+name+"': unpatching complete")
+	r.Functions = strings.Fields(r.Values["sysfs"])
+	for _, p := range res.Problems {
+		r.Problems = append(r.Problems, p.Line)
+	}
+	if res.ExitCode != 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("the test script failed (exit %d): %s", res.ExitCode, lastLines(res.Console, 15)))
+	}
+	return r, nil
+}
