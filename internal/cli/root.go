@@ -23,7 +23,9 @@ const (
 	ExitError    = 1
 	ExitUsage    = 2
 	ExitNotFound = 3
-	ExitCanceled = 130
+	// ExitNotLivepatchable: the generator refused a fix, with the reason.
+	ExitNotLivepatchable = 4
+	ExitCanceled         = 130
 )
 
 // Globals are the flags every subcommand takes.
@@ -60,6 +62,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, store.ErrNotFound):
 		fmt.Fprintf(stderr, "tuxtape: %v (run `tuxtape sync` first if the database is new)\n", err)
 		return ExitNotFound
+	}
+	var nl notLivepatchableError
+	if errors.As(err, &nl) {
+		fmt.Fprintf(stderr, "tuxtape: %v\n", err)
+		return ExitNotLivepatchable
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -104,7 +111,7 @@ then defaults.`,
 	pf.StringVar(&g.Flags.ConfigFile, "config", "", "config file (env "+config.EnvConfig+")")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress output")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "debug logging on stderr")
-	root.AddCommand(newSyncCmd(g), newCVECmd(g))
+	root.AddCommand(newSyncCmd(g), newCVECmd(g), newPatchCmd(g))
 	return root
 }
 

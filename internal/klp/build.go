@@ -162,7 +162,11 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	if len(units) == 0 {
 		return nil, fmt.Errorf("%w: the fix changes no C source", ErrNoChange)
 	}
-	ws, err := k.Tree.Workspace(ctx, work)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	// Beside the tree: hard links need the same file system.
+	ws, err := k.Tree.Workspace(ctx, filepath.Dir(k.Tree.Dir))
 	if err != nil {
 		return nil, err
 	}

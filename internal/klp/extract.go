@@ -105,10 +105,6 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 	for _, d := range ch.NewData {
 		e.newData[d] = true
 	}
-	type pick struct {
-		f   *elfobj.Function
-		new bool
-	}
 	var picks []pick
 	for _, c := range ch.Changed {
 		picks = append(picks, pick{c.After, false})
@@ -119,6 +115,7 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 	if len(picks) == 0 {
 		return nil, ErrNoChange
 	}
+	picks = e.expandCallers(picks)
 	for _, p := range picks {
 		if err := e.checkFunc(p.f, p.new); err != nil {
 			return nil, err
@@ -147,6 +144,79 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 	return e.res, nil
 }
 
+type pick struct {
+	f   *elfobj.Function
+	new bool // carried in the patch, but nothing in the kernel to redirect
+}
+
+func traced(f *elfobj.Function) bool {
+	for _, s := range f.Special {
+		if s.Section.Name == "__mcount_loc" || s.Section.Name == "__patchable_function_entries" {
+			return true
+		}
+	}
+	return false
+}
+
+// expandCallers handles changed functions livepatch cannot redirect
+// itself: inline-only helpers (the kernel's inline implies notrace) and
+// compiler clones (.isra, .constprop, .part) that have no ftrace entry, or
+// that the running kernel does not have as a symbol. Such a function
+// travels in the patch as a new one, and its callers are patched instead,
+// up to callers that can be redirected.
+func (e *extractor) expandCallers(picks []pick) []pick {
+	all := elfobj.Functions(e.src)
+	// Keyed by symbol: Diff and Functions make separate Function values.
+	in := map[*elfobj.Symbol]bool{}
+	for _, p := range picks {
+		in[p.f.Sym] = true
+	}
+	var pending []*elfobj.Function
+	for i, p := range picks {
+		if !p.new && !strings.HasPrefix(p.f.Parts[0].Section.Name, ".init.") && (!traced(p.f) || !e.tgt.Symbols.Has(p.f.Name)) {
+			picks[i].new = true
+			pending = append(pending, p.f)
+		}
+	}
+	for len(pending) > 0 {
+		callee := pending[0]
+		pending = pending[1:]
+		for _, g := range all {
+			if !refersTo(g, callee) {
+				continue
+			}
+			if in[g.Sym] {
+				continue
+			}
+			p := pick{f: g}
+			if !traced(g) || !e.tgt.Symbols.Has(g.Name) {
+				p.new = true
+				pending = append(pending, g)
+			}
+			in[g.Sym] = true
+			picks = append(picks, p)
+		}
+	}
+	return picks
+}
+
+func refersTo(g, f *elfobj.Function) bool {
+	if g == f {
+		return false
+	}
+	for _, r := range g.Refs {
+		if r == f.Sym {
+			return true
+		}
+		for _, a := range f.Aliases {
+			if r == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ErrNoChange means the fix changes no function of the unit.
 var ErrNoChange = errors.New("no functional change")
 
@@ -168,13 +238,7 @@ func (e *extractor) checkFunc(f *elfobj.Function, isNew bool) error {
 	if isNew {
 		return nil
 	}
-	traced := false
-	for _, s := range f.Special {
-		if s.Section.Name == "__mcount_loc" || s.Section.Name == "__patchable_function_entries" {
-			traced = true
-		}
-	}
-	if !traced {
+	if !traced(f) {
 		return notLivepatchable("%s has no ftrace entry (notrace, or built without ftrace), so livepatch cannot redirect it", f.Name)
 	}
 	if !e.tgt.Symbols.Has(f.Name) {
@@ -299,7 +363,7 @@ func (e *extractor) definedAt(sec *elfobj.Section) *elfobj.Symbol {
 // patch instead of referring to the running kernel's copy: constant data
 // whose address nobody compares (literals, switch tables, __func__).
 func (e *extractor) copyable(sec *elfobj.Section, sym *elfobj.Symbol) bool {
-	if sec.Flags&elf.SHF_STRINGS != 0 || sec.Name == ".altinstr_replacement" || sec.Name == "__dyndbg" || strings.HasPrefix(sec.Name, ".text") {
+	if sec.Flags&(elf.SHF_STRINGS|elf.SHF_MERGE) != 0 || sec.Name == ".altinstr_replacement" || sec.Name == "__dyndbg" || strings.HasPrefix(sec.Name, ".text") {
 		return true
 	}
 	if sym != nil && e.newData[sym] {
@@ -326,7 +390,8 @@ func (e *extractor) reloc(from *elfobj.Section, r elfobj.Reloc) (elfobj.Reloc, b
 	if sym.Section != nil {
 		sec := sym.Section
 		target := sym
-		if sym.Type == elf.STT_SECTION {
+		if sym.Type == elf.STT_SECTION || (sym.Bind == elf.STB_LOCAL && strings.HasPrefix(sym.Name, ".L")) {
+			// Assembler-local labels stand for a place in their section.
 			target = e.definedAt(sec)
 		}
 		switch {

@@ -1,0 +1,392 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tuxtape/tuxtape/internal/debpkg"
+	"github.com/tuxtape/tuxtape/internal/klp"
+	"github.com/tuxtape/tuxtape/internal/ktree"
+)
+
+func newPatchCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "patch",
+		Short: "Turn kernel fixes into livepatch modules",
+	}
+	cmd.AddCommand(newPatchBuildCmd(g), newPatchCorpusCmd(g))
+	return cmd
+}
+
+// KernelFlags select the target kernel of a patch.
+type KernelFlags struct {
+	Kernel  string // debian:RELEASE=VERSION
+	Source  string
+	Config  string
+	Headers string
+	Symbols string
+	Modules string
+}
+
+func (kf *KernelFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&kf.Kernel, "kernel", "", "target kernel: debian:RELEASE=VERSION, e.g. debian:6.1.0-50-cloud-amd64=6.1.176-1 (its image, -dbg, headers and source packages are fetched and cached)")
+	f.StringVar(&kf.Source, "source", "", "kernel source: tarball or directory (instead of --kernel)")
+	f.StringVar(&kf.Config, "config", "", "the kernel's .config (with --source)")
+	f.StringVar(&kf.Headers, "headers", "", "the kernel's build tree for external modules, with Module.symvers (with --source)")
+	f.StringVar(&kf.Symbols, "symbols", "", "vmlinux with its symbol table, or the real System.map (with --source)")
+	f.StringVar(&kf.Modules, "modules", "", "the kernel's /lib/modules/RELEASE directory (with --source)")
+}
+
+func (kf *KernelFlags) resolve(ctx context.Context, g *Globals) (*klp.Kernel, error) {
+	trees := filepath.Join(g.cfg.CacheDir, "trees")
+	log := g.log.With("component", "klp")
+	if kf.Kernel != "" {
+		spec, ok := strings.CutPrefix(kf.Kernel, "debian:")
+		release, version, ok2 := strings.Cut(spec, "=")
+		if !ok || !ok2 || release == "" || version == "" {
+			return nil, usagef("--kernel %q: want debian:RELEASE=VERSION (named kernels come with `tuxtape kernel add`)", kf.Kernel)
+		}
+		return klp.DebianKernel(ctx, debpkg.Options{CacheDir: filepath.Join(g.cfg.CacheDir, "debs"), Logger: log}, release, version, trees, log)
+	}
+	if kf.Source == "" || kf.Config == "" || kf.Headers == "" || kf.Symbols == "" || kf.Modules == "" {
+		return nil, usagef("give --kernel, or all of --source, --config, --headers, --symbols and --modules")
+	}
+	abs, err := filepath.Abs(kf.Source)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := ktree.Prepare(ctx, ktree.PrepareOptions{Tarball: abs, Config: kf.Config, Dir: filepath.Join(trees, "custom-"+filepath.Base(abs)), Log: log})
+	if err != nil {
+		return nil, err
+	}
+	exports, err := klp.ReadSymvers(filepath.Join(kf.Headers, "Module.symvers"))
+	if err != nil {
+		return nil, err
+	}
+	return &klp.Kernel{Tree: tree, HeadersDir: kf.Headers, Vmlinux: kf.Symbols, ModulesDir: kf.Modules, Exports: exports}, nil
+}
+
+// PatchBuildOptions are the flags of `tuxtape patch build`.
+type PatchBuildOptions struct {
+	KernelFlags
+	Fixes     []string
+	Name      string
+	NoReplace bool
+	Out       string
+	JSON      bool
+}
+
+func newPatchBuildCmd(g *Globals) *cobra.Command {
+	var o PatchBuildOptions
+	cmd := &cobra.Command{
+		Use:   "build --kernel debian:RELEASE=VERSION --fix FILE.patch [--fix …] -o OUT.ko",
+		Short: "Build a livepatch module from one or more fixes",
+		Long: `build applies the fixes to the kernel's exact source, compiles only the compile
+units they change (before and after, with -ffunction-sections -fdata-sections),
+compares the objects function by function, and builds one livepatch module
+(cumulative, replace=true, unless --no-replace) that redirects the changed
+functions. References the module loader cannot resolve become livepatch
+relocations, written into the final .ko.
+
+A fix that cannot be livepatched as it is (changed data, __init code, no ftrace
+entry, headers, assembly…) is refused with the reason (exit code 4).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPatchBuild(cmd.Context(), g, o)
+		},
+	}
+	o.KernelFlags.add(cmd)
+	f := cmd.Flags()
+	f.StringArrayVar(&o.Fixes, "fix", nil, "a unified diff (-p1) to apply; repeat for a cumulative module")
+	f.StringVar(&o.Name, "name", "", "module name (default: from the output file name)")
+	f.BoolVar(&o.NoReplace, "no-replace", false, "build a non-cumulative patch (replace=false)")
+	f.StringVarP(&o.Out, "output", "o", "", "the .ko to write")
+	f.BoolVar(&o.JSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func moduleName(name, out string) string {
+	if name != "" {
+		return name
+	}
+	base := strings.TrimSuffix(filepath.Base(out), ".ko")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '_'
+	}, base)
+}
+
+func readFixes(paths []string) ([]klp.Fix, error) {
+	var fixes []klp.Fix
+	for _, p := range paths {
+		d, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read fix: %w", err)
+		}
+		fixes = append(fixes, klp.Fix{Name: filepath.Base(p), Diff: d})
+	}
+	return fixes, nil
+}
+
+func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
+	if len(o.Fixes) == 0 || o.Out == "" {
+		return usagef("patch build needs at least one --fix and -o OUT.ko")
+	}
+	fixes, err := readFixes(o.Fixes)
+	if err != nil {
+		return err
+	}
+	k, err := o.KernelFlags.resolve(ctx, g)
+	if err != nil {
+		return err
+	}
+	res, err := klp.Build(ctx, k, klp.Options{Fixes: fixes, Name: moduleName(o.Name, o.Out), Replace: !o.NoReplace, Out: o.Out, Log: g.log.With("component", "klp")})
+	if o.JSON && res != nil {
+		out := struct {
+			*klp.Result
+			Error string `json:"error,omitempty"`
+		}{Result: res}
+		if err != nil {
+			out.Error = err.Error()
+		}
+		if jerr := writeJSON(g.Stdout, out); jerr != nil {
+			return jerr
+		}
+	}
+	if err != nil {
+		if klp.IsNotLivepatchable(err) {
+			return notLivepatchableError{err}
+		}
+		return err
+	}
+	if !o.JSON {
+		for _, u := range res.Units {
+			fmt.Fprintf(g.Stdout, "%s (%s): changed %s", u.Unit, u.Object, strings.Join(u.Changed, ", "))
+			if len(u.New) > 0 {
+				fmt.Fprintf(g.Stdout, "; new %s", strings.Join(u.New, ", "))
+			}
+			fmt.Fprintln(g.Stdout)
+			for _, w := range u.Warnings {
+				fmt.Fprintf(g.Stderr, "warning: %s\n", w)
+			}
+		}
+		fmt.Fprintf(g.Stdout, "wrote %s (%.1fs)\n", res.Module, res.Duration.Seconds())
+	}
+	return nil
+}
+
+// notLivepatchableError gets its own exit code: it is a verdict, not a fault.
+type notLivepatchableError struct{ error }
+
+func (e notLivepatchableError) Unwrap() error { return e.error }
+
+// PatchCorpusOptions are the flags of `tuxtape patch corpus`.
+type PatchCorpusOptions struct {
+	KernelFlags
+	VM     bool
+	Only   []string
+	Limit  int
+	Report string
+	JSON   bool
+}
+
+func newPatchCorpusCmd(g *Globals) *cobra.Command {
+	var o PatchCorpusOptions
+	cmd := &cobra.Command{
+		Use:   "corpus DIR --kernel debian:RELEASE=VERSION [--vm]",
+		Short: "Run every fix of a corpus (DIR/patches/*.patch) through the generator and classify it",
+		Long: `corpus builds a livepatch from each DIR/patches/*.patch on its own and sorts the
+results: not compiled in this kernel, not livepatchable (with the reason), no
+functional change, module built, loaded and transitioned in the VM (--vm), or
+failed (with the error). It prints the table and the median build time.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("patch corpus takes the corpus directory")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPatchCorpus(cmd.Context(), g, o, args[0])
+		},
+	}
+	o.KernelFlags.add(cmd)
+	f := cmd.Flags()
+	f.BoolVar(&o.VM, "vm", false, "load each built module in a VM of the target kernel")
+	f.StringSliceVar(&o.Only, "only", nil, "only these patches (file names without .patch)")
+	f.IntVar(&o.Limit, "limit", 0, "stop after this many patches")
+	f.StringVar(&o.Report, "report", "", "also write the per-patch results as JSON to this file")
+	f.BoolVar(&o.JSON, "json", false, "print the results as JSON")
+	return cmd
+}
+
+// CorpusEntry is the outcome for one patch.
+type CorpusEntry struct {
+	ID      string           `json:"id"`
+	Class   string           `json:"class"`
+	Reason  string           `json:"reason,omitempty"`
+	Objects []string         `json:"objects,omitempty"`
+	Changed []string         `json:"changed,omitempty"`
+	Seconds float64          `json:"build_seconds"`
+	VM      *klp.VMReport    `json:"vm,omitempty"`
+	Units   []klp.UnitResult `json:"units,omitempty"`
+}
+
+// Corpus classes.
+const (
+	ClassNotCompiled      = "not compiled"
+	ClassNotLivepatchable = "not livepatchable"
+	ClassNoChange         = "no functional change"
+	ClassBuilt            = "module built"
+	ClassLoaded           = "loaded, transitioned, clean"
+	ClassVMFailed         = "built, failed in VM"
+	ClassFailed           = "failed"
+)
+
+func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir string) error {
+	paths, err := filepath.Glob(filepath.Join(dir, "patches", "*.patch"))
+	if err != nil || len(paths) == 0 {
+		return fmt.Errorf("no patches in %s/patches (want *.patch files)", dir)
+	}
+	sort.Strings(paths)
+	only := map[string]bool{}
+	for _, id := range o.Only {
+		only[id] = true
+	}
+	k, err := o.KernelFlags.resolve(ctx, g)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "tuxtape-corpus-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	var entries []CorpusEntry
+	for _, p := range paths {
+		id := strings.TrimSuffix(filepath.Base(p), ".patch")
+		if len(only) > 0 && !only[id] {
+			continue
+		}
+		if o.Limit > 0 && len(entries) >= o.Limit {
+			break
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		e := corpusOne(ctx, g, k, p, id, work, o.VM)
+		if !o.JSON {
+			fmt.Fprintf(g.Stderr, "%s: %s %s\n", e.ID, e.Class, firstLine(e.Reason))
+		}
+		entries = append(entries, e)
+		if o.Report != "" {
+			data, _ := json.MarshalIndent(entries, "", "  ")
+			if err := os.WriteFile(o.Report, data, 0o644); err != nil {
+				return fmt.Errorf("write report: %w", err)
+			}
+		}
+	}
+	if o.JSON {
+		return writeJSON(g.Stdout, entries)
+	}
+	printCorpus(g, entries)
+	return nil
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+func corpusOne(ctx context.Context, g *Globals, k *klp.Kernel, path, id, work string, vm bool) CorpusEntry {
+	e := CorpusEntry{ID: id}
+	fixes, err := readFixes([]string{path})
+	if err != nil {
+		e.Class, e.Reason = ClassFailed, err.Error()
+		return e
+	}
+	name := moduleName("", "tt_"+strings.ToLower(strings.ReplaceAll(id, "-", "_")))
+	out := filepath.Join(work, name+".ko")
+	start := time.Now()
+	res, err := klp.Build(ctx, k, klp.Options{Fixes: fixes, Name: name, Replace: true, Out: out, WorkDir: filepath.Join(work, "w-"+id), Log: g.log.With("component", "klp")})
+	os.RemoveAll(filepath.Join(work, "w-"+id))
+	e.Seconds = time.Since(start).Seconds()
+	if res != nil {
+		e.Units = res.Units
+		for _, u := range res.Units {
+			e.Objects = append(e.Objects, u.Object)
+			e.Changed = append(e.Changed, u.Changed...)
+		}
+	}
+	switch {
+	case errors.Is(err, klp.ErrNotCompiled):
+		e.Class, e.Reason = ClassNotCompiled, err.Error()
+		return e
+	case klp.IsNotLivepatchable(err):
+		e.Class, e.Reason = ClassNotLivepatchable, err.Error()
+		return e
+	case errors.Is(err, klp.ErrNoChange):
+		e.Class, e.Reason = ClassNoChange, err.Error()
+		return e
+	case err != nil:
+		e.Class, e.Reason = ClassFailed, err.Error()
+		return e
+	}
+	e.Class = ClassBuilt
+	if !vm {
+		return e
+	}
+	r, err := klp.CheckInVM(ctx, k, out, name, e.Objects, "")
+	if err != nil {
+		e.Class, e.Reason = ClassVMFailed, err.Error()
+		return e
+	}
+	e.VM = r
+	if r.OK() {
+		e.Class = ClassLoaded
+	} else {
+		e.Class, e.Reason = ClassVMFailed, fmt.Sprintf("enabled=%v transitioned=%v unloaded=%v problems=%v", r.Enabled, r.Transition, r.Unloaded, r.Problems)
+	}
+	os.Remove(out)
+	return e
+}
+
+func printCorpus(g *Globals, entries []CorpusEntry) {
+	counts := map[string]int{}
+	var times []float64
+	tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PATCH\tRESULT\tOBJECTS\tSECONDS\tREASON")
+	for _, e := range entries {
+		counts[e.Class]++
+		if e.Class == ClassBuilt || e.Class == ClassLoaded || e.Class == ClassVMFailed {
+			times = append(times, e.Seconds)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\n", e.ID, e.Class, strings.Join(e.Objects, ","), e.Seconds, truncate(firstLine(e.Reason), 110))
+	}
+	tw.Flush()
+	fmt.Fprintln(g.Stdout)
+	for _, c := range []string{ClassLoaded, ClassBuilt, ClassVMFailed, ClassNotLivepatchable, ClassNoChange, ClassNotCompiled, ClassFailed} {
+		if counts[c] > 0 {
+			fmt.Fprintf(g.Stdout, "%-28s %d\n", c+":", counts[c])
+		}
+	}
+	if len(times) > 0 {
+		sort.Float64s(times)
+		fmt.Fprintf(g.Stdout, "median build time of built modules: %.1fs (%d modules)\n", times[len(times)/2], len(times))
+	}
+}

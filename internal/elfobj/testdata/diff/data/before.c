@@ -1,0 +1,19 @@
+/*
+ * (e) Data objects: an initialized global changes value, a zero-initialized
+ * array grows, a pointer changes target, a new global appears.
+ */
+int limit = 10;
+int other = 1;
+static char buf[16];
+const int table[4] = { 1, 2, 3, 4 };
+int *ptr = &limit;
+
+int get(int i)
+{
+	return limit + buf[i] + table[i & 3];
+}
+
+void put(int i, char c)
+{
+	buf[i] = c;
+}

@@ -1,0 +1,5 @@
+/* (f) A new function is added. */
+int base(int x)
+{
+	return x + 1;
+}
