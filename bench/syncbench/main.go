@@ -38,12 +38,19 @@ func main() {
 	checkout := filepath.Join(work, "checkout")
 	run("git", "clone", "--quiet", "--mirror", *bundle, mirror)
 	head := strings.TrimSpace(run("git", "-C", mirror, "rev-parse", "refs/heads/cutoff"))
-	dayStart, err := time.Parse("2006-01-02", *day)
-	if err != nil {
-		log.Fatal(err)
+	// The day's commits are those whose committer date, in the committer's
+	// own time zone, falls on -day: from the parent of the oldest to the newest.
+	var dayCommits []string
+	for _, line := range strings.Split(run("git", "-C", mirror, "log", "--format=%H %cd", "--date=short", head), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[1] == *day {
+			dayCommits = append(dayCommits, f[0])
+		}
 	}
-	before := strings.TrimSpace(run("git", "-C", mirror, "rev-list", "-1", "--first-parent", "--before="+dayStart.Format(time.RFC3339), head))
-	after := strings.TrimSpace(run("git", "-C", mirror, "rev-list", "-1", "--first-parent", "--before="+dayStart.Add(24*time.Hour).Format(time.RFC3339), head))
+	if len(dayCommits) == 0 {
+		log.Fatalf("no commits on %s", *day)
+	}
+	after := dayCommits[0]
+	before := strings.TrimSpace(run("git", "-C", mirror, "rev-parse", dayCommits[len(dayCommits)-1]+"^"))
 	commits := strings.Count(run("git", "-C", mirror, "rev-list", before+".."+after), "\n")
 	run("git", "clone", "--quiet", "--shared", "--no-checkout", mirror, checkout)
 	run("git", "-C", checkout, "checkout", "--quiet", head)

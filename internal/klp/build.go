@@ -182,6 +182,30 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	// Which running object each unit belongs to, before spending a
+	// second compile on code this kernel does not build.
+	objs := make([]string, len(units))
+	blocks := make([]int, len(units))
+	tables := make([]*SymbolTable, len(units))
+	for i, unit := range units {
+		obj, err := ws.UnitModule(unit)
+		if err != nil {
+			return nil, err
+		}
+		if obj == "" {
+			obj = "vmlinux"
+		}
+		st, err := k.Symbols(obj)
+		if err != nil {
+			return res, fmt.Errorf("%w: %s: %v", ErrNotCompiled, unit, err)
+		}
+		locals := localNames(befores[i])
+		block, score := st.FileBlock(filepath.Base(strings.TrimSuffix(unit, ".o")+".c"), locals)
+		if obj == "vmlinux" && len(locals) > 0 && score <= 0 {
+			return res, fmt.Errorf("%w: %s is not part of the running vmlinux", ErrNotCompiled, unit)
+		}
+		objs[i], blocks[i], tables[i] = obj, block, st
+	}
 	for _, f := range o.Fixes {
 		if _, err := ws.Apply(ctx, f.Diff); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Name, err)
@@ -202,13 +226,7 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compare %s: %w", unit, err)
 		}
-		obj, err := ws.UnitModule(unit)
-		if err != nil {
-			return nil, err
-		}
-		if obj == "" {
-			obj = "vmlinux"
-		}
+		obj := objs[i]
 		ur := UnitResult{Unit: unit, Object: obj}
 		for _, c := range ch.Changed {
 			ur.Changed = append(ur.Changed, c.Name)
@@ -223,15 +241,7 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		if len(ch.Changed) == 0 && len(ch.New) == 0 && len(ch.ChangedData) == 0 {
 			continue
 		}
-		st, err := k.Symbols(obj)
-		if err != nil {
-			return res, fmt.Errorf("%w: %s: %v", ErrNotCompiled, unit, err)
-		}
-		locals := localNames(befores[i])
-		block, score := st.FileBlock(filepath.Base(strings.TrimSuffix(unit, ".o")+".c"), locals)
-		if obj == "vmlinux" && len(locals) > 0 && score <= 0 {
-			return res, fmt.Errorf("%w: %s is not part of the running vmlinux", ErrNotCompiled, unit)
-		}
+		st, block := tables[i], blocks[i]
 		ex, err := Extract(after, ch, Target{Object: obj, Symbols: st, Block: block}, k.Exports)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", unit, err)
