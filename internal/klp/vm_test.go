@@ -2,6 +2,7 @@ package klp_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -124,5 +125,70 @@ func TestCmdlineBehaviour(t *testing.T) {
 	}
 	if !strings.HasPrefix(kv["cmdline-after"], "console=ttyS0") {
 		t.Errorf("/proc/cmdline after disabling = %q", kv["cmdline-after"])
+	}
+}
+
+// TestSymposConsoles patches c_start of fs/proc/consoles.c; vmlinux has
+// three static functions of that name, so old_sympos must pick the right
+// one: /proc/consoles changes, /proc/cpuinfo (another c_start) does not.
+func TestSymposConsoles(t *testing.T) {
+	k := debianKernel(t)
+	ko, res := build(t, k, "tt_consoles", "testdata/consoles-sympos.patch")
+	if len(res.Units) != 1 || len(res.Units[0].Funcs) != 1 || res.Units[0].Funcs[0].Name != "c_start" || res.Units[0].Funcs[0].Sympos < 1 {
+		t.Fatalf("units = %+v, want c_start with a sympos", res.Units)
+	}
+	pos := res.Units[0].Funcs[0].Sympos
+	kv := bootWith(t, k, ko, "tt_consoles", `exercise() {
+	echo "consoles-$1: $(head -n 1 /proc/consoles)"
+	echo "cpuinfo-$1: $(head -n 1 /proc/cpuinfo)"
+}`, "vmlinux")
+	if want := fmt.Sprintf("vmlinux/c_start,%d", pos); kv["sysfs"] != want {
+		t.Errorf("sysfs = %q, want %q", kv["sysfs"], want)
+	}
+	if !strings.HasPrefix(kv["consoles-patched"], "tuxtape ttyS0") || !strings.HasPrefix(kv["consoles-after"], "ttyS0") {
+		t.Errorf("/proc/consoles patched %q, after %q", kv["consoles-patched"], kv["consoles-after"])
+	}
+	if !strings.HasPrefix(kv["cpuinfo-patched"], "processor") || kv["cpuinfo-patched"] != kv["cpuinfo-after"] {
+		t.Errorf("/proc/cpuinfo patched %q, after %q: the wrong c_start was patched", kv["cpuinfo-patched"], kv["cpuinfo-after"])
+	}
+}
+
+// TestCorpus builds real fixes from the corpus: one in a module (the patch
+// applies when the module loads; here it is loaded first) and one in
+// vmlinux whose new code reaches static symbols of its file through
+// livepatch relocations.
+func TestCorpus(t *testing.T) {
+	k := debianKernel(t)
+	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "debian-6.1.176", "patches")
+	if _, err := os.Stat(corpus); err != nil {
+		t.Fatalf("corpus not found: %v", err)
+	}
+	for _, tc := range []struct {
+		id, object string
+		static     bool
+	}{
+		{"CVE-2026-64317", "isofs", false},
+		{"CVE-2026-64324", "udf", false},
+		{"CVE-2026-31451", "vmlinux", true},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			name := "tt_" + strings.ToLower(strings.ReplaceAll(tc.id, "-", "_"))
+			ko, res := build(t, k, name, filepath.Join(corpus, tc.id+".patch"))
+			var klpSyms []string
+			for _, u := range res.Units {
+				if u.Object != tc.object {
+					t.Errorf("unit %s belongs to %s, want %s", u.Unit, u.Object, tc.object)
+				}
+				klpSyms = append(klpSyms, u.KlpSymbols...)
+			}
+			if tc.static && len(klpSyms) == 0 {
+				t.Errorf("no livepatch relocations: want the static symbols the new code uses")
+			}
+			t.Logf("livepatch relocations against %v", klpSyms)
+			kv := bootWith(t, k, ko, name, "", tc.object)
+			if !strings.Contains(kv["sysfs"], tc.object+"/") {
+				t.Errorf("sysfs = %q, want functions under %s/", kv["sysfs"], tc.object)
+			}
+		})
 	}
 }
