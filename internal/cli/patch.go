@@ -24,7 +24,7 @@ func newPatchCmd(g *Globals) *cobra.Command {
 		Use:   "patch",
 		Short: "Turn kernel fixes into livepatch modules",
 	}
-	cmd.AddCommand(newPatchBuildCmd(g), newPatchCorpusCmd(g))
+	cmd.AddCommand(newPatchBuildCmd(g), newPatchCorpusCmd(g), newPatchTryCmd(g))
 	return cmd
 }
 
@@ -389,4 +389,86 @@ func printCorpus(g *Globals, entries []CorpusEntry) {
 		sort.Float64s(times)
 		fmt.Fprintf(g.Stdout, "median build time of built modules: %.1fs (%d modules)\n", times[len(times)/2], len(times))
 	}
+}
+
+// PatchTryOptions are the flags of `tuxtape patch try`.
+type PatchTryOptions struct {
+	KernelFlags
+	Modules  []string
+	Exercise string
+	JSON     bool
+}
+
+func newPatchTryCmd(g *Globals) *cobra.Command {
+	var o PatchTryOptions
+	cmd := &cobra.Command{
+		Use:   "try MODULE.ko --kernel debian:RELEASE=VERSION [--with-module NAME] [--exercise 'SHELL']",
+		Short: "Load a livepatch module in a VM of the target kernel and report how it went",
+		Long: `try boots the target kernel under QEMU (software emulation), loads the modules
+given with --with-module (the objects the patch targets), loads the livepatch,
+waits for the transition, runs the shell snippet given with --exercise (it may
+print "key: value" lines), disables and unloads the patch, and checks the
+kernel log for WARNING, BUG and Oops.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("patch try takes one module file")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPatchTry(cmd.Context(), g, o, args[0])
+		},
+	}
+	o.KernelFlags.add(cmd)
+	f := cmd.Flags()
+	f.StringSliceVar(&o.Modules, "with-module", nil, "load these modules first (the patch's target objects)")
+	f.StringVar(&o.Exercise, "exercise", "", "shell commands to run while the patch is enabled and again after")
+	f.BoolVar(&o.JSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func runPatchTry(ctx context.Context, g *Globals, o PatchTryOptions, ko string) error {
+	if _, err := os.Stat(ko); err != nil {
+		return fmt.Errorf("livepatch module: %w", err)
+	}
+	k, err := o.KernelFlags.resolve(ctx, g)
+	if err != nil {
+		return err
+	}
+	if k.Vmlinuz == "" {
+		return usagef("patch try needs --kernel (a bootable image)")
+	}
+	exercise := ""
+	if o.Exercise != "" {
+		exercise = "exercise() {\n\techo \"phase: $1\"\n" + o.Exercise + "\n}"
+	}
+	name := moduleName("", ko)
+	r, err := klp.CheckInVM(ctx, k, ko, name, o.Modules, exercise)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return writeJSON(g.Stdout, r)
+	}
+	fmt.Fprintf(g.Stdout, "enabled: %v\ntransitioned: %v\nfunctions: %s\ndisabled and unloaded: %v\n", r.Enabled, r.Transition, strings.Join(r.Functions, " "), r.Unloaded)
+	keys := make([]string, 0, len(r.Values))
+	for k := range r.Values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch k {
+		case "enabled", "transition", "sysfs", "disabled", "modules":
+		default:
+			fmt.Fprintf(g.Stdout, "  %s: %s\n", k, r.Values[k])
+		}
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(g.Stdout, "problem: %s\n", p)
+	}
+	if !r.OK() {
+		return fmt.Errorf("the livepatch did not go through its life cleanly")
+	}
+	fmt.Fprintf(g.Stdout, "clean (%.1fs in the VM)\n", r.Duration.Seconds())
+	return nil
 }
