@@ -165,14 +165,8 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
-	// Beside the tree: hard links need the same file system.
-	ws, err := k.Tree.Workspace(ctx, filepath.Dir(k.Tree.Dir))
-	if err != nil {
-		return nil, err
-	}
-	defer ws.Remove()
 	log.Info("compiling before the fix", "units", units)
-	beforePaths, err := ws.Compile(ctx, ktree.SectionFlags, units...)
+	beforePaths, err := k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, units...)
 	if err != nil {
 		return nil, fmt.Errorf("compile the unfixed units: %w", err)
 	}
@@ -188,7 +182,7 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	blocks := make([]int, len(units))
 	tables := make([]*SymbolTable, len(units))
 	for i, unit := range units {
-		obj, err := ws.UnitModule(unit)
+		obj, err := k.Tree.UnitModule(unit)
 		if err != nil {
 			return nil, err
 		}
@@ -206,6 +200,12 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		}
 		objs[i], blocks[i], tables[i] = obj, block, st
 	}
+	// Beside the tree: hard links need the same file system.
+	ws, err := k.Tree.Workspace(ctx, filepath.Dir(k.Tree.Dir))
+	if err != nil {
+		return nil, err
+	}
+	defer ws.Remove()
 	for _, f := range o.Fixes {
 		if _, err := ws.Apply(ctx, f.Diff); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.Name, err)

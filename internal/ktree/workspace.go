@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 )
 
 // SectionFlags make every function and data object its own section, so
@@ -145,4 +146,39 @@ func (w *Workspace) UnitModule(unit string) (string, error) {
 		return "", fmt.Errorf("build command of %s names no module", unit)
 	}
 	return string(m[1]), nil
+}
+
+// CompileUnfixed builds units in the prepared tree itself, where the
+// objects double as a cache of unfixed units: workspaces link to them and
+// replace them before rebuilding. A lock keeps two builds of the tree
+// apart.
+func (t *Tree) CompileUnfixed(ctx context.Context, extraFlags string, units ...string) ([]string, error) {
+	lock, err := os.OpenFile(filepath.Join(t.Dir, ".tuxtape-lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock tree: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("lock tree: %w", err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	var paths []string
+	for _, u := range units {
+		paths = append(paths, filepath.Join(t.Dir, u))
+	}
+	args := append([]string{"KCFLAGS=" + extraFlags}, units...)
+	if err := t.make(ctx, t.Dir, nil, args...); err != nil {
+		return nil, err
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("compile: kbuild made no %s", p)
+		}
+	}
+	return paths, nil
+}
+
+// UnitModule says which module a unit of the prepared tree belongs to.
+func (t *Tree) UnitModule(unit string) (string, error) {
+	return (&Workspace{Dir: t.Dir, tree: t}).UnitModule(unit)
 }
