@@ -258,24 +258,7 @@ func (d *db) applySync(ctx context.Context, b *SyncBatch) (c SyncCounts, err err
 		}
 	}
 
-	cves := d.newInserter(tx, `INSERT INTO cves (id, year, num, status, source, title, description, default_status,
-		cvss_vector, cvss_score, cvss_severity, cvss_scenarios, fix_commits, mainline_fix, ranges, first_seen, announced_at) VALUES `, 17, "")
-	defer cves.close()
-	files := d.newInserter(tx, `INSERT INTO cve_files (cve_id, seq, path) VALUES `, 3, "")
-	defer files.close()
-	branches := d.newInserter(tx, `INSERT INTO cve_branches (cve_id, seq, introduced_version, introduced_commit, fixed_version, fixed_commit) VALUES `, 6, "")
-	defer branches.close()
-	for i := range b.Upserts {
-		r := &b.Upserts[i]
-		year, num := idOrder(r.ID)
-		var vec, sev, scen sql.NullString
-		var score sql.NullFloat64
-		if r.CVSS != nil {
-			vec = sql.NullString{String: r.CVSS.Vector, Valid: true}
-			sev = sql.NullString{String: r.CVSS.Severity, Valid: true}
-			score = sql.NullFloat64{Float64: r.CVSS.Score, Valid: true}
-			scen = sql.NullString{String: mustJSON(r.CVSS.Scenarios), Valid: true}
-		}
+	err = d.insertRecords(ctx, tx, b.Upserts, func(r *vulns.Record) (sql.NullInt64, sql.NullInt64) {
 		firstSeen := nullTime(r.FirstSeen)
 		announced := sql.NullInt64{}
 		if k, ok := kept[r.ID]; ok {
@@ -299,25 +282,10 @@ func (d *db) applySync(ctx context.Context, b *SyncBatch) (c SyncCounts, err err
 				c.Rejected++
 			}
 		}
-		if err := cves.add(ctx, r.ID, year, num, string(r.Status), string(r.Source), r.Title, r.Description, r.DefaultStatus,
-			vec, score, sev, scen, mustJSON(r.FixCommits), r.MainlineFix, mustJSON(r.Ranges), firstSeen, announced); err != nil {
-			return c, fmt.Errorf("apply sync: store %s: %w", r.ID, err)
-		}
-		for j, f := range r.ProgramFiles {
-			if err := files.add(ctx, r.ID, j, f); err != nil {
-				return c, fmt.Errorf("apply sync: store %s: %w", r.ID, err)
-			}
-		}
-		for j, br := range r.Branches {
-			if err := branches.add(ctx, r.ID, j, br.IntroducedVersion, br.IntroducedCommit, br.FixedVersion, br.FixedCommit); err != nil {
-				return c, fmt.Errorf("apply sync: store %s: %w", r.ID, err)
-			}
-		}
-	}
-	for _, in := range []*inserter{cves, files, branches} {
-		if err := in.flush(ctx); err != nil {
-			return c, fmt.Errorf("apply sync: %w", err)
-		}
+		return firstSeen, announced
+	})
+	if err != nil {
+		return c, fmt.Errorf("apply sync: %w", err)
 	}
 	probs := d.newInserter(tx, `INSERT INTO sync_problems (cve_id, file, reason) VALUES `, 3, "")
 	defer probs.close()
@@ -355,6 +323,51 @@ func (d *db) applySync(ctx context.Context, b *SyncBatch) (c SyncCounts, err err
 	return c, nil
 }
 
+// insertRecords writes records, their files and their branches; dates
+// gives each record's first_seen and announced_at.
+func (d *db) insertRecords(ctx context.Context, tx *sql.Tx, recs []vulns.Record, dates func(*vulns.Record) (sql.NullInt64, sql.NullInt64)) error {
+	cves := d.newInserter(tx, `INSERT INTO cves (id, year, num, status, source, title, description, default_status,
+		cvss_vector, cvss_score, cvss_severity, cvss_scenarios, fix_commits, mainline_fix, ranges, first_seen, announced_at) VALUES `, 17, "")
+	defer cves.close()
+	files := d.newInserter(tx, `INSERT INTO cve_files (cve_id, seq, path) VALUES `, 3, "")
+	defer files.close()
+	branches := d.newInserter(tx, `INSERT INTO cve_branches (cve_id, seq, introduced_version, introduced_commit, fixed_version, fixed_commit) VALUES `, 6, "")
+	defer branches.close()
+	for i := range recs {
+		r := &recs[i]
+		year, num := idOrder(r.ID)
+		var vec, sev, scen sql.NullString
+		var score sql.NullFloat64
+		if r.CVSS != nil {
+			vec = sql.NullString{String: r.CVSS.Vector, Valid: true}
+			sev = sql.NullString{String: r.CVSS.Severity, Valid: true}
+			score = sql.NullFloat64{Float64: r.CVSS.Score, Valid: true}
+			scen = sql.NullString{String: mustJSON(r.CVSS.Scenarios), Valid: true}
+		}
+		firstSeen, announced := dates(r)
+		if err := cves.add(ctx, r.ID, year, num, string(r.Status), string(r.Source), r.Title, r.Description, r.DefaultStatus,
+			vec, score, sev, scen, mustJSON(r.FixCommits), r.MainlineFix, mustJSON(r.Ranges), firstSeen, announced); err != nil {
+			return fmt.Errorf("store %s: %w", r.ID, err)
+		}
+		for j, f := range r.ProgramFiles {
+			if err := files.add(ctx, r.ID, j, f); err != nil {
+				return fmt.Errorf("store %s: %w", r.ID, err)
+			}
+		}
+		for j, br := range r.Branches {
+			if err := branches.add(ctx, r.ID, j, br.IntroducedVersion, br.IntroducedCommit, br.FixedVersion, br.FixedCommit); err != nil {
+				return fmt.Errorf("store %s: %w", r.ID, err)
+			}
+		}
+	}
+	for _, in := range []*inserter{cves, files, branches} {
+		if err := in.flush(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (d *db) ApplyAnnouncements(ctx context.Context, recs []vulns.Record) (c AnnounceCounts, err error) {
 	tx, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
@@ -365,8 +378,17 @@ func (d *db) ApplyAnnouncements(ctx context.Context, recs []vulns.Record) (c Ann
 			tx.Rollback()
 		}
 	}()
+	// A mailbox can hold a CVE twice (announcement, then its rejection):
+	// the later message wins.
+	last := map[string]int{}
+	for i, r := range recs {
+		last[r.ID] = i
+	}
 	var upserts []vulns.Record
-	for _, r := range recs {
+	for i, r := range recs {
+		if last[r.ID] != i {
+			continue
+		}
 		var source string
 		err := tx.QueryRowContext(ctx, d.rebind(`SELECT source FROM cves WHERE id = ?`), r.ID).Scan(&source)
 		switch {
@@ -382,44 +404,24 @@ func (d *db) ApplyAnnouncements(ctx context.Context, recs []vulns.Record) (c Ann
 		}
 		upserts = append(upserts, r)
 	}
+	var ids []string
 	for i := range upserts {
-		r := &upserts[i]
-		if err := deleteIDs(ctx, d, tx, "cves", "id", []string{r.ID}); err != nil {
+		upserts[i].Source = vulns.SourceAnnounce
+		ids = append(ids, upserts[i].ID)
+	}
+	if err := deleteIDs(ctx, d, tx, "cves", "id", ids); err != nil {
+		return c, err
+	}
+	for _, t := range []string{"cve_files", "cve_branches"} {
+		if err := deleteIDs(ctx, d, tx, t, "cve_id", ids); err != nil {
 			return c, err
 		}
-		for _, t := range []string{"cve_files", "cve_branches"} {
-			if err := deleteIDs(ctx, d, tx, t, "cve_id", []string{r.ID}); err != nil {
-				return c, err
-			}
-		}
-		year, num := idOrder(r.ID)
-		var vec, sev, scen sql.NullString
-		var score sql.NullFloat64
-		if r.CVSS != nil {
-			vec = sql.NullString{String: r.CVSS.Vector, Valid: true}
-			sev = sql.NullString{String: r.CVSS.Severity, Valid: true}
-			score = sql.NullFloat64{Float64: r.CVSS.Score, Valid: true}
-			scen = sql.NullString{String: mustJSON(r.CVSS.Scenarios), Valid: true}
-		}
+	}
+	if err := d.insertRecords(ctx, tx, upserts, func(r *vulns.Record) (sql.NullInt64, sql.NullInt64) {
 		seen := nullTime(r.FirstSeen)
-		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO cves (id, year, num, status, source, title, description, default_status,
-			cvss_vector, cvss_score, cvss_severity, cvss_scenarios, fix_commits, mainline_fix, ranges, first_seen, announced_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			r.ID, year, num, string(r.Status), string(vulns.SourceAnnounce), r.Title, r.Description, r.DefaultStatus,
-			vec, score, sev, scen, mustJSON(r.FixCommits), r.MainlineFix, mustJSON(r.Ranges), seen, seen); err != nil {
-			return c, fmt.Errorf("apply announcements: store %s: %w", r.ID, err)
-		}
-		for j, f := range r.ProgramFiles {
-			if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO cve_files (cve_id, seq, path) VALUES (?, ?, ?)`), r.ID, j, f); err != nil {
-				return c, fmt.Errorf("apply announcements: %w", err)
-			}
-		}
-		for j, br := range r.Branches {
-			if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO cve_branches (cve_id, seq, introduced_version, introduced_commit, fixed_version, fixed_commit) VALUES (?, ?, ?, ?, ?, ?)`),
-				r.ID, j, br.IntroducedVersion, br.IntroducedCommit, br.FixedVersion, br.FixedCommit); err != nil {
-				return c, fmt.Errorf("apply announcements: %w", err)
-			}
-		}
+		return seen, seen
+	}); err != nil {
+		return c, fmt.Errorf("apply announcements: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return c, fmt.Errorf("apply announcements: commit: %w", err)
