@@ -7,6 +7,7 @@
 package klp
 
 import (
+	"bytes"
 	"context"
 	"debug/elf"
 	"errors"
@@ -143,12 +144,24 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	}
 	files := uniq(ktree.PatchFiles(all))
 	var units []string
+	// optional units come from a search for files #including a changed
+	// one; those this configuration does not build are dropped.
+	optional := map[string]bool{}
 	for _, f := range files {
 		switch {
 		case strings.HasPrefix(f, "arch/") && !strings.HasPrefix(f, "arch/x86/"):
 			return nil, fmt.Errorf("%w: %s is for another architecture", ErrNotCompiled, f)
 		case strings.HasSuffix(f, ".c"):
-			units = append(units, strings.TrimSuffix(f, ".c")+".o")
+			us, err := compileUnits(k.Tree.Dir, f)
+			if err != nil {
+				return nil, err
+			}
+			if len(us) > 1 || us[0] != strings.TrimSuffix(f, ".c")+".o" {
+				for _, u := range us {
+					optional[u] = true
+				}
+			}
+			units = append(units, us...)
 		case strings.HasSuffix(f, ".h"):
 			return nil, notLivepatchable("the fix changes header %s: finding every unit that includes it needs a full build's dependency data (not supported yet)", f)
 		case strings.HasSuffix(f, ".S"):
@@ -159,6 +172,7 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 			return nil, notLivepatchable("the fix changes %s, which is not C source", f)
 		}
 	}
+	units = uniq(units)
 	if len(units) == 0 {
 		return nil, fmt.Errorf("%w: the fix changes no C source", ErrNoChange)
 	}
@@ -166,15 +180,27 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		return nil, err
 	}
 	log.Info("compiling before the fix", "units", units)
-	beforePaths, err := k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, units...)
-	if err != nil {
-		return nil, fmt.Errorf("compile the unfixed units: %w", err)
-	}
-	befores := make([]*elfobj.File, len(units))
-	for i, p := range beforePaths {
-		if befores[i], err = elfobj.OpenFile(p); err != nil {
+	var befores []*elfobj.File
+	var kept []string
+	for _, unit := range units {
+		paths, err := k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, unit)
+		if err != nil {
+			if optional[unit] {
+				log.Info("skipping a unit this configuration does not build", "unit", unit)
+				continue
+			}
+			return nil, fmt.Errorf("compile the unfixed units: %w", err)
+		}
+		obj, err := elfobj.OpenFile(paths[0])
+		if err != nil {
 			return nil, err
 		}
+		befores = append(befores, obj)
+		kept = append(kept, unit)
+	}
+	units = kept
+	if len(units) == 0 {
+		return nil, fmt.Errorf("%w: no unit that includes the changed files is built", ErrNotCompiled)
 	}
 	// Which running object each unit belongs to, before spending a
 	// second compile on code this kernel does not build.
@@ -191,14 +217,32 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		}
 		st, err := k.Symbols(obj)
 		if err != nil {
+			if optional[unit] {
+				continue
+			}
 			return res, fmt.Errorf("%w: %s: %v", ErrNotCompiled, unit, err)
 		}
 		locals := localNames(befores[i])
 		block, score := st.FileBlock(filepath.Base(strings.TrimSuffix(unit, ".o")+".c"), locals)
 		if obj == "vmlinux" && len(locals) > 0 && score <= 0 {
+			if optional[unit] {
+				continue
+			}
 			return res, fmt.Errorf("%w: %s is not part of the running vmlinux", ErrNotCompiled, unit)
 		}
 		objs[i], blocks[i], tables[i] = obj, block, st
+	}
+	n := 0
+	for i := range units {
+		if objs[i] == "" {
+			continue // an includer this kernel does not build
+		}
+		units[n], befores[n], objs[n], blocks[n], tables[n] = units[i], befores[i], objs[i], blocks[i], tables[i]
+		n++
+	}
+	units, befores, objs, blocks, tables = units[:n], befores[:n], objs[:n], blocks[:n], tables[:n]
+	if n == 0 {
+		return res, fmt.Errorf("%w: no unit that includes the changed files is part of this kernel", ErrNotCompiled)
 	}
 	// Beside the tree: hard links need the same file system.
 	ws, err := k.Tree.Workspace(ctx, filepath.Dir(k.Tree.Dir))
@@ -278,6 +322,38 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	res.Module = out
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// compileUnits finds the objects a changed .c file is compiled into: its
+// own, unless its directory's Makefile never names it and a sibling .c
+// #includes it (kernel/locking/rtmutex.c lives inside rtmutex_api.o).
+// Without a full build's dependency data this looks one directory deep.
+func compileUnits(tree, file string) ([]string, error) {
+	dir, base := filepath.Split(file)
+	obj := strings.TrimSuffix(base, ".c") + ".o"
+	mk, _ := os.ReadFile(filepath.Join(tree, dir, "Makefile"))
+	if strings.Contains(string(mk), obj) {
+		return []string{strings.TrimSuffix(file, ".c") + ".o"}, nil
+	}
+	siblings, err := filepath.Glob(filepath.Join(tree, dir, "*.c"))
+	if err != nil {
+		return nil, err
+	}
+	var units []string
+	needle := []byte(`#include "` + base + `"`)
+	for _, sib := range siblings {
+		data, err := os.ReadFile(sib)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Contains(data, needle) {
+			units = append(units, filepath.Join(dir, strings.TrimSuffix(filepath.Base(sib), ".c")+".o"))
+		}
+	}
+	if len(units) == 0 {
+		units = []string{strings.TrimSuffix(file, ".c") + ".o"}
+	}
+	return units, nil
 }
 
 func localNames(f *elfobj.File) []string {

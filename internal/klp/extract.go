@@ -71,6 +71,25 @@ type extractor struct {
 	res      *Extracted
 	seq      int
 	funcSecs map[*elfobj.Section]*elfobj.Function
+	// slices are functions cut out of a section they share with others
+	// (__sched, __lockfunc, __kprobes code has explicit sections).
+	slices map[*elfobj.Section][]slice
+}
+
+type slice struct {
+	start, end uint64
+	dst        *elfobj.Section
+}
+
+// sliceAt finds the copied slice of src holding offset off.
+func (e *extractor) sliceAt(src *elfobj.Section, off uint64) *slice {
+	for i := range e.slices[src] {
+		sl := &e.slices[src][i]
+		if off >= sl.start && off < sl.end {
+			return sl
+		}
+	}
+	return nil
 }
 
 // specials are copied entry by entry with the functions they point into.
@@ -96,6 +115,7 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 		include: map[*elfobj.Section]bool{}, newData: map[*elfobj.Symbol]bool{},
 		secMap: map[*elfobj.Section]*elfobj.Section{}, symMap: map[*elfobj.Symbol]*elfobj.Symbol{},
 		undef: map[string]*elfobj.Symbol{}, res: &Extracted{}, funcSecs: map[*elfobj.Section]*elfobj.Function{},
+		slices: map[*elfobj.Section][]slice{},
 	}
 	for _, f := range elfobj.Functions(after) {
 		for _, p := range f.Parts {
@@ -121,7 +141,14 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 			return nil, err
 		}
 		for _, part := range p.f.Parts {
-			e.include[part.Section] = true
+			if part.Offset == 0 && part.Size == part.Section.Len() {
+				e.include[part.Section] = true
+				continue
+			}
+			dst := &elfobj.Section{Name: ".text.tuxtape." + part.Sym.Name, Type: part.Section.Type, Flags: part.Section.Flags,
+				Data: append([]byte(nil), part.Section.Data[part.Offset:part.Offset+part.Size]...), Addralign: part.Section.Addralign}
+			e.out.AddSection(dst)
+			e.slices[part.Section] = append(e.slices[part.Section], slice{part.Offset, part.Offset + part.Size, dst})
 		}
 	}
 	for _, p := range picks {
@@ -222,9 +249,6 @@ var ErrNoChange = errors.New("no functional change")
 
 func (e *extractor) checkFunc(f *elfobj.Function, isNew bool) error {
 	for _, p := range f.Parts {
-		if p.Offset != 0 || p.Size != p.Section.Len() {
-			return fmt.Errorf("function %s does not have its own section (was the unit compiled with %s?)", f.Name, "-ffunction-sections")
-		}
 		if strings.HasPrefix(p.Section.Name, ".init.") || strings.HasPrefix(p.Section.Name, ".exit.") {
 			if isNew {
 				return notLivepatchable("the fix adds __init/__exit function %s, which runs only at boot or unload", f.Name)
@@ -260,7 +284,11 @@ func (e *extractor) copySection(s *elfobj.Section) *elfobj.Section {
 
 func (e *extractor) addFunc(f *elfobj.Function, isNew bool) error {
 	for _, p := range f.Parts {
-		e.copySection(p.Section)
+		if e.include[p.Section] {
+			e.copySection(p.Section)
+		} else if !e.queued(p.Section) {
+			e.queue = append(e.queue, p.Section)
+		}
 	}
 	for _, p := range f.Parts {
 		e.mapDefined(p.Sym)
@@ -277,7 +305,8 @@ func (e *extractor) addFunc(f *elfobj.Function, isNew bool) error {
 		fn.Sympos = pos
 		e.seq++
 		fn.NewSym = fmt.Sprintf("__tuxtape_new_%d", e.seq)
-		e.out.AddSymbol(&elfobj.Symbol{Name: fn.NewSym, Type: elf.STT_FUNC, Bind: elf.STB_GLOBAL, Section: e.secMap[f.Parts[0].Section], Value: 0, Size: f.Sym.Size})
+		main := e.mapDefined(f.Sym)
+		e.out.AddSymbol(&elfobj.Symbol{Name: fn.NewSym, Type: elf.STT_FUNC, Bind: elf.STB_GLOBAL, Section: main.Section, Value: main.Value, Size: f.Sym.Size})
 	}
 	e.res.Funcs = append(e.res.Funcs, fn)
 	return nil
@@ -290,6 +319,9 @@ func (e *extractor) mapDefined(s *elfobj.Symbol) *elfobj.Symbol {
 		return c
 	}
 	c := &elfobj.Symbol{Name: s.Name, Value: s.Value, Size: s.Size, Type: s.Type, Bind: elf.STB_LOCAL, Section: e.secMap[s.Section]}
+	if sl := e.sliceAt(s.Section, s.Value); sl != nil && c.Section == nil {
+		c.Section, c.Value = sl.dst, s.Value-sl.start
+	}
 	if s.Type == elf.STT_SECTION {
 		c.Name = ""
 	}
@@ -327,21 +359,48 @@ func (e *extractor) drain() error {
 		e.queue = e.queue[1:]
 		for _, rs := range e.src.RelaSections(s) {
 			var relocs []elfobj.Reloc
+			sliced := map[*elfobj.Section][]elfobj.Reloc{}
 			for _, r := range rs.Relocs {
+				var sl *slice
+				if e.secMap[s] == nil {
+					if sl = e.sliceAt(s, r.Offset); sl == nil {
+						continue // another function of a shared section
+					}
+				}
 				nr, keep, err := e.reloc(s, r)
 				if err != nil {
 					return err
 				}
-				if keep {
-					relocs = append(relocs, nr)
+				if !keep {
+					continue
 				}
+				if sl != nil {
+					nr.Offset -= sl.start
+					sliced[sl.dst] = append(sliced[sl.dst], nr)
+					continue
+				}
+				relocs = append(relocs, nr)
 			}
 			if len(relocs) > 0 {
 				e.out.AddRelaSection(rs.Name, e.secMap[s], rs.Flags&^elf.SHF_INFO_LINK, relocs)
 			}
+			for _, sl := range e.slices[s] {
+				if rel := sliced[sl.dst]; len(rel) > 0 {
+					e.out.AddRelaSection(".rela"+sl.dst.Name, sl.dst, 0, rel)
+				}
+			}
 		}
 	}
 	return nil
+}
+
+func (e *extractor) queued(s *elfobj.Section) bool {
+	for _, q := range e.queue {
+		if q == s {
+			return true
+		}
+	}
+	return false
 }
 
 // definedAt is the function or object symbol a section-symbol reference
@@ -394,6 +453,19 @@ func (e *extractor) reloc(from *elfobj.Section, r elfobj.Reloc) (elfobj.Reloc, b
 			// Assembler-local labels stand for a place in their section.
 			target = e.definedAt(sec)
 		}
+		if sym.Type == elf.STT_SECTION {
+			// PC-relative references point 4 bytes before their target.
+			for _, off := range []int64{r.Addend, r.Addend + 4} {
+				if sl := e.sliceAt(sec, uint64(off)); off >= 0 && sl != nil {
+					nr.Sym = e.out.AddSymbol(&elfobj.Symbol{Type: elf.STT_SECTION, Bind: elf.STB_LOCAL, Section: sl.dst})
+					nr.Addend = r.Addend - int64(sl.start)
+					return nr, true, nil
+				}
+			}
+		} else if sl := e.sliceAt(sec, sym.Value); sl != nil && sym.Type == elf.STT_FUNC {
+			nr.Sym = e.mapDefined(sym)
+			return nr, true, nil
+		}
 		switch {
 		case e.include[sec] || e.secMap[sec] != nil && sym.Type == elf.STT_SECTION:
 			e.copySection(sec)
@@ -437,7 +509,7 @@ func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string,
 		nr.Sym = e.undefined(name)
 		return nr, true, nil
 	}
-	if !strings.HasPrefix(from.Name, ".text") {
+	if from.Flags&elf.SHF_EXECINSTR == 0 {
 		return nr, false, notLivepatchable("%s refers to %s, which %s does not export, from data (%s): livepatch relocations are only supported in code", e.tgt.Object, name, e.tgt.Object, from.Name)
 	}
 	obj := e.tgt.Object
@@ -455,7 +527,15 @@ func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string,
 	if err != nil {
 		return nr, false, notLivepatchable("cannot resolve %s in the running kernel: %v", name, err)
 	}
-	e.res.Klp = append(e.res.Klp, KlpReloc{Section: e.secMap[from].Name, Offset: nr.Offset, Type: nr.Type, Object: obj, Name: name, Sympos: pos, Addend: nr.Addend})
+	secName, off := "", nr.Offset
+	if c := e.secMap[from]; c != nil {
+		secName = c.Name
+	} else if sl := e.sliceAt(from, nr.Offset); sl != nil {
+		secName, off = sl.dst.Name, nr.Offset-sl.start
+	} else {
+		return nr, false, fmt.Errorf("%s+%#x: reference from code that is not copied", from.Name, nr.Offset)
+	}
+	e.res.Klp = append(e.res.Klp, KlpReloc{Section: secName, Offset: off, Type: nr.Type, Object: obj, Name: name, Sympos: pos, Addend: nr.Addend})
 	return nr, false, nil
 }
 

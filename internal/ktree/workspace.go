@@ -31,6 +31,11 @@ func (t *Tree) Workspace(ctx context.Context, parent string) (*Workspace, error)
 		return nil, fmt.Errorf("make workspace: %w", err)
 	}
 	os.Remove(dir)
+	unlock, err := t.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := run(ctx, "", nil, "cp", "-al", t.Dir, dir); err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("make workspace: %w", err)
@@ -153,15 +158,11 @@ func (w *Workspace) UnitModule(unit string) (string, error) {
 // replace them before rebuilding. A lock keeps two builds of the tree
 // apart.
 func (t *Tree) CompileUnfixed(ctx context.Context, extraFlags string, units ...string) ([]string, error) {
-	lock, err := os.OpenFile(filepath.Join(t.Dir, ".tuxtape-lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := t.lock()
 	if err != nil {
-		return nil, fmt.Errorf("lock tree: %w", err)
+		return nil, err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return nil, fmt.Errorf("lock tree: %w", err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer unlock()
 	var paths []string
 	for _, u := range units {
 		paths = append(paths, filepath.Join(t.Dir, u))
@@ -181,4 +182,21 @@ func (t *Tree) CompileUnfixed(ctx context.Context, extraFlags string, units ...s
 // UnitModule says which module a unit of the prepared tree belongs to.
 func (t *Tree) UnitModule(unit string) (string, error) {
 	return (&Workspace{Dir: t.Dir, tree: t}).UnitModule(unit)
+}
+
+// lock serializes changes to the prepared tree (unfixed compiles) and
+// copies of it, across processes.
+func (t *Tree) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(t.Dir, ".tuxtape-lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock tree: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock tree: %w", err)
+	}
+	return func() {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
