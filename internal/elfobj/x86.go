@@ -241,7 +241,8 @@ prefixesDone:
 		switch mmmmm {
 		case 1:
 			in.op = 0x0f00 | int(op)
-			modrm, imm = twoByte[op].modrm, twoByte[op].imm
+			// VEX-encoded two-byte opcodes all take ModRM but vzeroupper/all.
+			imm = twoByte[op].imm
 			if imm == bad || imm == immRel {
 				return in, errUndecodable
 			}

@@ -6,7 +6,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -112,11 +111,4 @@ func Redact(dsn string) string {
 		return dsn[:scheme+3] + user + ":xxx" + dsn[at:]
 	}
 	return dsn
-}
-
-func errorf(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }
