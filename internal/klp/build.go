@@ -189,7 +189,10 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 				log.Info("skipping a unit this configuration does not build", "unit", unit)
 				continue
 			}
-			return nil, fmt.Errorf("compile the unfixed units: %w", err)
+			// The exact source with the kernel's own config and compiler
+			// built every unit the kernel has: one that does not build is
+			// not configured.
+			return nil, fmt.Errorf("%w: %s does not compile with this kernel's configuration (its code is configured out): %v", ErrNotCompiled, unit, err)
 		}
 		obj, err := elfobj.OpenFile(paths[0])
 		if err != nil {
