@@ -289,7 +289,13 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 			continue
 		}
 		st, block := tables[i], blocks[i]
-		ex, err := Extract(after, ch, Target{Object: obj, Symbols: st, Block: block}, k.Exports)
+		unitLocals := map[string]bool{}
+		for _, sym := range befores[i].Symbols {
+			if sym.Bind == elf.STB_LOCAL && sym.Name != "" && (sym.Type == elf.STT_FUNC || sym.Type == elf.STT_OBJECT) {
+				unitLocals[sym.Name] = true
+			}
+		}
+		ex, err := Extract(after, ch, Target{Object: obj, Symbols: st, Block: block, Locals: unitLocals}, k.Exports)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", unit, err)
 		}

@@ -22,7 +22,8 @@ func notLivepatchable(format string, args ...any) error {
 type Target struct {
 	Object  string // "vmlinux" or the module name
 	Symbols *SymbolTable
-	Block   int // the unit's STT_FILE block in Symbols
+	Block   int             // the unit's STT_FILE block in Symbols
+	Locals  map[string]bool // the unit's local symbols, as compiled
 }
 
 // Func is one function the patch replaces.
@@ -298,7 +299,7 @@ func (e *extractor) addFunc(f *elfobj.Function, isNew bool) error {
 	}
 	fn := Func{Object: e.tgt.Object, Name: f.Name, New: isNew}
 	if !isNew {
-		pos, err := e.tgt.Symbols.Sympos(f.Name, f.Sym.Bind == elf.STB_LOCAL, e.tgt.Block)
+		pos, err := e.tgt.Symbols.Sympos(f.Name, f.Sym.Bind == elf.STB_LOCAL, e.tgt.Block, e.tgt.Locals)
 		if err != nil {
 			return notLivepatchable("cannot find the running %s: %v", f.Name, err)
 		}
@@ -523,7 +524,7 @@ func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string,
 	if local {
 		block = e.tgt.Block
 	}
-	pos, err := e.tgt.Symbols.Sympos(name, local, block)
+	pos, err := e.tgt.Symbols.Sympos(name, local, block, e.tgt.Locals)
 	if err != nil {
 		return nr, false, notLivepatchable("cannot resolve %s in the running kernel: %v", name, err)
 	}

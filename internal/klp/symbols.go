@@ -143,8 +143,10 @@ func (st *SymbolTable) FileBlock(sourceBase string, locals []string) (int, int) 
 
 // Sympos is the position of symbol name, defined in file block block when
 // local, among the target's symbols of that name: 0 when the name is unique
-// (what klp wants then), else 1-based.
-func (st *SymbolTable) Sympos(name string, local bool, block int) (int, error) {
+// (what klp wants then), else 1-based. unitLocals (the unit's own local
+// symbols) tell same-named locals apart where the table has no STT_FILE
+// blocks (modules are stripped of them): a unit's locals sit together.
+func (st *SymbolTable) Sympos(name string, local bool, block int, unitLocals map[string]bool) (int, error) {
 	idx := st.byName[name]
 	if len(idx) == 0 {
 		return 0, fmt.Errorf("%s has no symbol %q", st.Object, name)
@@ -161,6 +163,9 @@ func (st *SymbolTable) Sympos(name string, local bool, block int) (int, error) {
 		if local && s.local && s.file == block && block >= 0 {
 			found = append(found, pos+1)
 		}
+	}
+	if len(found) == 0 && local && len(st.files) == 0 && len(unitLocals) > 0 {
+		found = st.nearestUnit(idx, unitLocals)
 	}
 	switch len(found) {
 	case 1:
@@ -210,4 +215,32 @@ func readSystemMap(path, object string) (*SymbolTable, error) {
 		st.byName[s.name] = append(st.byName[s.name], i)
 	}
 	return st, nil
+}
+
+// nearestUnit picks, among the local symbols at indexes idx, the one with
+// the most of the unit's other locals around it in the symbol table.
+func (st *SymbolTable) nearestUnit(idx []int, unitLocals map[string]bool) []int {
+	window := len(unitLocals) + 8
+	best, bestScore, tie := 0, -1, false
+	for pos, i := range idx {
+		if !st.syms[i].local {
+			continue
+		}
+		score := 0
+		for j := max(0, i-window); j < min(len(st.syms), i+window); j++ {
+			if j != i && st.syms[j].local && unitLocals[st.syms[j].name] {
+				score++
+			}
+		}
+		switch {
+		case score > bestScore:
+			best, bestScore, tie = pos+1, score, false
+		case score == bestScore:
+			tie = true
+		}
+	}
+	if bestScore <= 0 || tie {
+		return nil
+	}
+	return []int{best}
 }
