@@ -2,6 +2,7 @@ package klp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -190,5 +191,33 @@ func TestCorpus(t *testing.T) {
 				t.Errorf("sysfs = %q, want functions under %s/", kv["sysfs"], tc.object)
 			}
 		})
+	}
+}
+
+// TestBadFixes: what the generator says about fixes it cannot turn into a
+// module.
+func TestBadFixes(t *testing.T) {
+	k := debianKernel(t)
+	comment := "--- a/fs/proc/cmdline.c\n+++ b/fs/proc/cmdline.c\n@@ -6,6 +6,7 @@\n \n static int cmdline_proc_show(struct seq_file *m, void *v)\n {\n+\t/* a comment changes no code */\n \tseq_puts(m, saved_command_line);\n \tseq_putc(m, '\\n');\n \treturn 0;\n"
+	noApply := strings.Replace(comment, "seq_puts(m, saved_command_line)", "seq_puts(m, other_line)", 1)
+	header := "--- a/include/linux/seq_file.h\n+++ b/include/linux/seq_file.h\n@@ -1,3 +1,4 @@\n+/* x */\n"
+	initFix := "--- a/fs/proc/cmdline.c\n+++ b/fs/proc/cmdline.c\n@@ -14,5 +14,6 @@\n static int __init proc_cmdline_init(void)\n {\n \tproc_create_single(\"cmdline\", 0, NULL, cmdline_proc_show);\n+\tpr_info(\"proc_cmdline_init\\n\");\n \treturn 0;\n }\n"
+	for _, tc := range []struct {
+		name, diff string
+		check      func(error) bool
+		msg        string
+	}{
+		{"empty", "", func(err error) bool { return err != nil }, "empty"},
+		{"comment only", comment, func(err error) bool { return errors.Is(err, klp.ErrNoChange) }, "no functional change"},
+		{"does not apply", noApply, func(err error) bool { return err != nil }, "does not apply"},
+		{"header", header, klp.IsNotLivepatchable, "header include/linux/seq_file.h"},
+		{"__init", initFix, klp.IsNotLivepatchable, "__init"},
+		{"other arch", "--- a/arch/arm64/kernel/smp.c\n+++ b/arch/arm64/kernel/smp.c\n@@ -1 +1 @@\n-a\n+b\n", func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, "another architecture"},
+	} {
+		_, err := klp.Build(context.Background(), k, klp.Options{Fixes: []klp.Fix{{Name: tc.name, Diff: []byte(tc.diff)}}, Name: "tt_bad",
+			WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_bad.ko")})
+		if err == nil || !tc.check(err) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: Build error = %v, want one saying %q", tc.name, err, tc.msg)
+		}
 	}
 }

@@ -98,7 +98,7 @@ func (w *Workspace) Apply(ctx context.Context, diff []byte) ([]string, error) {
 			return nil, fmt.Errorf("apply fix: %w", err)
 		}
 	}
-	cmd := exec.CommandContext(ctx, "patch", "-p1", "--batch", "--forward", "--no-backup-if-mismatch", "-r", "-", "--quiet")
+	cmd := exec.CommandContext(ctx, "patch", "-p1", "--batch", "--forward", "--no-backup-if-mismatch", "-r", "-")
 	cmd.Dir = w.Dir
 	cmd.Stdin = strings.NewReader(string(diff))
 	out, err := cmd.CombinedOutput()

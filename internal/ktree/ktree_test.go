@@ -1,0 +1,94 @@
+package ktree
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const goodConfig = "#\n# Automatically generated file; DO NOT EDIT.\n# Linux/x86 6.1.176 Kernel Configuration\n#\nCONFIG_CC_VERSION_TEXT=\"gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0\"\nCONFIG_64BIT=y\nCONFIG_LIVEPATCH=y\n"
+
+func TestCheckConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg, version, err string
+	}{
+		{"good", goodConfig, "6.1.176", ""},
+		{"distro base version", strings.Replace(goodConfig, "6.1.176", "6.1.0", 1), "6.1.176", ""},
+		{"other version", strings.Replace(goodConfig, "6.1.176", "6.6.30", 1), "6.1.176", "Linux 6.6.30"},
+		{"other arch", strings.Replace(goodConfig, "Linux/x86", "Linux/arm64", 1), "6.1.176", "arm64"},
+		{"no header", "CONFIG_64BIT=y\n", "6.1.176", "header"},
+		{"no livepatch", strings.Replace(goodConfig, "CONFIG_LIVEPATCH=y", "# CONFIG_LIVEPATCH is not set", 1), "6.1.176", "CONFIG_LIVEPATCH"},
+		{"32-bit", strings.Replace(goodConfig, "CONFIG_64BIT=y", "# CONFIG_64BIT is not set", 1), "6.1.176", "64-bit"},
+	} {
+		err := checkConfig([]byte(tc.cfg), tc.version)
+		if tc.err == "" {
+			if err != nil {
+				t.Errorf("%s: checkConfig = %v, want nil", tc.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrConfigMismatch) || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: checkConfig = %v, want ErrConfigMismatch mentioning %q", tc.name, err, tc.err)
+		}
+	}
+}
+
+func TestCheckCompiler(t *testing.T) {
+	ctx := context.Background()
+	if _, err := CheckCompiler(ctx, []byte("CONFIG_64BIT=y\n")); !errors.Is(err, ErrConfigMismatch) {
+		t.Errorf("no CONFIG_CC_VERSION_TEXT: %v", err)
+	}
+	if _, err := CheckCompiler(ctx, []byte(`CONFIG_CC_VERSION_TEXT="tuxtape-no-such-cc (x) 1.0"`)); !errors.Is(err, ErrCompilerMismatch) || !strings.Contains(err.Error(), "not installed") {
+		t.Errorf("missing compiler: %v", err)
+	}
+	out, err := exec.Command("gcc", "--version").Output()
+	if err != nil {
+		t.Skip("no gcc")
+	}
+	have, _, _ := strings.Cut(string(out), "\n")
+	if cc, err := CheckCompiler(ctx, []byte(`CONFIG_CC_VERSION_TEXT="`+have+`"`)); err != nil || cc != "gcc" {
+		t.Errorf("matching compiler: %q, %v", cc, err)
+	}
+	other := strings.Replace(have, "gcc", "gcc", 1) + " (patched)"
+	if _, err := CheckCompiler(ctx, []byte(`CONFIG_CC_VERSION_TEXT="`+other+`"`)); !errors.Is(err, ErrCompilerMismatch) {
+		t.Errorf("other gcc build: %v, want ErrCompilerMismatch", err)
+	}
+}
+
+func TestWorkspaceApply(t *testing.T) {
+	src := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(src, "fs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	orig := "int a;\nint b;\nint c;\n"
+	if err := os.WriteFile(filepath.Join(src, "fs", "x.c"), []byte(orig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tree := &Tree{Dir: src}
+	ws, err := tree.Workspace(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Remove()
+	good := "--- a/fs/x.c\n+++ b/fs/x.c\n@@ -1,3 +1,3 @@\n int a;\n-int b;\n+long b;\n int c;\n"
+	files, err := ws.Apply(context.Background(), []byte(good))
+	if err != nil || len(files) != 1 || files[0] != "fs/x.c" {
+		t.Fatalf("Apply = %v, %v", files, err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(src, "fs", "x.c")); string(data) != orig {
+		t.Errorf("patching the workspace changed the prepared tree: %q", data)
+	}
+	bad := "--- a/fs/x.c\n+++ b/fs/x.c\n@@ -1,3 +1,3 @@\n int a;\n-int zzz;\n+int q;\n int c;\n"
+	if _, err := ws.Apply(context.Background(), []byte(bad)); err == nil || !strings.Contains(err.Error(), "Hunk #1 FAILED") || !strings.Contains(err.Error(), "x.c") {
+		t.Errorf("Apply(non-applying fix) = %v, want patch's words naming the file and hunk", err)
+	}
+	for _, d := range []string{"", "not a diff\n", "--- a/../../etc/passwd\n+++ b/../../etc/passwd\n"} {
+		if _, err := ws.Apply(context.Background(), []byte(d)); err == nil {
+			t.Errorf("Apply(%q) succeeded", d)
+		}
+	}
+}
