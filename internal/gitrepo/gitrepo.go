@@ -129,19 +129,6 @@ func (r *Repo) Resolve(ctx context.Context, rev string) (string, error) {
 	return "", fmt.Errorf("repository %s has no HEAD and %d branches: pass --rev", r.Dir, len(heads))
 }
 
-// CommitTime is the committer date of a commit.
-func (r *Repo) CommitTime(ctx context.Context, rev string) (time.Time, error) {
-	out, err := r.git(ctx, "show", "-s", "--format=%ct", rev)
-	if err != nil {
-		return time.Time{}, err
-	}
-	sec, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("parse commit time of %s: %w", rev, err)
-	}
-	return time.Unix(sec, 0).UTC(), nil
-}
-
 // IsAncestor reports whether a is an ancestor of (or equal to) b.
 func (r *Repo) IsAncestor(ctx context.Context, a, b string) (bool, error) {
 	cmd := r.command(ctx, "merge-base", "--is-ancestor", a, b)

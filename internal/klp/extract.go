@@ -59,19 +59,18 @@ type Extracted struct {
 // extractor lifts the changed functions of a unit, and what only they
 // use, into a new relocatable object.
 type extractor struct {
-	src      *elfobj.File
-	out      *elfobj.File
-	tgt      Target
-	exports  Exports
-	include  map[*elfobj.Section]bool // function sections taken whole
-	newData  map[*elfobj.Symbol]bool
-	secMap   map[*elfobj.Section]*elfobj.Section
-	symMap   map[*elfobj.Symbol]*elfobj.Symbol
-	undef    map[string]*elfobj.Symbol
-	queue    []*elfobj.Section
-	res      *Extracted
-	seq      int
-	funcSecs map[*elfobj.Section]*elfobj.Function
+	src     *elfobj.File
+	out     *elfobj.File
+	tgt     Target
+	exports Exports
+	include map[*elfobj.Section]bool // function sections taken whole
+	newData map[*elfobj.Symbol]bool
+	secMap  map[*elfobj.Section]*elfobj.Section
+	symMap  map[*elfobj.Symbol]*elfobj.Symbol
+	undef   map[string]*elfobj.Symbol
+	queue   []*elfobj.Section
+	res     *Extracted
+	seq     int
 	// slices are functions cut out of a section they share with others
 	// (__sched, __lockfunc, __kprobes code has explicit sections).
 	slices map[*elfobj.Section][]slice
@@ -115,13 +114,8 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 		out:     &elfobj.File{OSABI: after.OSABI, ABIVersion: after.ABIVersion, Flags: after.Flags},
 		include: map[*elfobj.Section]bool{}, newData: map[*elfobj.Symbol]bool{},
 		secMap: map[*elfobj.Section]*elfobj.Section{}, symMap: map[*elfobj.Symbol]*elfobj.Symbol{},
-		undef: map[string]*elfobj.Symbol{}, res: &Extracted{}, funcSecs: map[*elfobj.Section]*elfobj.Function{},
+		undef: map[string]*elfobj.Symbol{}, res: &Extracted{},
 		slices: map[*elfobj.Section][]slice{},
-	}
-	for _, f := range elfobj.Functions(after) {
-		for _, p := range f.Parts {
-			e.funcSecs[p.Section] = f
-		}
 	}
 	for _, d := range ch.NewData {
 		e.newData[d] = true

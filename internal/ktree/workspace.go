@@ -135,11 +135,11 @@ func (w *Workspace) Compile(ctx context.Context, extraFlags string, units ...str
 
 var modName = regexp.MustCompile(`-DKBUILD_MODNAME='"([^"]+)"'`)
 
-// UnitModule says which module a compiled unit belongs to ("" for
-// vmlinux), from the flags kbuild recorded for it.
-func (w *Workspace) UnitModule(unit string) (string, error) {
+// UnitModule says which module a unit compiled in the prepared tree
+// belongs to ("" for vmlinux), from the flags kbuild recorded for it.
+func (t *Tree) UnitModule(unit string) (string, error) {
 	dir, base := filepath.Split(unit)
-	cmd, err := os.ReadFile(filepath.Join(w.Dir, dir, "."+base+".cmd"))
+	cmd, err := os.ReadFile(filepath.Join(t.Dir, dir, "."+base+".cmd"))
 	if err != nil {
 		return "", fmt.Errorf("read build command of %s: %w", unit, err)
 	}
@@ -177,11 +177,6 @@ func (t *Tree) CompileUnfixed(ctx context.Context, extraFlags string, units ...s
 		}
 	}
 	return paths, nil
-}
-
-// UnitModule says which module a unit of the prepared tree belongs to.
-func (t *Tree) UnitModule(unit string) (string, error) {
-	return (&Workspace{Dir: t.Dir, tree: t}).UnitModule(unit)
 }
 
 // lock serializes changes to the prepared tree (unfixed compiles) and
