@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -242,4 +243,29 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Build runs the full kernel build (vmlinux and modules) in the tree with
+// jobs parallel jobs (0: one per CPU), writing make's output to log. It is
+// what a build profile is read from, and takes half an hour for a
+// distribution config on two cores.
+func (t *Tree) Build(ctx context.Context, jobs int, log io.Writer) error {
+	if jobs <= 0 {
+		jobs = runtime.NumCPU()
+	}
+	cmd := exec.CommandContext(ctx, "make", "-j"+strconv.Itoa(jobs), "CC="+t.CC, "HOSTCC="+t.CC, "all")
+	cmd.Dir = t.Dir
+	var tailBuf bytes.Buffer
+	w := io.Writer(&tailBuf)
+	if log != nil {
+		w = io.MultiWriter(log, &tailBuf)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("kernel build in %s: %w\n%s", t.Dir, err, tail(tailBuf.String(), 30))
+	}
+	return nil
 }

@@ -52,5 +52,20 @@ var migrations = []string{
 		file   TEXT NOT NULL,
 		reason TEXT NOT NULL,
 		PRIMARY KEY (cve_id, file)
+	);`, // 2: kernels and their build profiles.
+	`CREATE TABLE kernels (
+		name       TEXT PRIMARY KEY,
+		release    TEXT NOT NULL,
+		version    TEXT NOT NULL,
+		record     TEXT NOT NULL,
+		config     BYTEA NOT NULL,
+		added_at   BIGINT NOT NULL
+	);
+	CREATE TABLE kernel_profiles (
+		kernel     TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		data       BYTEA NOT NULL,
+		made_at    BIGINT NOT NULL,
+		PRIMARY KEY (kernel, kind)
 	);`,
 }

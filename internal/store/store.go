@@ -9,11 +9,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tuxtape/tuxtape/internal/kbuild"
+	"github.com/tuxtape/tuxtape/internal/kernel"
 	"github.com/tuxtape/tuxtape/internal/vulns"
 )
 
 // ErrNotFound is returned when a record does not exist.
 var ErrNotFound = errors.New("not found")
+
+// ErrExists is returned when a record to add is already there.
+var ErrExists = errors.New("already exists")
 
 // Store is what the rest of TuxTape needs from a database.
 type Store interface {
@@ -31,6 +36,22 @@ type Store interface {
 	CVEs(ctx context.Context, f Filter) ([]vulns.Record, error)
 	// Problems lists the malformed records the last syncs skipped.
 	Problems(ctx context.Context) ([]Problem, error)
+	// AddKernel stores a new kernel record; ErrExists if the name is taken.
+	AddKernel(ctx context.Context, k *kernel.Kernel) error
+	// Kernel returns one kernel record, or ErrNotFound.
+	Kernel(ctx context.Context, name string) (*kernel.Kernel, error)
+	// Kernels lists kernel records by name.
+	Kernels(ctx context.Context) ([]*kernel.Kernel, error)
+	// RemoveKernel deletes a kernel and its profiles, or says ErrNotFound.
+	RemoveKernel(ctx context.Context, name string) error
+	// PutProfile stores a kernel's build profile of p.Kind, replacing an
+	// older one of that kind.
+	PutProfile(ctx context.Context, kernel string, p *kbuild.Profile) error
+	// Profile returns a kernel's profile of a kind and when it was made,
+	// or ErrNotFound.
+	Profile(ctx context.Context, kernel string, kind kbuild.Kind) (*kbuild.Profile, time.Time, error)
+	// ProfileKinds says which profiles a kernel has, and when each was made.
+	ProfileKinds(ctx context.Context, kernel string) (map[kbuild.Kind]time.Time, error)
 	// Backend names the database kind ("sqlite" or "postgres").
 	Backend() string
 	Close() error
