@@ -112,8 +112,38 @@ func New(k Kernel) (*Gauge, error) {
 	return &Gauge{k: k, base: base}, nil
 }
 
+// Record is a CVE record with its version data parsed once, for judging
+// against many kernels.
+type Record struct {
+	*vulns.Record
+	lines []branchLine
+	bad   []string
+}
+
+// Prepare parses r's version data.
+func Prepare(r *vulns.Record) Record {
+	lines, bad := parseLines(r.Branches)
+	return Record{Record: r, lines: lines, bad: bad}
+}
+
+// PrepareAll prepares every record of recs.
+func PrepareAll(recs []vulns.Record) []Record {
+	out := make([]Record, len(recs))
+	for i := range recs {
+		out[i] = Prepare(&recs[i])
+	}
+	return out
+}
+
 // Judge gives the verdict for one record.
 func (g *Gauge) Judge(r *vulns.Record) Verdict {
+	p := Prepare(r)
+	return g.JudgePrepared(&p)
+}
+
+// JudgePrepared gives the verdict for one prepared record.
+func (g *Gauge) JudgePrepared(p *Record) Verdict {
+	r := p.Record
 	v := Verdict{CVE: r.ID, Kernel: g.k.Name}
 	if r.Status == vulns.StatusRejected {
 		v.Status, v.Reason = NotAffected, RejectedCVE
@@ -125,11 +155,11 @@ func (g *Gauge) Judge(r *vulns.Record) Verdict {
 		v.Evidence = []string{c}
 		return v
 	}
-	lines, bad := parseLines(r.Branches)
+	lines, bad := p.lines, p.bad
 	switch {
 	case len(lines) == 0 && len(bad) > 0:
 		v.Status, v.Reason, v.TreatAsAffected = Unknown, BadVersionData, true
-		v.Evidence = []string{fmt.Sprintf("the .dyad versions do not parse (%s): treated as affected", strings.Join(bad, ", "))}
+		v.Evidence = []string{"the .dyad versions do not parse (" + strings.Join(bad, ", ") + "): treated as affected"}
 		return v
 	case len(lines) == 0:
 		v.Status, v.Reason, v.TreatAsAffected = Unknown, NoVersionData, true

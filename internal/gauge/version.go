@@ -1,8 +1,6 @@
 package gauge
 
 import (
-	"fmt"
-
 	"github.com/tuxtape/tuxtape/internal/vulns"
 )
 
@@ -48,7 +46,7 @@ func versionVerdict(lines []branchLine, k, base vulns.Version) versionAnswer {
 		}
 	}
 	if intro == nil {
-		return versionAnswer{reason: NotInRange, evidence: fmt.Sprintf("no affected range reaches %s: the bug came in after its branch point, or only on other branches", k)}
+		return versionAnswer{reason: NotInRange, evidence: "no affected range reaches " + k.String() + ": the bug came in after its branch point, or only on other branches"}
 	}
 	for _, l := range lines {
 		if has(l.fixed) {
@@ -56,17 +54,17 @@ func versionVerdict(lines []branchLine, k, base vulns.Version) versionAnswer {
 			if !l.fixed.IsMainline() {
 				where = "in " + l.fixed.String()
 			}
-			return versionAnswer{reason: FixedInVersion, evidence: fmt.Sprintf("fixed %s by %s", where, short(l.raw.FixedCommit))}
+			return versionAnswer{reason: FixedInVersion, evidence: "fixed " + where + " by " + short(l.raw.FixedCommit)}
 		}
 	}
 	from := "unknown"
 	if !intro.introduced.IsZero() {
 		from = intro.introduced.String()
 	}
-	ev := fmt.Sprintf("introduced in %s, no fix on the %s branch up to %s", from, base, k)
+	ev := "introduced in " + from + ", no fix on the " + base.String() + " branch up to " + k.String()
 	for _, l := range lines {
 		if !l.fixed.IsZero() && !l.fixed.IsMainline() && l.fixed.Branch() == base.Branch() {
-			ev = fmt.Sprintf("introduced in %s, fixed in %s (after %s)", from, l.fixed, k)
+			ev = "introduced in " + from + ", fixed in " + l.fixed.String() + " (after " + k.String() + ")"
 			break
 		}
 	}
