@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tuxtape/tuxtape/internal/gauge"
 	"github.com/tuxtape/tuxtape/internal/store"
 	"github.com/tuxtape/tuxtape/internal/vulns"
 )
@@ -32,19 +33,32 @@ type CVEListOptions struct {
 	Status  string
 	Limit   int
 	JSON    bool
+	// With a kernel: verdicts, and the priority inputs.
+	Kernel   string
+	Affected bool
+	Sort     string
+	Profile  string
+	Priority PriorityFlags
 }
 
 func newCVEListCmd(g *Globals) *cobra.Command {
 	var o CVEListOptions
 	cmd := &cobra.Command{
-		Use:   "list [--since DATE] [--file PATH] [--min-cvss N] [--status S]",
+		Use:   "list [--since DATE] [--file PATH] [--min-cvss N] [--status S] [--kernel NAME [--affected]] [--sort priority]",
 		Short: "List CVE records",
 		Long: `list prints the CVE records that match every filter given, by CVE number.
 
 --since takes a date (2026-08-01) or a duration back from now (72h, 30d): records
 carry no publication date, so the date is when the record first appeared in the
 repository's history (or, for announced-only records, when the mail was read).
---file matches a source file exactly or everything under a directory (net/sched).`,
+--file matches a source file exactly or everything under a directory (net/sched).
+
+--kernel NAME adds each record's verdict for that kernel (affected, not_affected
+or unknown, the reason, and where the code is built: vmlinux or a module), using
+the kernel's real build profile when it has one, else its static profile.
+--affected keeps the records that need action (affected, or unknown and treated
+as affected). --sort priority ranks by the prioritizer's score (CNA CVSS and its
+scenario, CISA KEV, EPSS, subsystem, and for a kernel where the code is built).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCVEList(cmd.Context(), g, o)
@@ -57,6 +71,11 @@ repository's history (or, for announced-only records, when the mail was read).
 	f.StringVar(&o.Status, "status", "", "only records with this status: published, rejected or announced")
 	f.IntVar(&o.Limit, "limit", 0, "print at most this many records")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")
+	f.StringVar(&o.Kernel, "kernel", "", "judge each record against this kernel (see tuxtape kernel list)")
+	f.BoolVar(&o.Affected, "affected", false, "with --kernel: only records that need action on it")
+	f.StringVar(&o.Sort, "sort", "id", "order: id, cvss or priority")
+	f.StringVar(&o.Profile, "profile", "", "with --kernel: build profile to use: real, static or none (default: real if built, else static)")
+	o.Priority.add(f)
 	return cmd
 }
 
@@ -98,20 +117,65 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 		return err
 	}
 	defer st.Close()
-	recs, err := st.CVEs(ctx, store.Filter{Since: since, File: o.File, MinCVSS: o.MinCVSS, Status: vulns.Status(o.Status), Limit: o.Limit})
+	switch o.Sort {
+	case "id", "cvss", "priority":
+	default:
+		return usagef("--sort %q: want id, cvss or priority", o.Sort)
+	}
+	if o.Affected && o.Kernel == "" {
+		return usagef("--affected needs --kernel NAME")
+	}
+	limit := o.Limit
+	if o.Kernel != "" || o.Sort != "id" {
+		limit = 0 // filter and rank first, then cut
+	}
+	recs, err := st.CVEs(ctx, store.Filter{Since: since, File: o.File, MinCVSS: o.MinCVSS, Status: vulns.Status(o.Status), Limit: limit})
 	if err != nil {
 		return err
 	}
+	rows := make([]listRow, len(recs))
+	for i := range recs {
+		rows[i].rec = &recs[i]
+	}
+	if o.Kernel != "" {
+		_, _, gg, err := g.kernelGauge(ctx, st, o.Kernel, ProfileFlag(o.Profile))
+		if err != nil {
+			return err
+		}
+		kept := rows[:0]
+		for _, r := range rows {
+			v := gg.Judge(r.rec)
+			r.verdict = &v
+			if !o.Affected || v.Counts() {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
+	if err := o.Priority.score(rows); err != nil {
+		return err
+	}
+	sortRows(rows, o.Sort)
+	if o.Limit > 0 && len(rows) > o.Limit {
+		rows = rows[:o.Limit]
+	}
 	if o.JSON {
-		out := make([]cveJSON, len(recs))
-		for i := range recs {
-			out[i] = toJSON(&recs[i])
+		out := make([]cveJSON, len(rows))
+		for i, r := range rows {
+			out[i] = toJSON(r.rec)
+			out[i].Verdict = r.verdict
+			out[i].Priority = r.priority
 		}
 		return writeJSON(g.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CVE\tSTATUS\tCVSS\tFIRST SEEN\tFILES\tTITLE")
-	for _, r := range recs {
+	if o.Kernel != "" {
+		fmt.Fprintln(tw, "CVE\tVERDICT\tWHERE\tPRIORITY\tCVSS\tFILES\tTITLE")
+	} else {
+		fmt.Fprintln(tw, "CVE\tSTATUS\tPRIORITY\tCVSS\tFIRST SEEN\tFILES\tTITLE")
+	}
+	for _, row := range rows {
+		r := row.rec
 		score := "-"
 		if r.CVSS != nil {
 			score = strconv.FormatFloat(r.CVSS.Score, 'f', 1, 64)
@@ -124,9 +188,28 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 		if len(r.ProgramFiles) > 1 {
 			files = fmt.Sprintf("%s (+%d)", r.ProgramFiles[0], len(r.ProgramFiles)-1)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, score, seen, files, truncate(r.Title, 70))
+		prio := "-"
+		if row.priority != nil {
+			prio = fmt.Sprintf("%s %.0f", row.priority.Tier, row.priority.Score)
+		}
+		if v := row.verdict; v != nil {
+			verdict := string(v.Status)
+			if v.Status != gauge.Affected {
+				verdict += " (" + string(v.Reason) + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, verdict, orDash(targetsShort(v.Where)), prio, score, files, truncate(r.Title, 60))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, prio, score, seen, files, truncate(r.Title, 70))
 	}
 	return tw.Flush()
+}
+
+func targetsShort(ts []string) string {
+	if len(ts) > 3 {
+		return strings.Join(ts[:3], ",") + fmt.Sprintf(" (+%d)", len(ts)-3)
+	}
+	return strings.Join(ts, ",")
 }
 
 func truncate(s string, n int) string {
@@ -138,7 +221,10 @@ func truncate(s string, n int) string {
 
 // CVEShowOptions are the flags of `tuxtape cve show`.
 type CVEShowOptions struct {
-	JSON bool
+	JSON     bool
+	Kernel   string
+	Profile  string
+	Priority PriorityFlags
 }
 
 func newCVEShowCmd(g *Globals) *cobra.Command {
@@ -156,7 +242,11 @@ func newCVEShowCmd(g *Globals) *cobra.Command {
 			return runCVEShow(cmd.Context(), g, o, args[0])
 		},
 	}
-	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	f := cmd.Flags()
+	f.BoolVar(&o.JSON, "json", false, "print JSON")
+	f.StringVar(&o.Kernel, "kernel", "", "also give the verdict for this kernel, with its reason and evidence")
+	f.StringVar(&o.Profile, "profile", "", "with --kernel: build profile to use: real, static or none")
+	o.Priority.add(f)
 	return cmd
 }
 
@@ -174,10 +264,44 @@ func runCVEShow(ctx context.Context, g *Globals, o CVEShowOptions, id string) er
 	if err != nil {
 		return err
 	}
+	row := listRow{rec: &r}
+	if o.Kernel != "" {
+		_, _, gg, err := g.kernelGauge(ctx, st, o.Kernel, ProfileFlag(o.Profile))
+		if err != nil {
+			return err
+		}
+		v := gg.Judge(&r)
+		row.verdict = &v
+	}
+	rows := []listRow{row}
+	if err := o.Priority.score(rows); err != nil {
+		return err
+	}
+	row = rows[0]
 	if o.JSON {
-		return writeJSON(g.Stdout, toJSON(&r))
+		j := toJSON(&r)
+		j.Verdict, j.Priority = row.verdict, row.priority
+		return writeJSON(g.Stdout, j)
 	}
 	printCVE(g.Stdout, &r)
+	if row.priority != nil {
+		fmt.Fprintf(g.Stdout, "\npriority:    %s (%.0f)\n", row.priority.Tier, row.priority.Score)
+		for _, why := range row.priority.Reasons {
+			fmt.Fprintf(g.Stdout, "  - %s\n", why)
+		}
+	}
+	if v := row.verdict; v != nil {
+		fmt.Fprintf(g.Stdout, "\nkernel %s: %s (%s)\n", v.Kernel, v.Status, v.Reason)
+		if v.TreatAsAffected {
+			fmt.Fprintln(g.Stdout, "  treated as affected")
+		}
+		if len(v.Where) > 0 {
+			fmt.Fprintf(g.Stdout, "  built into: %s\n", strings.Join(v.Where, ", "))
+		}
+		for _, e := range v.Evidence {
+			fmt.Fprintf(g.Stdout, "  - %s\n", e)
+		}
+	}
 	return nil
 }
 
@@ -239,6 +363,9 @@ type cveJSON struct {
 	MainlineFix   string       `json:"mainline_fix,omitempty"`
 	DefaultStatus string       `json:"default_status,omitempty"`
 	Branches      []branchJSON `json:"branches"`
+	// With --kernel:
+	Verdict  *gauge.Verdict `json:"verdict,omitempty"`
+	Priority *priorityJSON  `json:"priority,omitempty"`
 }
 
 type cvssJSON struct {

@@ -15,8 +15,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tuxtape/tuxtape/internal/debpkg"
+	"github.com/tuxtape/tuxtape/internal/kbuild"
 	"github.com/tuxtape/tuxtape/internal/klp"
 	"github.com/tuxtape/tuxtape/internal/ktree"
+	"github.com/tuxtape/tuxtape/internal/store"
 )
 
 func newPatchCmd(g *Globals) *cobra.Command {
@@ -40,7 +42,7 @@ type KernelFlags struct {
 
 func (kf *KernelFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&kf.Kernel, "kernel", "", "target kernel: debian:RELEASE=VERSION, e.g. debian:6.1.0-50-cloud-amd64=6.1.176-1 (its image, -dbg, headers and source packages are fetched and cached)")
+	f.StringVar(&kf.Kernel, "kernel", "", "target kernel: a name from `tuxtape kernel list` (a Debian kernel), or debian:RELEASE=VERSION, e.g. debian:6.1.0-50-cloud-amd64=6.1.176-1 (its image, -dbg, headers and source packages are fetched and cached)")
 	f.StringVar(&kf.Source, "source", "", "kernel source: tarball or directory (instead of --kernel)")
 	f.StringVar(&kf.Config, "config", "", "the kernel's .config (with --source)")
 	f.StringVar(&kf.Headers, "headers", "", "the kernel's build tree for external modules, with Module.symvers (with --source)")
@@ -51,13 +53,15 @@ func (kf *KernelFlags) add(cmd *cobra.Command) {
 func (kf *KernelFlags) resolve(ctx context.Context, g *Globals) (*klp.Kernel, error) {
 	trees := filepath.Join(g.cfg.CacheDir, "trees")
 	log := g.log.With("component", "klp")
-	if kf.Kernel != "" {
-		spec, ok := strings.CutPrefix(kf.Kernel, "debian:")
-		release, version, ok2 := strings.Cut(spec, "=")
-		if !ok || !ok2 || release == "" || version == "" {
-			return nil, usagef("--kernel %q: want debian:RELEASE=VERSION (named kernels come with `tuxtape kernel add`)", kf.Kernel)
+	if spec, ok := strings.CutPrefix(kf.Kernel, "debian:"); ok {
+		release, version, ok := strings.Cut(spec, "=")
+		if !ok || release == "" || version == "" {
+			return nil, usagef("--kernel %q: want debian:RELEASE=VERSION, or the name of a kernel from `tuxtape kernel list`", kf.Kernel)
 		}
 		return klp.DebianKernel(ctx, debpkg.Options{CacheDir: filepath.Join(g.cfg.CacheDir, "debs"), Logger: log}, release, version, trees, log)
+	}
+	if kf.Kernel != "" {
+		return kf.named(ctx, g, trees)
 	}
 	if kf.Source == "" || kf.Config == "" || kf.Headers == "" || kf.Symbols == "" || kf.Modules == "" {
 		return nil, usagef("give --kernel, or all of --source, --config, --headers, --symbols and --modules")
@@ -75,6 +79,36 @@ func (kf *KernelFlags) resolve(ctx context.Context, g *Globals) (*klp.Kernel, er
 		return nil, err
 	}
 	return &klp.Kernel{Tree: tree, HeadersDir: kf.Headers, Vmlinux: kf.Symbols, ModulesDir: kf.Modules, Exports: exports}, nil
+}
+
+// named resolves a stored kernel record: its Debian packages, and its real
+// build profile when it has one (which lets fixes to headers be handled).
+func (kf *KernelFlags) named(ctx context.Context, g *Globals, trees string) (*klp.Kernel, error) {
+	log := g.log.With("component", "klp")
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	rec, err := st.Kernel(ctx, kf.Kernel)
+	if err != nil {
+		return nil, fmt.Errorf("--kernel: %w (add it with `tuxtape kernel add`, or give debian:RELEASE=VERSION)", err)
+	}
+	if rec.Debian == nil {
+		return nil, usagef("kernel %s is not a Debian kernel: give its --source, --config, --headers, --symbols and --modules instead", rec.Name)
+	}
+	k, err := klp.DebianKernel(ctx, debpkg.Options{CacheDir: filepath.Join(g.cfg.CacheDir, "debs"), Logger: log}, rec.Release, rec.Debian.Version, trees, log)
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := st.Profile(ctx, rec.Name, kbuild.KindReal)
+	switch {
+	case err == nil:
+		k.Profile = kbuild.NewIndex(p)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	return k, nil
 }
 
 // PatchBuildOptions are the flags of `tuxtape patch build`.

@@ -111,7 +111,7 @@ then defaults.`,
 	pf.StringVar(&g.Flags.ConfigFile, "config", "", "config file (env "+config.EnvConfig+")")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress output")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "debug logging on stderr")
-	root.AddCommand(newSyncCmd(g), newCVECmd(g), newPatchCmd(g))
+	root.AddCommand(newSyncCmd(g), newCVECmd(g), newKernelCmd(g), newPatchCmd(g), newVEXCmd(g))
 	return root
 }
 

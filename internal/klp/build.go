@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/elfobj"
+	"github.com/tuxtape/tuxtape/internal/kbuild"
 	"github.com/tuxtape/tuxtape/internal/ktree"
 )
 
@@ -32,6 +33,9 @@ type Kernel struct {
 	ModulesDir string      // /lib/modules/<release> of the target
 	Exports    Exports     // Module.symvers
 	Vmlinuz    string      // the bootable image, for tests in a VM
+	// Profile is the kernel's real build profile, when it has one: which
+	// units read each header, and which units #include a .c file.
+	Profile *kbuild.Index
 
 	mu      sync.Mutex
 	symtabs map[string]*SymbolTable
@@ -151,6 +155,12 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		switch {
 		case strings.HasPrefix(f, "arch/") && !strings.HasPrefix(f, "arch/x86/"):
 			return nil, fmt.Errorf("%w: %s is for another architecture", ErrNotCompiled, f)
+		case strings.HasSuffix(f, ".c") && k.Profile != nil:
+			us := profileUnits(k.Profile, f)
+			if len(us) == 0 {
+				return nil, fmt.Errorf("%w: no unit of this kernel's build compiles or includes %s", ErrNotCompiled, f)
+			}
+			units = append(units, us...)
 		case strings.HasSuffix(f, ".c"):
 			us, err := compileUnits(k.Tree.Dir, f)
 			if err != nil {
@@ -162,8 +172,21 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 				}
 			}
 			units = append(units, us...)
+		case strings.HasSuffix(f, ".h") && k.Profile == nil:
+			return nil, notLivepatchable("the fix changes header %s: finding every unit that includes it needs the kernel's real build profile (tuxtape kernel build)", f)
 		case strings.HasSuffix(f, ".h"):
-			return nil, notLivepatchable("the fix changes header %s: finding every unit that includes it needs a full build's dependency data (not supported yet)", f)
+			us := profileUnits(k.Profile, f)
+			if len(us) == 0 {
+				log.Info("no unit of this kernel reads the header", "header", f)
+				continue
+			}
+			if len(us) > MaxHeaderUnits {
+				return nil, notLivepatchable("the fix changes header %s, which %d compile units of this kernel read: comparing more than %d per patch is not supported", f, len(us), MaxHeaderUnits)
+			}
+			for _, u := range us {
+				optional[u] = true
+			}
+			units = append(units, us...)
 		case strings.HasSuffix(f, ".S"):
 			return nil, notLivepatchable("the fix changes assembly (%s), which livepatch cannot redirect", f)
 		case strings.Contains(f, "Kconfig") || strings.Contains(f, "Makefile") || strings.HasPrefix(f, "Documentation/") || strings.HasPrefix(f, "tools/"):
@@ -182,8 +205,18 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	log.Info("compiling before the fix", "units", units)
 	var befores []*elfobj.File
 	var kept []string
-	for _, unit := range units {
-		paths, err := k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, unit)
+	// One make for all units is much cheaper than one each (kbuild's own
+	// start-up costs seconds); only when it fails are units tried alone to
+	// find the ones this configuration does not build.
+	batch, batchErr := k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, units...)
+	for i, unit := range units {
+		var paths []string
+		var err error
+		if batchErr == nil {
+			paths = batch[i : i+1]
+		} else {
+			paths, err = k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, unit)
+		}
 		if err != nil {
 			if optional[unit] {
 				log.Info("skipping a unit this configuration does not build", "unit", unit)
@@ -331,6 +364,24 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	res.Module = out
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// MaxHeaderUnits bounds how many units a header change may make the
+// generator compile twice and compare: each costs seconds.
+const MaxHeaderUnits = 40
+
+// profileUnits lists the C units of the kernel's build that compile or
+// read file, as objects (fs/ext4/inode.o); assembly units are left out,
+// since a change there cannot be livepatched anyway and headers they read
+// carry only macros.
+func profileUnits(ix *kbuild.Index, file string) []string {
+	var out []string
+	for _, u := range ix.Units(file) {
+		if strings.HasSuffix(u.Source, ".c") {
+			out = append(out, u.Object)
+		}
+	}
+	return uniq(out)
 }
 
 // compileUnits finds the objects a changed .c file is compiled into: its

@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tuxtape/tuxtape/internal/gauge"
+	"github.com/tuxtape/tuxtape/internal/kbuild"
+	"github.com/tuxtape/tuxtape/internal/priority"
+	"github.com/tuxtape/tuxtape/internal/vulns"
+)
+
+// listRow is one record on its way to the output.
+type listRow struct {
+	rec      *vulns.Record
+	verdict  *gauge.Verdict
+	priority *priorityJSON
+}
+
+type priorityJSON struct {
+	Score   float64  `json:"score"`
+	Tier    string   `json:"tier"`
+	Reasons []string `json:"reasons"`
+}
+
+// PriorityFlags are the prioritizer's optional inputs.
+type PriorityFlags struct {
+	KEV, EPSS string
+}
+
+func (p *PriorityFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&p.KEV, "kev", "", "CISA Known Exploited Vulnerabilities catalog (known_exploited_vulnerabilities.json)")
+	f.StringVar(&p.EPSS, "epss", "", "FIRST EPSS scores (epss_scores-YYYY-MM-DD.csv, or .csv.gz)")
+}
+
+// score fills in each row's priority.
+func (p *PriorityFlags) score(rows []listRow) error {
+	var in priority.Inputs
+	var err error
+	if p.KEV != "" {
+		if in.KEV, err = priority.ReadKEV(p.KEV); err != nil {
+			return err
+		}
+	}
+	if p.EPSS != "" {
+		if in.EPSS, err = priority.ReadEPSS(p.EPSS); err != nil {
+			return err
+		}
+	}
+	for i := range rows {
+		in.Placement = placement(rows[i].verdict)
+		pr := priority.Score(rows[i].rec, in)
+		rows[i].priority = &priorityJSON{Score: pr.Score, Tier: string(pr.Tier), Reasons: pr.Reasons}
+	}
+	return nil
+}
+
+// placement tells the prioritizer where a kernel builds the affected code.
+func placement(v *gauge.Verdict) priority.Placement {
+	switch {
+	case v == nil:
+		return priority.Placement{}
+	case v.Reason == gauge.CodeNotCompiled || v.Reason == gauge.NotSourceFiles:
+		return priority.Placement{Where: priority.NotCompiled}
+	case len(v.Where) == 0:
+		// Not judged by build (no profile, or settled by version).
+		return priority.Placement{}
+	case slices.Contains(v.Where, kbuild.Vmlinux):
+		return priority.Placement{Where: priority.InVmlinux}
+	}
+	return priority.Placement{Where: priority.InModules, Modules: v.Where}
+}
+
+// sortRows orders rows by CVE number, CNA score or priority (highest
+// first); ties keep CVE order.
+func sortRows(rows []listRow, by string) {
+	score := func(r listRow) float64 {
+		switch by {
+		case "cvss":
+			if r.rec.CVSS == nil {
+				return -1
+			}
+			return r.rec.CVSS.Score
+		case "priority":
+			return r.priority.Score
+		}
+		return 0
+	}
+	slices.SortStableFunc(rows, func(a, b listRow) int {
+		return cmp.Compare(score(b), score(a))
+	})
+}

@@ -1,0 +1,1 @@
+/* Empty stand-in for arch/x86/lib/copy_page_64.S of Linux 6.1.176. */

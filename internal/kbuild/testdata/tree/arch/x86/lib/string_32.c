@@ -1,0 +1,1 @@
+// Empty stand-in for arch/x86/lib/string_32.c of Linux 6.1.176.

@@ -1,0 +1,1 @@
+// Empty stand-in for drivers/net/tun.c of Linux 6.1.176.

@@ -1,0 +1,1 @@
+// Empty stand-in for fs/ext4/readpage.c of Linux 6.1.176.

@@ -1,0 +1,1 @@
+// Empty stand-in for fs/fcntl.c of Linux 6.1.176.

@@ -1,0 +1,1 @@
+// Empty stand-in for init/do_mounts_rd.c of Linux 6.1.176.

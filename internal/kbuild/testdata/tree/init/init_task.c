@@ -1,0 +1,1 @@
+// Empty stand-in for init/init_task.c of Linux 6.1.176.

@@ -1,0 +1,1 @@
+// Empty stand-in for kernel/fork.c of Linux 6.1.176.

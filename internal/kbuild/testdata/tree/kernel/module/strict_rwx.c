@@ -1,0 +1,1 @@
+// Empty stand-in for kernel/module/strict_rwx.c of Linux 6.1.176.

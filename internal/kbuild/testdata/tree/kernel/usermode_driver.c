@@ -1,0 +1,1 @@
+// Empty stand-in for kernel/usermode_driver.c of Linux 6.1.176.

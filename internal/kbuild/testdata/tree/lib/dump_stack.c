@@ -1,0 +1,1 @@
+// Empty stand-in for lib/dump_stack.c of Linux 6.1.176.

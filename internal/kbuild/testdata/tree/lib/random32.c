@@ -1,0 +1,1 @@
+// Empty stand-in for lib/random32.c of Linux 6.1.176.

@@ -1,0 +1,1 @@
+// Empty stand-in for net/core/neighbour.c of Linux 6.1.176.

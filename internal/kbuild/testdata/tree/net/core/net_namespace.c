@@ -1,0 +1,1 @@
+// Empty stand-in for net/core/net_namespace.c of Linux 6.1.176.

@@ -1,0 +1,341 @@
+// Package priority ranks kernel CVE records: a score from 0 to 100, a tier
+// and the reasons behind them, from the CNA's own data (CVSS vector and
+// rationale, fixed files, title and description) plus optional offline
+// inputs: CISA's Known Exploited Vulnerabilities catalog (KEV), FIRST's
+// EPSS scores, and where the affected code sits in a given kernel.
+//
+// # Model
+//
+// The score is a sum of points, clamped to 0–100 and rounded to 0.1:
+//
+//   - Severity, 0–60. A record the CNA scored gets 6 × its CVSS 3.1 base
+//     score, which already orders the attack vector (N > A > L > P),
+//     privileges, user interaction, scope and the C/I/A impacts. A record
+//     without a CNA score is not a low-scored one: the CNA scores about a
+//     third of its records, and nearly all of those HIGH or CRITICAL, with
+//     a median of 7.8 for every bug class (use-after-free, NULL pointer
+//     dereference and memory leak alike). So an unscored record is
+//     estimated as a typical scored one (7.8) nudged by the strongest bug
+//     class its title and description name (see classes in estimate.go):
+//     up for memory corruption, down for crashes, hangs and leaks.
+//   - Vector nudges, −9 to +10, on top of the base score: AV:N +4, AV:A +2,
+//     AV:P −4; PR:N +2, PR:H −5; UI:R −2; S:C +2. They widen the gaps that
+//     matter for a fleet: a remote path into the kernel is rarer and worse
+//     than the base score's 2 points say, and a root-only one matters
+//     little to a host whose root is already trusted.
+//   - Scenario, 0 to +15, from the CNA's rationale: the privileges are
+//     obtainable in an unprivileged user namespace (+5), the bug was
+//     exploited in the wild (+8) or has a public exploit (+4), a guest can
+//     reach its host (+2).
+//   - Subsystem, −15 to +8, from the most exposed fixed file: net/netfilter
+//     and net/sched (+8), io_uring (+7), bpf and binder (+6), the network
+//     stack, mm, core kernel (+4/+5), … hardware drivers (−3), staging
+//     (−5), files that are not kernel code such as tools/ (−15).
+//   - Placement in the given kernel: built into vmlinux +5, only in modules
+//     +1 (they must be loaded first), not compiled −25 (whether that makes
+//     the kernel "not affected" is the applicability gauge's call), unknown
+//     (no kernel given) 0.
+//   - EPSS, 0–20: 20 × √probability, which spreads the low end where
+//     nearly every kernel CVE sits.
+//
+// Overrides: a CVE in KEV scores 85 + 0.15 × the sum above, so it is
+// critical whatever its CVSS and ordered by the rest among the KEV
+// entries; an EPSS probability of at least 0.1 makes it at least high
+// (60). A rejected record scores 0.
+//
+// Tiers: critical ≥ 75, high ≥ 55, medium ≥ 40, low below.
+//
+// Score is deterministic and cheap (no allocation beyond the reasons);
+// Rank orders by score, highest first, ties by CVE number.
+package priority
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tuxtape/tuxtape/internal/vulns"
+)
+
+// Tier is a coarse priority class.
+type Tier string
+
+const (
+	TierCritical Tier = "critical"
+	TierHigh     Tier = "high"
+	TierMedium   Tier = "medium"
+	TierLow      Tier = "low"
+)
+
+// Tier thresholds on the 0–100 score.
+const (
+	criticalAt = 75
+	highAt     = 55
+	mediumAt   = 40
+)
+
+// TierOf maps a score to its tier.
+func TierOf(score float64) Tier {
+	switch {
+	case score >= criticalAt:
+		return TierCritical
+	case score >= highAt:
+		return TierHigh
+	case score >= mediumAt:
+		return TierMedium
+	}
+	return TierLow
+}
+
+// Override constants (see the package comment).
+const (
+	kevFloor     = 85   // a KEV entry's lowest score
+	kevSpread    = 0.15 // how much of the rest of the score a KEV entry keeps
+	epssHighProb = 0.1  // EPSS probability that makes a CVE at least high
+)
+
+// Where says how a kernel builds the code a CVE's fix touches.
+type Where uint8
+
+const (
+	// Unknown: no kernel given, or nothing known about its build.
+	Unknown Where = iota
+	// NotCompiled: the kernel compiles none of the fixed files.
+	NotCompiled
+	// InModules: the fixed files are compiled only into modules.
+	InModules
+	// InVmlinux: at least one fixed file is built into the kernel image.
+	InVmlinux
+)
+
+// Placement is where a CVE's affected code sits in one kernel.
+type Placement struct {
+	Where   Where
+	Modules []string // module names, for InModules
+}
+
+// Place works out a record's placement from a build lookup that says
+// which targets ("vmlinux" or module names) compile or include a source
+// file, and ok=false for files the build does not use. A nil lookup or no
+// files gives Unknown. It adapts a build profile (kbuild.Index.Lookup)
+// without this package depending on one.
+func Place(files []string, lookup func(path string) (targets []string, ok bool)) Placement {
+	if lookup == nil || len(files) == 0 {
+		return Placement{}
+	}
+	var mods []string
+	for _, f := range files {
+		targets, ok := lookup(f)
+		if !ok {
+			continue
+		}
+		for _, t := range targets {
+			if t == "vmlinux" {
+				return Placement{Where: InVmlinux}
+			}
+			mods = append(mods, t)
+		}
+	}
+	if len(mods) == 0 {
+		return Placement{Where: NotCompiled}
+	}
+	slices.Sort(mods)
+	return Placement{Where: InModules, Modules: slices.Compact(mods)}
+}
+
+// Inputs are the optional data Score weighs besides the record. The zero
+// value scores from the record alone.
+type Inputs struct {
+	KEV       KEV
+	EPSS      EPSS
+	Placement Placement
+}
+
+// Priority is a record's score (0–100), tier and the reasons for them,
+// most important first.
+type Priority struct {
+	Score   float64
+	Tier    Tier
+	Reasons []string
+}
+
+// Ranked is one record's priority, for Rank.
+type Ranked struct {
+	ID string
+	Priority
+}
+
+// Placement points.
+const (
+	vmlinuxPoints     = 5
+	modulePoints      = 1
+	notCompiledPoints = -25
+)
+
+// Score rates one record. See the package comment for the model.
+func Score(rec *vulns.Record, in Inputs) Priority {
+	if rec.Status == vulns.StatusRejected {
+		return Priority{Score: 0, Tier: TierLow, Reasons: []string{"rejected by the CNA"}}
+	}
+	reasons := make([]string, 0, 8)
+	var pts float64
+
+	// KEV and EPSS come first in the reasons: they are evidence of attacks,
+	// the rest is judgement about the bug.
+	kev, inKEV := in.KEV.Lookup(rec.ID)
+	if inKEV {
+		r := "in CISA KEV since " + kev.DateAdded.Format("2006-01-02")
+		if kev.Ransomware() {
+			r += ", used in ransomware campaigns"
+		}
+		reasons = append(reasons, r)
+	}
+	ep, hasEPSS := in.EPSS.Lookup(rec.ID)
+	if hasEPSS {
+		pts += 20 * math.Sqrt(ep.Probability)
+		reasons = append(reasons, epssReason(ep))
+	}
+
+	if rec.CVSS != nil {
+		v := parseVector(rec.CVSS.Vector)
+		pts += 6*rec.CVSS.Score + v.nudge()
+		reasons = append(reasons, cvssReason(rec.CVSS.Score, v))
+		for _, s := range scenarioFeatures(rec.CVSS.Scenarios, v) {
+			pts += s.points
+			reasons = append(reasons, "scenario: "+s.reason)
+		}
+	} else {
+		c := classify(rec.Title, rec.Description)
+		pts += c.points
+		reasons = append(reasons, "no CNA score: estimated from subsystem and text", c.reason())
+	}
+
+	if sub, ok := subsystemOf(rec.ProgramFiles); ok {
+		pts += sub.points
+		reasons = append(reasons, "subsystem "+sub.name+": "+sub.why)
+	}
+
+	switch in.Placement.Where {
+	case InVmlinux:
+		pts += vmlinuxPoints
+		reasons = append(reasons, "built into vmlinux")
+	case InModules:
+		pts += modulePoints
+		reasons = append(reasons, moduleReason(in.Placement.Modules))
+	case NotCompiled:
+		pts += notCompiledPoints
+		reasons = append(reasons, "not compiled in this kernel")
+	}
+
+	score := clamp(pts)
+	if inKEV {
+		score = kevFloor + kevSpread*score
+	}
+	if hasEPSS && ep.Probability >= epssHighProb && score < highAt {
+		score = highAt
+	}
+	score = math.Round(score*10) / 10
+	return Priority{Score: score, Tier: TierOf(score), Reasons: reasons}
+}
+
+func clamp(x float64) float64 {
+	return max(0, min(100, x))
+}
+
+// Rank sorts rs by score, highest first; equal scores go by CVE number,
+// oldest first, so that a ranking is the same on every run.
+func Rank(rs []Ranked) {
+	slices.SortStableFunc(rs, func(a, b Ranked) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		return CompareIDs(a.ID, b.ID)
+	})
+}
+
+// CompareIDs orders CVE IDs by year and then sequence number as numbers
+// (CVE-2024-9999 before CVE-2024-10000); IDs that do not parse sort after
+// those that do, as strings.
+func CompareIDs(a, b string) int {
+	ya, na, oka := splitID(a)
+	yb, nb, okb := splitID(b)
+	switch {
+	case oka && okb:
+		if c := cmp.Compare(ya, yb); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(na, nb); c != 0 {
+			return c
+		}
+	case oka:
+		return -1
+	case okb:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// splitID parses "CVE-YYYY-NNNN…".
+func splitID(id string) (year, seq int, ok bool) {
+	if !validCVE(id) {
+		return 0, 0, false
+	}
+	year, _ = strconv.Atoi(id[4:8])
+	seq, err := strconv.Atoi(id[9:])
+	return year, seq, err == nil
+}
+
+// validCVE checks the CVE ID syntax: CVE-, a four-digit year, -, and a
+// sequence number of at least four digits.
+func validCVE(id string) bool {
+	if len(id) < 13 || len(id) > 30 || id[:4] != "CVE-" || id[8] != '-' {
+		return false
+	}
+	for i := 4; i < len(id); i++ {
+		if i != 8 && (id[i] < '0' || id[i] > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func epssReason(s EPSSScore) string {
+	p := "<0.001"
+	if s.Probability >= 0.001 {
+		p = strconv.FormatFloat(s.Probability, 'g', 2, 64)
+	}
+	return "EPSS " + p + " (" + ordinal(int(s.Percentile*100)) + " percentile)"
+}
+
+// ordinal spells 1 as "1st", 12 as "12th", 99 as "99th".
+func ordinal(n int) string {
+	suffix := "th"
+	if n%100 < 11 || n%100 > 13 {
+		switch n % 10 {
+		case 1:
+			suffix = "st"
+		case 2:
+			suffix = "nd"
+		case 3:
+			suffix = "rd"
+		}
+	}
+	return strconv.Itoa(n) + suffix
+}
+
+func moduleReason(mods []string) string {
+	switch len(mods) {
+	case 0:
+		return "only in modules (loaded on demand)"
+	case 1:
+		return "only in module " + mods[0] + " (loaded on demand)"
+	}
+	const show = 3
+	list := strings.Join(mods[:min(len(mods), show)], ", ")
+	if len(mods) > show {
+		list += ", …"
+	}
+	return "only in modules " + list + " (loaded on demand)"
+}
