@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tuxtape/tuxtape/internal/gauge"
+	"github.com/tuxtape/tuxtape/internal/kbuild"
 	"github.com/tuxtape/tuxtape/internal/store"
 	"github.com/tuxtape/tuxtape/internal/vulns"
 )
@@ -143,14 +145,19 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 			return err
 		}
 		kept := rows[:0]
+		var sum verdictSummary
 		for _, r := range rows {
 			v := gg.Judge(r.rec)
 			r.verdict = &v
+			sum.add(&v)
 			if !o.Affected || v.Counts() {
 				kept = append(kept, r)
 			}
 		}
 		rows = kept
+		if !o.JSON && !g.Quiet {
+			defer fmt.Fprintf(g.Stderr, "%s: %s\n", o.Kernel, sum.String())
+		}
 	}
 	if err := o.Priority.score(rows); err != nil {
 		return err
@@ -203,6 +210,45 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, prio, score, seen, files, truncate(r.Title, 70))
 	}
 	return tw.Flush()
+}
+
+// verdictSummary counts verdicts by outcome and reason.
+type verdictSummary struct {
+	total, vmlinux, modules int
+	by                      map[string]int
+}
+
+func (s *verdictSummary) add(v *gauge.Verdict) {
+	if s.by == nil {
+		s.by = map[string]int{}
+	}
+	s.total++
+	key := string(v.Status)
+	if v.Status != gauge.Affected {
+		key += " (" + string(v.Reason) + ")"
+	} else if slices.Contains(v.Where, kbuild.Vmlinux) {
+		s.vmlinux++
+	} else if len(v.Where) > 0 {
+		s.modules++
+	}
+	s.by[key]++
+}
+
+func (s *verdictSummary) String() string {
+	keys := make([]string, 0, len(s.by))
+	for k := range s.by {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		part := fmt.Sprintf("%d %s", s.by[k], k)
+		if k == string(gauge.Affected) && s.vmlinux+s.modules > 0 {
+			part += fmt.Sprintf(" [%d in vmlinux, %d only in modules]", s.vmlinux, s.modules)
+		}
+		parts = append(parts, part)
+	}
+	return fmt.Sprintf("%d records: %s", s.total, strings.Join(parts, ", "))
 }
 
 func targetsShort(ts []string) string {

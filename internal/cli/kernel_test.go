@@ -89,7 +89,7 @@ func TestKernelCommands(t *testing.T) {
 	for _, tc := range []struct{ id, status, reason, where string }{
 		{"CVE-2025-21703", "not_affected", "fixed_in_version", ""}, // fixed in 6.1.129
 		{"CVE-2024-42133", "not_affected", "not_in_range", ""},     // came and went in 6.1.178
-		{"CVE-2024-1086", "not_affected", "fixed_by_kernel", ""},   // declared in the changelog
+		{"CVE-2025-23131", "not_affected", "fixed_by_kernel", ""},  // declared in the changelog
 		{"CVE-2026-31451", "affected", "compiled", "vmlinux"},      // corpus: fs/ext4 (built in), fixed in 6.1.177
 	} {
 		v, reasons := show(tc.id)
