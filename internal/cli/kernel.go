@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/kbuild"
 	"github.com/tuxtape/tuxtape/internal/kernel"
 	"github.com/tuxtape/tuxtape/internal/ktree"
+	"github.com/tuxtape/tuxtape/internal/progress"
 	"github.com/tuxtape/tuxtape/internal/store"
 )
 
@@ -391,7 +393,7 @@ func runKernelBuild(ctx context.Context, g *Globals, name string, o KernelBuildO
 		}
 		defer os.Remove(cfg)
 		g.progressf("preparing the source of %s…", name)
-		tree, err := ktree.Prepare(ctx, ktree.PrepareOptions{Tarball: archive, Config: cfg, Dir: filepath.Join(g.cfg.CacheDir, "builds", name), Log: g.log})
+		tree, err := ktree.Prepare(ctx, ktree.PrepareOptions{Tarball: archive, Config: cfg, Dir: filepath.Join(g.cfg.CacheDir, "builds", name), Log: g.log, AnyConfig: true})
 		if err != nil {
 			return err
 		}
@@ -402,8 +404,17 @@ func runKernelBuild(ctx context.Context, g *Globals, name string, o KernelBuildO
 		}
 		defer logf.Close()
 		g.progressf("building %s in %s (log: %s)…", name, tree.Dir, logPath)
+		// The static profile, when there is one, says about how many
+		// objects the build compiles: enough for a progress estimate.
+		total := 0
+		if p, _, err := st.Profile(ctx, name, kbuild.KindStatic); err == nil {
+			total = len(p.Units)
+		}
+		counter := &compileCounter{w: logf, bar: progress.New(stderrFile(g.Stderr), "kernel build: objects", g.Quiet), total: total}
 		start := time.Now()
-		if err := tree.Build(ctx, o.Jobs, logf); err != nil {
+		err = tree.Build(ctx, o.Jobs, counter)
+		counter.bar.Done()
+		if err != nil {
 			return err
 		}
 		g.progressf("built in %s", time.Since(start).Round(time.Second))
@@ -418,6 +429,32 @@ func runKernelBuild(ctx context.Context, g *Globals, name string, o KernelBuildO
 	}
 	fmt.Fprintf(g.Stdout, "%s: real profile: %s\n", name, profileSummary(p))
 	return nil
+}
+
+// compileCounter passes make's output on and counts compiled objects.
+type compileCounter struct {
+	w       io.Writer
+	bar     *progress.Bar
+	total   int
+	done    int
+	partial []byte
+}
+
+func (c *compileCounter) Write(p []byte) (int, error) {
+	c.partial = append(c.partial, p...)
+	for {
+		i := bytes.IndexByte(c.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := bytes.TrimSpace(c.partial[:i])
+		if bytes.HasPrefix(line, []byte("CC ")) || bytes.HasPrefix(line, []byte("AS ")) {
+			c.done++
+			c.bar.Update(c.done, max(c.total, c.done))
+		}
+		c.partial = c.partial[i+1:]
+	}
+	return c.w.Write(p)
 }
 
 func writeTemp(data []byte) (string, error) {

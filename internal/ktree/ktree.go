@@ -42,6 +42,9 @@ type PrepareOptions struct {
 	Config  string // the kernel's .config
 	Dir     string // where the prepared tree is kept (reused when it matches)
 	Log     *slog.Logger
+	// AnyConfig accepts a config without CONFIG_LIVEPATCH: a tree for a
+	// full build (a build profile) need not take livepatches.
+	AnyConfig bool
 }
 
 const stampFile = ".tuxtape-prepared"
@@ -93,7 +96,7 @@ func Prepare(ctx context.Context, o PrepareOptions) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkConfig(cfg, version); err != nil {
+	if err := checkConfig(cfg, version, !o.AnyConfig); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".config"), cfg, 0o644); err != nil {
@@ -157,13 +160,13 @@ var configHeader = regexp.MustCompile(`(?m)^# Linux/(\S+) (\S+) Kernel Configura
 
 // checkConfig refuses a config written for another kernel version or
 // architecture; olddefconfig's cosmetic changes are fine.
-func checkConfig(cfg []byte, version string) error {
+func checkConfig(cfg []byte, version string, needLivepatch bool) error {
 	m := configHeader.FindSubmatch(cfg)
 	if m == nil {
 		return fmt.Errorf("%w: no \"# Linux/<arch> <version> Kernel Configuration\" header", ErrConfigMismatch)
 	}
 	arch, v := string(m[1]), string(m[2])
-	if arch != "x86" {
+	if arch != "x86" && arch != "x86_64" {
 		return fmt.Errorf("%w: it is for %s, only x86_64 is supported", ErrConfigMismatch, arch)
 	}
 	// Distribution configs are written against their base (6.1.0 for any 6.1.y).
@@ -173,7 +176,7 @@ func checkConfig(cfg []byte, version string) error {
 	if !bytes.Contains(cfg, []byte("\nCONFIG_64BIT=y")) {
 		return fmt.Errorf("%w: not a 64-bit config", ErrConfigMismatch)
 	}
-	if !bytes.Contains(cfg, []byte("\nCONFIG_LIVEPATCH=y")) {
+	if needLivepatch && !bytes.Contains(cfg, []byte("\nCONFIG_LIVEPATCH=y")) {
 		return fmt.Errorf("%w: CONFIG_LIVEPATCH is not set in it: this kernel cannot load livepatches", ErrConfigMismatch)
 	}
 	return nil

@@ -24,7 +24,7 @@ func TestCheckConfig(t *testing.T) {
 		{"no livepatch", strings.Replace(goodConfig, "CONFIG_LIVEPATCH=y", "# CONFIG_LIVEPATCH is not set", 1), "6.1.176", "CONFIG_LIVEPATCH"},
 		{"32-bit", strings.Replace(goodConfig, "CONFIG_64BIT=y", "# CONFIG_64BIT is not set", 1), "6.1.176", "64-bit"},
 	} {
-		err := checkConfig([]byte(tc.cfg), tc.version)
+		err := checkConfig([]byte(tc.cfg), tc.version, true)
 		if tc.err == "" {
 			if err != nil {
 				t.Errorf("%s: checkConfig = %v, want nil", tc.name, err)
