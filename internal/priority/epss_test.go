@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -132,6 +133,24 @@ func TestLoadEPSSErrors(t *testing.T) {
 func TestReadEPSSErrors(t *testing.T) {
 	if _, err := ReadEPSS(filepath.Join(t.TempDir(), "missing.csv.gz")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadEPSS(missing) = %v, want ErrNotExist", err)
+	}
+}
+
+// BenchmarkLoadEPSS reads a day's file of the real size (about 300,000
+// CVEs), gzip-compressed as FIRST serves it.
+func BenchmarkLoadEPSS(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("#model_version:v2025.03.14,score_date:2025-11-20T12:55:00Z\ncve,epss,percentile\n")
+	for i := range 300000 {
+		fmt.Fprintf(&sb, "CVE-%d-%04d,0.%05d,0.%05d\n", 1999+i/20000, i%20000, i%99991, i%99989)
+	}
+	data := gz(b, sb.String())
+	b.SetBytes(int64(sb.Len()))
+	for b.Loop() {
+		e, err := LoadEPSS(strings.NewReader(data))
+		if err != nil || e.Len() != 300000 {
+			b.Fatal(e.Len(), err)
+		}
 	}
 }
 

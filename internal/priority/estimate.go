@@ -7,10 +7,10 @@ import "strings"
 // unscored record of that kind is estimated at.
 //
 // The CNA's own scores hardly depend on the class: over the scored
-// records of the 2026-08-19 bundle, every class classify finds averages
-// 49–52 points (NULL pointer dereference 50.1, memory leak 50.1,
-// use-after-free 50.5, double free 51.7; 50.3 over all), the median base
-// score being 7.8 for each. So an unscored record starts where a scored
+// records of the 2026-08-19 bundle, every class classify finds in at
+// least 50 of them averages 49–52 points (NULL pointer dereference 50.1,
+// memory leak 50.1, use-after-free 50.5, double free 51.7; 50.3 over
+// all), the median base score being 7.8 for each. So an unscored record starts where a scored
 // one is on average, 50, and the class moves it by judgement: +4 for
 // memory corruption, which hands an attacker a write primitive, +2 for
 // reads and races, −2 for hangs, −4 for leaks and warnings, which rarely
@@ -18,6 +18,15 @@ import "strings"
 type bugClass struct {
 	name   string
 	points float64
+}
+
+// article is "a" or "an" for the class name in a reason.
+func (c bugClass) article() string {
+	switch c.name[0] {
+	case 'o', 'i':
+		return "an" // out-of-bounds, information, integer
+	}
+	return "a" // "a use-after-free": the u is said "you"
 }
 
 // The classes, by bit in the matcher's result, in classify's order.
@@ -46,7 +55,9 @@ const noClassPoints = 50
 // phrase matches at the start of a word (after a byte that is neither a
 // letter nor '-', so "shift-out-of-bounds" is not an out-of-bounds
 // access); a trailing '$' asks for the end of a word too.
-var classText = newMatcher(phraseBits([...][]string{
+var classText = newMatcher(phraseBits(classPhrases))
+
+var classPhrases = [...][]string{
 	{"use-after-free", "use after free", "use-after free", "uaf$", "slab-use-after-free"},
 	{"double free", "double-free", "freed twice", "double fput"},
 	{"out-of-bounds write", "out of bounds write", "oob write", "buffer overflow", "heap overflow",
@@ -74,7 +85,7 @@ var classText = newMatcher(phraseBits([...][]string{
 	{"memory leak", "memleak", "leak", "refcount leak", "reference leak", "resource leak"},
 	{"warn", "lockdep", "data-race", "data race", "kcsan", "sleeping function called",
 		"scheduling while atomic", "suspicious rcu", "ubsan"},
-}))
+}
 
 func phraseBits(sets [len(classes)][]string) map[string]uint32 {
 	m := map[string]uint32{}
@@ -85,6 +96,9 @@ func phraseBits(sets [len(classes)][]string) map[string]uint32 {
 	}
 	return m
 }
+
+// cnaPreamble starts every description the kernel CNA writes.
+const cnaPreamble = "In the Linux kernel, the following vulnerability has been resolved:\n\n"
 
 // classification is what the text of an unscored record says.
 type classification struct {
@@ -98,7 +112,15 @@ type classification struct {
 // dereference, and a KASAN "slab-use-after-free" splat is a
 // use-after-free even though it says "BUG:" too.
 func classify(title, description string) classification {
-	found := classText.match(title) | classText.match(description)
+	rest := description
+	// The CNA's descriptions open with a fixed sentence and the title
+	// (the commit's subject) on a line of its own: read those bytes once,
+	// not twice.
+	if body, ok := strings.CutPrefix(description, cnaPreamble); ok && strings.HasPrefix(body, title) &&
+		(len(body) == len(title) || body[len(title)] == '\n') {
+		rest = body[len(title):]
+	}
+	found := classText.match(title) | classText.match(rest)
 	for i, bc := range classes {
 		if found&(1<<i) != 0 {
 			return classification{class: i, points: bc.points}
@@ -111,7 +133,8 @@ func (c classification) reason() string {
 	if c.class < 0 {
 		return "text names no bug class"
 	}
-	return "text names a " + classes[c.class].name
+	bc := classes[c.class]
+	return "text names " + bc.article() + " " + bc.name
 }
 
 // subsystem is a weight for the files under a source-tree prefix.

@@ -3,6 +3,7 @@ package priority
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -95,73 +96,153 @@ func loadPublished(ctx context.Context, dir, rev string) ([]vulns.Record, error)
 	return recs, nil
 }
 
-// quantile is the q-quantile of sorted xs (nearest rank).
+// quantile is the q-quantile of sorted xs (nearest rank below).
 func quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
-	i := int(q * float64(len(xs)-1))
-	return xs[i]
+	return xs[int(q*float64(len(xs)-1))]
 }
 
-func TestExplore(t *testing.T) {
+// kernelKEV are the fixture's KEV entries the kernel CNA issued (those in
+// the bundle), and whether the CNA has scored them.
+var kernelKEV = map[string]bool{
+	"CVE-2024-36971": true,  // net: __dst_negative_advice() race
+	"CVE-2025-38352": true,  // posix-cpu-timers TOCTOU
+	"CVE-2024-53104": false, // uvcvideo out-of-bounds write
+	"CVE-2024-50302": false, // HID report buffer not zeroed
+	"CVE-2024-53197": false, // ALSA usb-audio Extigy/Mbox out-of-bounds
+	"CVE-2024-53150": false, // ALSA usb-audio descriptor out-of-bounds read
+}
+
+// TestBundleKEV scores the real records of the kernel CVEs in the KEV
+// fixture: all critical, including the four the CNA has not scored.
+func TestBundleKEV(t *testing.T) {
 	recs := bundleRecords(t)
-	tiers := map[Tier]int{}
-	var scored, unscored []float64
-	classCount := map[string][]float64{}
+	kev := fixtureKEV(t)
+	in := Inputs{KEV: kev, EPSS: fixtureEPSS(t)}
+	var inBundle []string
 	for i := range recs {
-		p := Score(&recs[i], Inputs{})
-		tiers[p.Tier]++
-		if recs[i].CVSS != nil {
-			scored = append(scored, p.Score)
-		} else {
-			unscored = append(unscored, p.Score)
-			c := classify(recs[i].Title, recs[i].Description)
-			n := "none"
-			if c.class >= 0 {
-				n = classes[c.class].name
-			}
-			classCount[n] = append(classCount[n], p.Score)
-		}
-	}
-	slices.Sort(scored)
-	slices.Sort(unscored)
-	t.Logf("tiers %v", tiers)
-	t.Logf("scored n=%d q10 %.1f q25 %.1f q50 %.1f q75 %.1f q90 %.1f", len(scored), quantile(scored, .1), quantile(scored, .25), quantile(scored, .5), quantile(scored, .75), quantile(scored, .9))
-	t.Logf("unscored n=%d q10 %.1f q25 %.1f q50 %.1f q75 %.1f q90 %.1f", len(unscored), quantile(unscored, .1), quantile(unscored, .25), quantile(unscored, .5), quantile(unscored, .75), quantile(unscored, .9))
-	cal := map[string][]float64{}
-	for i := range recs {
-		if recs[i].CVSS == nil {
+		rec := &recs[i]
+		if _, ok := kev.Lookup(rec.ID); !ok {
 			continue
 		}
-		c := classify(recs[i].Title, recs[i].Description)
-		n := "none"
-		if c.class >= 0 {
-			n = classes[c.class].name
+		inBundle = append(inBundle, rec.ID)
+		if want, ok := kernelKEV[rec.ID]; !ok || (rec.CVSS != nil) != want {
+			t.Errorf("%s: scored = %v, want %v (known: %v)", rec.ID, rec.CVSS != nil, want, ok)
 		}
-		pts := 6*recs[i].CVSS.Score + parseVector(recs[i].CVSS.Vector).nudge()
-		cal[n] = append(cal[n], pts)
-		cal["all"] = append(cal["all"], pts)
-	}
-	for n, xs := range cal {
-		var sum float64
-		for _, x := range xs {
-			sum += x
+		p := Score(rec, in)
+		t.Logf("%s %5.1f %-8s %q", rec.ID, p.Score, p.Tier, p.Reasons)
+		if p.Tier != TierCritical {
+			t.Errorf("%s: tier %s (%v), want critical", rec.ID, p.Tier, p.Score)
 		}
-		slices.Sort(xs)
-		t.Logf("calib %-25s %5d mean %.2f median %.1f q25 %.1f", n, len(xs), sum/float64(len(xs)), quantile(xs, .5), quantile(xs, .25))
-	}
-	hist := func(xs []float64) string {
-		var b [21]int
-		for _, x := range xs {
-			b[int(x)/5]++
+		// Without KEV the unscored ones keep a middle score.
+		if q := Score(rec, Inputs{}); q.Tier == TierLow {
+			t.Errorf("%s without KEV: %v %s, want above low", rec.ID, q.Score, q.Tier)
 		}
-		return fmt.Sprint(b)
 	}
-	t.Logf("hist scored   %s", hist(scored))
-	t.Logf("hist unscored %s", hist(unscored))
-	for n, xs := range classCount {
-		slices.Sort(xs)
-		t.Logf("class %-25s %5d median %.1f", n, len(xs), quantile(xs, .5))
+	if len(inBundle) != len(kernelKEV) {
+		t.Errorf("KEV fixture entries in the bundle: %q, want the %d of kernelKEV", inBundle, len(kernelKEV))
 	}
+}
+
+// TestBundleDistribution scores every published record: tiers, and where
+// the unscored records land against the scored ones.
+func TestBundleDistribution(t *testing.T) {
+	recs := bundleRecords(t)
+	full := Inputs{KEV: fixtureKEV(t), EPSS: fixtureEPSS(t)}
+	for _, c := range []struct {
+		name string
+		in   Inputs
+	}{{"record alone", Inputs{}}, {"with KEV and EPSS fixtures", full}} {
+		tiers := map[Tier]int{}
+		var sc, un []float64
+		for i := range recs {
+			p := Score(&recs[i], c.in)
+			tiers[p.Tier]++
+			if recs[i].CVSS != nil {
+				sc = append(sc, p.Score)
+			} else {
+				un = append(un, p.Score)
+			}
+		}
+		slices.Sort(sc)
+		slices.Sort(un)
+		t.Logf("%s: %d records: critical %d, high %d, medium %d, low %d", c.name, len(recs),
+			tiers[TierCritical], tiers[TierHigh], tiers[TierMedium], tiers[TierLow])
+		for _, g := range []struct {
+			name string
+			xs   []float64
+		}{{"scored", sc}, {"unscored", un}} {
+			t.Logf("  %-8s %5d: min %.1f q25 %.1f median %.1f q75 %.1f max %.1f", g.name, len(g.xs),
+				g.xs[0], quantile(g.xs, .25), quantile(g.xs, .5), quantile(g.xs, .75), g.xs[len(g.xs)-1])
+		}
+		// A missing CNA score is not a low one.
+		if m, q := quantile(un, .5), quantile(sc, .25); m < q {
+			t.Errorf("%s: unscored median %.1f below the scored lower quartile %.1f", c.name, m, q)
+		}
+	}
+	ranked := make([]Ranked, len(recs))
+	for i := range recs {
+		ranked[i] = Ranked{ID: recs[i].ID, Priority: Score(&recs[i], full)}
+	}
+	Rank(ranked)
+	for _, r := range ranked[:10] {
+		t.Logf("top: %s %5.1f %s", r.ID, r.Score, r.Tier)
+	}
+}
+
+// TestBundleScenarios counts what the CNA's rationales add, and checks it
+// on records read by hand.
+func TestBundleScenarios(t *testing.T) {
+	recs := bundleRecords(t)
+	want := map[string]string{
+		"CVE-2025-21703": "scenario: reachable from an unprivileged user namespace", // free-text rationale
+		"CVE-2024-26581": "scenario: reachable from an unprivileged user namespace",
+		"CVE-2024-36971": "scenario: exploited in the wild",
+		"CVE-2025-38352": "scenario: exploited in the wild",
+		"CVE-2022-48847": "scenario: public exploit",
+	}
+	counts := map[string]int{}
+	for i := range recs {
+		p := Score(&recs[i], Inputs{})
+		for _, r := range p.Reasons {
+			if strings.HasPrefix(r, "scenario: ") {
+				counts[r]++
+			}
+		}
+		if w, ok := want[recs[i].ID]; ok && !slices.Contains(p.Reasons, w) {
+			t.Errorf("%s: reasons %q, want %q", recs[i].ID, p.Reasons, w)
+		}
+	}
+	for _, r := range slices.Sorted(maps.Keys(counts)) {
+		t.Logf("%5d %s", counts[r], r)
+	}
+}
+
+// TestBundleMatcher checks the SWAR matcher against the byte-at-a-time
+// definition on real commit messages and rationales.
+func TestBundleMatcher(t *testing.T) {
+	recs := bundleRecords(t)
+	phrases := phraseBits(classPhrases)
+	for i := 0; i < len(recs); i += 7 {
+		for _, s := range []string{recs[i].Title, recs[i].Description} {
+			if got, want := classText.match(s), matchSlow(phrases, s); got != want {
+				t.Fatalf("%s: match = %b, want %b", recs[i].ID, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkScoreAll scores every published record of the bundle with the
+// KEV and EPSS fixtures; one op is the whole set.
+func BenchmarkScoreAll(b *testing.B) {
+	recs := bundleRecords(b)
+	in := Inputs{KEV: fixtureKEV(b), EPSS: fixtureEPSS(b)}
+	for b.Loop() {
+		for i := range recs {
+			Score(&recs[i], in)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(recs)), "ns/record")
 }

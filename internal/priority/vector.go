@@ -159,8 +159,14 @@ var (
 func scenarioFeatures(scenarios []string, v vector) []feature {
 	var out []feature
 	for _, s := range scenarios {
-		if v.pr == 'L' && userNamespaces(paragraph(s, "PR:")) {
-			out = append(out, featUserNS)
+		if v.pr == 'L' {
+			pr := paragraph(s, "PR:")
+			if pr == "" {
+				pr = s // a free-text rationale (CVE-2025-21703's)
+			}
+			if userNamespaces(pr) {
+				out = append(out, featUserNS)
+			}
 		}
 		switch exploitedIn(s) {
 		case inTheWild:
