@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -44,6 +45,7 @@ type KernelAddOptions struct {
 	Release, Version, Config, Source, Ref, Patches string
 	Fixed                                          []string
 	Arch                                           string
+	NoChangelog                                    bool
 }
 
 func newKernelAddCmd(g *Globals) *cobra.Command {
@@ -59,8 +61,10 @@ func newKernelAddCmd(g *Globals) *cobra.Command {
 
 For a Debian source the kernel is a Debian kernel: its image, headers and -dbg
 packages are named from the release and the package version, --version defaults
-to the upstream part of the package version, and --config defaults to the
-image package's /boot/config-RELEASE (fetched with apt and cached).
+to the upstream part of the package version, --config defaults to the image
+package's /boot/config-RELEASE (fetched with apt and cached), and every CVE the
+image package's changelog names counts as fixed (Debian's backports; turn this
+off with --no-changelog).
 
 --fixed FILE (repeatable) declares fixes the kernel carries beyond its version,
 such as distribution backports: every CVE ID in the file counts as fixed (a
@@ -83,6 +87,7 @@ Example:
 	f.StringVar(&o.Patches, "patches", "", "directory of *.patch files applied in order on a git source")
 	f.StringArrayVar(&o.Fixed, "fixed", nil, "file of fixes the kernel carries beyond its version (CVE IDs, commit IDs)")
 	f.StringVar(&o.Arch, "arch", "x86_64", "architecture")
+	f.BoolVar(&o.NoChangelog, "no-changelog", false, "Debian kernels: do not take the CVEs the image package's changelog names as fixed")
 	return cmd
 }
 
@@ -129,21 +134,34 @@ func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptio
 		if k.Config, err = os.ReadFile(o.Config); err != nil {
 			return fmt.Errorf("read --config: %w", err)
 		}
-	case k.Debian != nil:
+	case k.Debian == nil:
+		return usagef("kernel add: --config is required for a non-Debian source")
+	}
+	if k.Debian != nil && (k.Config == nil || !o.NoChangelog) {
 		dk, err := debpkg.NewKernel(debpkg.Options{CacheDir: filepath.Join(g.cfg.CacheDir, "debs"), Logger: g.log}, k.Release, k.Debian.Version)
 		if err != nil {
 			return usageError{err}
 		}
-		g.progressf("fetching %s=%s for its config…", k.Debian.Image, k.Debian.Version)
+		g.progressf("fetching %s=%s for its config and changelog…", k.Debian.Image, k.Debian.Version)
 		img, err := dk.Image(ctx)
 		if err != nil {
 			return err
 		}
-		if k.Config, err = os.ReadFile(img.Config); err != nil {
-			return err
+		if k.Config == nil {
+			if k.Config, err = os.ReadFile(img.Config); err != nil {
+				return err
+			}
 		}
-	default:
-		return usagef("kernel add: --config is required for a non-Debian source")
+		if !o.NoChangelog {
+			// Debian's changelog names the CVEs each upload fixes,
+			// backports included.
+			cl := filepath.Join(img.Root, "usr", "share", "doc", k.Debian.Image, "changelog.gz")
+			cves, err := readGzipFixes(cl)
+			if err != nil {
+				return fmt.Errorf("kernel %s: Debian changelog: %w (use --no-changelog to skip it)", name, err)
+			}
+			k.FixedCVEs = append(k.FixedCVEs, cves...)
+		}
 	}
 	if _, err := kbuild.ParseConfig(bytes.NewReader(k.Config)); err != nil {
 		return usagef("kernel %s: %v", name, err)
@@ -161,6 +179,10 @@ func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptio
 		k.FixedCVEs = append(k.FixedCVEs, cves...)
 		k.FixedCommits = append(k.FixedCommits, commits...)
 	}
+	slices.Sort(k.FixedCVEs)
+	k.FixedCVEs = slices.Compact(k.FixedCVEs)
+	slices.Sort(k.FixedCommits)
+	k.FixedCommits = slices.Compact(k.FixedCommits)
 	if err := k.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -177,6 +199,20 @@ func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptio
 	}
 	fmt.Fprintf(g.Stdout, "added kernel %s (%s, %s)\n", k.Name, k.Release, k.Version)
 	return nil
+}
+
+func readGzipFixes(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	cves, _, err := kernel.ReadFixes(zr)
+	return cves, err
 }
 
 func readPatches(dir string) ([]kernel.Patch, error) {

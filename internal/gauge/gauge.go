@@ -150,13 +150,12 @@ func (g *Gauge) JudgePrepared(p *Record) Verdict {
 		v.Evidence = []string{"the CNA rejected this CVE"}
 		return v
 	}
-	if c := g.declaredFix(r); c != "" {
-		v.Status, v.Reason = NotAffected, FixedByKernel
-		v.Evidence = []string{c}
-		return v
-	}
 	lines, bad := p.lines, p.bad
 	switch {
+	case len(lines) == 0 && g.declaredFix(r) != "":
+		v.Status, v.Reason = NotAffected, FixedByKernel
+		v.Evidence = []string{g.declaredFix(r)}
+		return v
 	case len(lines) == 0 && len(bad) > 0:
 		v.Status, v.Reason, v.TreatAsAffected = Unknown, BadVersionData, true
 		v.Evidence = []string{"the .dyad versions do not parse (" + strings.Join(bad, ", ") + "): treated as affected"}
@@ -170,6 +169,13 @@ func (g *Gauge) JudgePrepared(p *Record) Verdict {
 	v.Evidence = append(v.Evidence, "version: "+ans.evidence)
 	if !ans.affected {
 		v.Status, v.Reason = NotAffected, ans.reason
+		return v
+	}
+	// A declared fix (a distribution backport) overrides an affected
+	// version answer; it never turns "not in range" into "fixed".
+	if c := g.declaredFix(r); c != "" {
+		v.Status, v.Reason = NotAffected, FixedByKernel
+		v.Evidence = append(v.Evidence, c)
 		return v
 	}
 	g.judgeBuild(r, &v)
