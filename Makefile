@@ -33,11 +33,15 @@ demo: build
 
 bench: build
 	./bench/sync.sh
+	./bench/applicability.sh
 
 fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzParseJSON -fuzztime=60s ./internal/vulns/
 	$(GO) test -run=^$$ -fuzz=FuzzParseDyad -fuzztime=60s ./internal/vulns/
 	$(GO) test -run=^$$ -fuzz=FuzzParseAnnouncement -fuzztime=60s ./internal/vulns/
+	$(GO) test -run=^$$ -fuzz=FuzzLoadKEV -fuzztime=60s ./internal/priority/
+	$(GO) test -run=^$$ -fuzz=FuzzLoadEPSS -fuzztime=60s ./internal/priority/
+	$(GO) test -run=^$$ -fuzz=FuzzParseConfig -fuzztime=60s ./internal/kbuild/
 
 clean:
 	rm -rf $(BIN)

@@ -21,7 +21,6 @@ import (
 	"github.com/tuxtape/tuxtape/internal/debpkg"
 	"github.com/tuxtape/tuxtape/internal/kbuild"
 	"github.com/tuxtape/tuxtape/internal/kernel"
-	"github.com/tuxtape/tuxtape/internal/ktree"
 	"github.com/tuxtape/tuxtape/internal/progress"
 	"github.com/tuxtape/tuxtape/internal/store"
 )
@@ -416,49 +415,38 @@ func runKernelBuild(ctx context.Context, g *Globals, name string, o KernelBuildO
 	if err != nil {
 		return err
 	}
-	dir := o.From
-	if dir == "" {
-		src := kernel.Sources{CacheDir: g.cfg.CacheDir, Log: g.log}
-		archive, err := src.Archive(ctx, k)
-		if err != nil {
+	var p *kbuild.Profile
+	if o.From != "" {
+		if p, err = kbuild.ReadBuild(ctx, o.From); err != nil {
 			return err
 		}
-		cfg, err := writeTemp(k.Config)
-		if err != nil {
+	} else {
+		dir := filepath.Join(g.cfg.CacheDir, "builds", name)
+		if err := os.MkdirAll(dir+".logs", 0o755); err != nil {
 			return err
 		}
-		defer os.Remove(cfg)
-		g.progressf("preparing the source of %s…", name)
-		tree, err := ktree.Prepare(ctx, ktree.PrepareOptions{Tarball: archive, Config: cfg, Dir: filepath.Join(g.cfg.CacheDir, "builds", name), Log: g.log, AnyConfig: true})
-		if err != nil {
-			return err
-		}
-		logPath := filepath.Join(tree.Dir, "tuxtape-build.log")
+		logPath := filepath.Join(dir+".logs", "build.log")
 		logf, err := os.Create(logPath)
 		if err != nil {
 			return err
 		}
 		defer logf.Close()
-		g.progressf("building %s in %s (log: %s)…", name, tree.Dir, logPath)
+		g.progressf("building %s in %s (log: %s)…", name, dir, logPath)
 		// The static profile, when there is one, says about how many
 		// objects the build compiles: enough for a progress estimate.
 		total := 0
-		if p, _, err := st.Profile(ctx, name, kbuild.KindStatic); err == nil {
-			total = len(p.Units)
+		if sp, _, err := st.Profile(ctx, name, kbuild.KindStatic); err == nil {
+			total = len(sp.Units)
 		}
 		counter := &compileCounter{w: logf, bar: progress.New(stderrFile(g.Stderr), "kernel build: objects", g.Quiet), total: total}
 		start := time.Now()
-		err = tree.Build(ctx, o.Jobs, counter)
+		src := kernel.Sources{CacheDir: g.cfg.CacheDir, Log: g.log}
+		p, err = src.Build(ctx, k, kernel.BuildOptions{Dir: dir, Jobs: o.Jobs, Output: counter})
 		counter.bar.Done()
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (log: %s)", err, logPath)
 		}
 		g.progressf("built in %s", time.Since(start).Round(time.Second))
-		dir = tree.Dir
-	}
-	p, err := kbuild.ReadBuild(ctx, dir)
-	if err != nil {
-		return err
 	}
 	if err := st.PutProfile(ctx, name, p); err != nil {
 		return err
@@ -491,19 +479,6 @@ func (c *compileCounter) Write(p []byte) (int, error) {
 		c.partial = c.partial[i+1:]
 	}
 	return c.w.Write(p)
-}
-
-func writeTemp(data []byte) (string, error) {
-	f, err := os.CreateTemp("", "tuxtape-config-*")
-	if err != nil {
-		return "", err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), f.Close()
 }
 
 func profileSummary(p *kbuild.Profile) string {
