@@ -296,16 +296,27 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile the fixed units: %w", err)
 	}
-	var extracted []*Extracted
+	afters := make([]*elfobj.File, len(units))
+	changes := make([]*elfobj.Changes, len(units))
+	// provided are the global functions the fix adds in one unit: another
+	// unit of the same patch may call them, and the module links the two.
+	provided := map[string]bool{}
 	for i, unit := range units {
-		after, err := elfobj.OpenFile(afterPaths[i])
-		if err != nil {
+		if afters[i], err = elfobj.OpenFile(afterPaths[i]); err != nil {
 			return nil, err
 		}
-		ch, err := elfobj.Diff(befores[i], after)
-		if err != nil {
+		if changes[i], err = elfobj.Diff(befores[i], afters[i]); err != nil {
 			return nil, fmt.Errorf("compare %s: %w", unit, err)
 		}
+		for _, f := range changes[i].New {
+			if f.Sym.Bind == elf.STB_GLOBAL {
+				provided[f.Name] = true
+			}
+		}
+	}
+	var extracted []*Extracted
+	for i, unit := range units {
+		after, ch := afters[i], changes[i]
 		obj := objs[i]
 		ur := UnitResult{Unit: unit, Object: obj}
 		for _, c := range ch.Changed {
@@ -328,7 +339,7 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 				unitLocals[sym.Name] = true
 			}
 		}
-		ex, err := Extract(after, ch, Target{Object: obj, Symbols: st, Block: block, Locals: unitLocals}, k.Exports)
+		ex, err := Extract(after, ch, Target{Object: obj, Symbols: st, Block: block, Locals: unitLocals, Provided: provided}, k.Exports)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", unit, err)
 		}

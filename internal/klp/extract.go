@@ -24,6 +24,9 @@ type Target struct {
 	Symbols *SymbolTable
 	Block   int             // the unit's STT_FILE block in Symbols
 	Locals  map[string]bool // the unit's local symbols, as compiled
+	// Provided are global functions the patch adds in any of its units;
+	// references to them stay ordinary symbols the module link resolves.
+	Provided map[string]bool
 }
 
 // Func is one function the patch replaces.
@@ -292,6 +295,11 @@ func (e *extractor) addFunc(f *elfobj.Function, isNew bool) error {
 		e.mapDefined(a)
 	}
 	fn := Func{Object: e.tgt.Object, Name: f.Name, New: isNew}
+	if isNew && f.Sym.Bind == elf.STB_GLOBAL && e.tgt.Provided[f.Name] {
+		// Callable from the patch's other units under its own name.
+		main := e.mapDefined(f.Sym)
+		e.out.AddSymbol(&elfobj.Symbol{Name: f.Name, Type: elf.STT_FUNC, Bind: elf.STB_GLOBAL, Section: main.Section, Value: main.Value, Size: f.Sym.Size})
+	}
 	if !isNew {
 		pos, err := e.tgt.Symbols.Sympos(f.Name, f.Sym.Bind == elf.STB_LOCAL, e.tgt.Block, e.tgt.Locals)
 		if err != nil {
@@ -501,6 +509,10 @@ func (e *extractor) symFor(sym *elfobj.Symbol) *elfobj.Symbol {
 // anything else becomes a livepatch relocation.
 func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string, local bool) (elfobj.Reloc, bool, error) {
 	if obj, ok := e.exports[name]; ok && !local && (obj == "vmlinux" || obj != e.tgt.Object) {
+		nr.Sym = e.undefined(name)
+		return nr, true, nil
+	}
+	if e.tgt.Provided[name] && !local {
 		nr.Sym = e.undefined(name)
 		return nr, true, nil
 	}

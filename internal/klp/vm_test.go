@@ -2,6 +2,7 @@ package klp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/debpkg"
+	"github.com/tuxtape/tuxtape/internal/kbuild"
 	"github.com/tuxtape/tuxtape/internal/klp"
 )
 
@@ -224,5 +226,55 @@ func TestBadFixes(t *testing.T) {
 		if err == nil || !tc.check(err) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: Build error = %v, want one saying %q", tc.name, err, tc.msg)
 		}
+	}
+}
+
+// TestHeaderFix: a fix to a header reaches every unit that reads it, as the
+// kernel's real build profile says (a fixture cut from the cloud config's
+// full build: the three apparmor units that include policy_unpack.h).
+func TestHeaderFix(t *testing.T) {
+	k := debianKernel(t)
+	data, err := os.ReadFile(filepath.Join("testdata", "cloud-profile-apparmor.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p kbuild.Profile
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	k.Profile = kbuild.NewIndex(&p)
+	defer func() { k.Profile = nil }()
+
+	// Too many readers: refused with the count, before any compile.
+	wide := &kbuild.Profile{Kind: kbuild.KindReal, Deps: map[string][]int32{}}
+	for i := range klp.MaxHeaderUnits + 1 {
+		wide.Units = append(wide.Units, kbuild.Unit{Source: fmt.Sprintf("net/x%02d.c", i), Object: fmt.Sprintf("net/x%02d.o", i), Target: "vmlinux"})
+		wide.Deps["include/net/sock.h"] = append(wide.Deps["include/net/sock.h"], int32(i))
+	}
+	k.Profile = kbuild.NewIndex(wide)
+	header := "--- a/include/net/sock.h\n+++ b/include/net/sock.h\n@@ -1,3 +1,4 @@\n+/* x */\n"
+	_, err = klp.Build(context.Background(), k, klp.Options{Fixes: []klp.Fix{{Name: "wide", Diff: []byte(header)}}, Name: "tt_wide",
+		WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_wide.ko")})
+	if !klp.IsNotLivepatchable(err) || !strings.Contains(err.Error(), "41 compile units") {
+		t.Errorf("a header read by %d units: %v", klp.MaxHeaderUnits+1, err)
+	}
+	k.Profile = kbuild.NewIndex(&p)
+
+	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "debian-6.1.176", "patches")
+	const id = "CVE-2026-63827" // security/apparmor/include/policy_unpack.h and policy.c
+	name := "tt_cve_2026_63827"
+	ko, res := build(t, k, name, filepath.Join(corpus, id+".patch"))
+	var units []string
+	for _, u := range res.Units {
+		units = append(units, u.Unit)
+	}
+	slices.Sort(units)
+	want := []string{"security/apparmor/apparmorfs.o", "security/apparmor/policy.o", "security/apparmor/policy_unpack.o"}
+	if !slices.Equal(units, want) {
+		t.Errorf("compared units %v, want %v", units, want)
+	}
+	kv := bootWith(t, k, ko, name, "", "vmlinux")
+	if !strings.Contains(kv["sysfs"], "vmlinux/") {
+		t.Errorf("sysfs = %q, want functions under vmlinux/", kv["sysfs"])
 	}
 }
