@@ -87,7 +87,9 @@ func TestKernelBuild(t *testing.T) {
 	}
 	// Headers are placed by the real profile's dependency data.
 	code, stdout, _ := run(t, append(g, "cve", "list", "--kernel", name, "--profile", "real", "--affected", "--json")...)
-	var rows []struct{ Verdict struct{ Status, Reason string } }
+	var rows []struct {
+		Verdict struct{ Status, Reason string }
+	}
 	if err := json.Unmarshal([]byte(stdout), &rows); code != 0 || err != nil {
 		t.Fatalf("cve list --profile real: exit %d, %v", code, err)
 	}
