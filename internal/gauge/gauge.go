@@ -247,7 +247,7 @@ func (g *Gauge) judgeBuild(r *vulns.Record, v *Verdict) {
 		where = append(where, fv.Targets...)
 		v.Files = append(v.Files, fv)
 	}
-	slices.Sort(where)
+	slices.SortFunc(where, vmlinuxFirst)
 	v.Where = slices.Compact(where)
 	switch {
 	case compiled > 0:
@@ -266,6 +266,19 @@ func (g *Gauge) judgeBuild(r *vulns.Record, v *Verdict) {
 		v.Status, v.Reason = NotAffected, CodeNotCompiled
 		v.Evidence = append(v.Evidence, fmt.Sprintf("build (%s profile): not compiled: %s", p.Kind, strings.Join(r.ProgramFiles, ", ")))
 	}
+}
+
+// vmlinuxFirst orders targets: vmlinux, then modules by name.
+func vmlinuxFirst(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case a == kbuild.Vmlinux:
+		return -1
+	case b == kbuild.Vmlinux:
+		return 1
+	}
+	return strings.Compare(a, b)
 }
 
 func describeFiles(fs []FileVerdict) string {

@@ -190,7 +190,7 @@ func TestBuildCheck(t *testing.T) {
 	}{
 		{p, []string{"net/sched/sch_netem.c"}, Affected, InRangeCompiled, []string{"sch_netem"}},
 		{p, []string{"kernel/locking/rtmutex.c"}, Affected, InRangeCompiled, []string{"vmlinux"}},
-		{p, []string{"include/linux/fs.h"}, Affected, InRangeCompiled, []string{"ext4", "vmlinux"}},
+		{p, []string{"include/linux/fs.h"}, Affected, InRangeCompiled, []string{"vmlinux", "ext4"}},
 		{p, []string{"include/linux/other.h"}, NotAffected, CodeNotCompiled, nil},
 		{p, []string{"drivers/gpu/drm/i915/i915_drv.c", "fs/ext4/inode.c"}, Affected, InRangeCompiled, []string{"ext4"}},
 		{p, []string{"drivers/gpu/drm/i915/i915_drv.c"}, NotAffected, CodeNotCompiled, nil},

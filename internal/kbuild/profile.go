@@ -102,7 +102,18 @@ func (ix *Index) Lookup(path string) (w Where, ok bool) {
 		w.Targets = append(w.Targets, u.Target)
 		w.Possible = w.Possible && u.Possible
 	}
-	slices.Sort(w.Targets)
+	slices.SortFunc(w.Targets, func(a, b string) int {
+		// vmlinux first: it is what matters most and lists would hide it.
+		switch {
+		case a == b:
+			return 0
+		case a == Vmlinux:
+			return -1
+		case b == Vmlinux:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
 	w.Targets = slices.Compact(w.Targets)
 	return w, true
 }
