@@ -151,6 +151,9 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	// optional units come from a search for files #including a changed
 	// one; those this configuration does not build are dropped.
 	optional := map[string]bool{}
+	// known units come from the real build profile: the kernel has them.
+	known := map[string]bool{}
+	var unread []string // headers no unit of this kernel reads
 	for _, f := range files {
 		switch {
 		case strings.HasPrefix(f, "arch/") && !strings.HasPrefix(f, "arch/x86/"):
@@ -159,6 +162,9 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 			us := profileUnits(k.Profile, f)
 			if len(us) == 0 {
 				return nil, fmt.Errorf("%w: no unit of this kernel's build compiles or includes %s", ErrNotCompiled, f)
+			}
+			for _, u := range us {
+				known[u] = true
 			}
 			units = append(units, us...)
 		case strings.HasSuffix(f, ".c"):
@@ -178,13 +184,14 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 			us := profileUnits(k.Profile, f)
 			if len(us) == 0 {
 				log.Info("no unit of this kernel reads the header", "header", f)
+				unread = append(unread, f)
 				continue
 			}
 			if len(us) > MaxHeaderUnits {
 				return nil, notLivepatchable("the fix changes header %s, which %d compile units of this kernel read: comparing more than %d per patch is not supported", f, len(us), MaxHeaderUnits)
 			}
 			for _, u := range us {
-				optional[u] = true
+				known[u] = true
 			}
 			units = append(units, us...)
 		case strings.HasSuffix(f, ".S"):
@@ -196,6 +203,9 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		}
 	}
 	units = uniq(units)
+	if len(units) == 0 && len(unread) > 0 {
+		return nil, fmt.Errorf("%w: no unit of this kernel's build reads %s", ErrNotCompiled, strings.Join(unread, ", "))
+	}
 	if len(units) == 0 {
 		return nil, fmt.Errorf("%w: the fix changes no C source", ErrNoChange)
 	}
@@ -260,7 +270,10 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		}
 		locals := localNames(befores[i])
 		block, score := st.FileBlock(filepath.Base(strings.TrimSuffix(unit, ".o")+".c"), locals)
-		if obj == "vmlinux" && len(locals) > 0 && score <= 0 {
+		// Locals that never reach the final symbol table (e.g. the
+		// __UNIQUE_ID_ of an EXPORT_SYMBOL) can defeat the file-block
+		// guess; a unit the real build profile places in vmlinux is there.
+		if obj == "vmlinux" && len(locals) > 0 && score <= 0 && !known[unit] {
 			if optional[unit] {
 				continue
 			}
@@ -353,6 +366,19 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	}
 	if len(extracted) == 0 {
 		return res, fmt.Errorf("%w: the compiled code is the same before and after the fix (comments, line numbers or code not built)", ErrNoChange)
+	}
+	var redirect, carried []string
+	for _, ex := range extracted {
+		for _, f := range ex.Funcs {
+			if f.New {
+				carried = append(carried, f.Name)
+			} else {
+				redirect = append(redirect, f.Name)
+			}
+		}
+	}
+	if len(redirect) == 0 {
+		return res, notLivepatchable("no changed function can be redirected: %s have no ftrace entry in the running kernel (or are not symbols of it), and neither do their callers in the patched units (kernel/trace/, for one, is built without ftrace)", strings.Join(uniq(carried), ", "))
 	}
 	out, err := filepath.Abs(o.Out)
 	if err != nil {
