@@ -33,10 +33,17 @@ var ErrConfigMismatch = errors.New("config is for another kernel")
 
 // Static evaluates the Kbuild makefiles of the kernel source tree in srcDir
 // for cfg and returns the profile of what a build would compile: each
-// source file linked into vmlinux or into a module. Constructs it cannot
-// decide are listed in Warnings and the objects they affect are counted in
-// with Possible set. Deps holds the .c files that compiled .c files
-// #include.
+// source file linked into vmlinux or into a module (Target is the module's
+// name as the kernel knows it: the obj-m object's base name with - turned
+// into _). Constructs it cannot decide are listed in Warnings and the
+// objects they affect are counted in with Possible set; objects whose
+// source is generated during the build are left out with a warning. Deps
+// holds the .c files that compiled .c files #include (unless a config
+// test of the preprocessor rules the #include out), and the files that
+// shipped or ASN.1-generated sources come from.
+//
+// It follows the Kbuild of Linux 6.1 and later, where the top-level Kbuild
+// file descends into every directory.
 func Static(ctx context.Context, srcDir string, cfg Config, opts StaticOptions) (*Profile, error) {
 	root, err := filepath.Abs(srcDir)
 	if err != nil {
@@ -61,7 +68,13 @@ func Static(ctx context.Context, srcDir string, cfg Config, opts StaticOptions) 
 	case "i386", "x86_64":
 		srcarch = "x86"
 	}
-	if cfg.Arch != "" && cfg.Arch != srcarch {
+	// The header names SRCARCH ("x86"), or ARCH when the config was made
+	// with ARCH=x86_64 or ARCH=i386.
+	cfgArch := cfg.Arch
+	if cfgArch == "x86_64" || cfgArch == "i386" {
+		cfgArch = "x86"
+	}
+	if cfgArch != "" && cfgArch != srcarch {
 		return nil, fmt.Errorf("%w: the config is for %s, evaluating %s", ErrConfigMismatch, cfg.Arch, srcarch)
 	}
 	if !opts.AllowVersionMismatch && cfg.Version != "" && majorMinor(cfg.Version) != majorMinor(ver.release) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -134,7 +135,7 @@ func (c *incCache) includes(f, unit string) ([]string, error) {
 			ent.err = fmt.Errorf("scan %s for included .c files: %w", f, err)
 			return
 		}
-		for _, name := range includedCFiles(data) {
+		for _, name := range includedCFiles(data, c.e.cfg.Values) {
 			if p := c.resolve(name, f, unit); p != "" {
 				ent.incs = append(ent.incs, p)
 			}
@@ -149,12 +150,14 @@ type cInclude struct {
 	angle bool
 }
 
-// includedCFiles finds the #include lines naming a .c file.
-func includedCFiles(data []byte) []cInclude {
+// includedCFiles finds the #include lines naming a .c file that are not
+// ruled out by a preprocessor conditional on config symbols.
+func includedCFiles(data []byte, cfg map[string]string) []cInclude {
 	if !bytes.Contains(data, []byte(".c\"")) && !bytes.Contains(data, []byte(".c>")) {
 		return nil
 	}
 	var out []cInclude
+	var conds cppStack
 	for len(data) > 0 {
 		line := data
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -166,29 +169,311 @@ func includedCFiles(data []byte) []cInclude {
 		if len(line) == 0 || line[0] != '#' {
 			continue
 		}
-		line = bytes.TrimLeft(line[1:], " \t")
-		rest, ok := bytes.CutPrefix(line, []byte("include"))
-		if !ok {
+		// Directives may continue over several lines.
+		for bytes.HasSuffix(bytes.TrimRight(line, " \t\r"), []byte{'\\'}) && len(data) > 0 {
+			cont := data
+			if i := bytes.IndexByte(data, '\n'); i >= 0 {
+				cont, data = data[:i], data[i+1:]
+			} else {
+				data = nil
+			}
+			l := bytes.TrimRight(line, " \t\r")
+			line = append(append(l[:len(l)-1:len(l)-1], ' '), cont...)
+		}
+		directive := string(bytes.TrimLeft(line[1:], " \t"))
+		name, rest := firstWord(directive)
+		if name != "include" {
+			conds.directive(name, rest, cfg)
 			continue
 		}
-		rest = bytes.TrimLeft(rest, " \t")
-		if len(rest) < 2 || (rest[0] != '"' && rest[0] != '<') {
+		if conds.off() || len(rest) < 2 || (rest[0] != '"' && rest[0] != '<') {
 			continue
 		}
 		closer := byte('"')
 		if rest[0] == '<' {
 			closer = '>'
 		}
-		end := bytes.IndexByte(rest[1:], closer)
+		end := strings.IndexByte(rest[1:], closer)
 		if end < 0 {
 			continue
 		}
-		name := string(rest[1 : 1+end])
-		if strings.HasSuffix(name, ".c") {
-			out = append(out, cInclude{name, rest[0] == '<'})
+		if f := rest[1 : 1+end]; strings.HasSuffix(f, ".c") {
+			out = append(out, cInclude{f, rest[0] == '<'})
 		}
 	}
 	return out
+}
+
+// tri is a preprocessor truth value that may be unknown: only config
+// symbols (include/generated/autoconf.h) and literals are known here.
+type tri int8
+
+const (
+	triFalse tri = iota - 1
+	triUnknown
+	triTrue
+)
+
+func (t tri) not() tri { return -t }
+
+func triOf(b bool) tri {
+	if b {
+		return triTrue
+	}
+	return triFalse
+}
+
+// cppGroup is an open #if group: the state of its current branch and
+// whether an earlier branch was taken.
+type cppGroup struct{ cur, taken tri }
+
+type cppStack []cppGroup
+
+// off reports whether the current line is certainly excluded.
+func (s cppStack) off() bool {
+	for _, g := range s {
+		if g.cur == triFalse {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *cppStack) directive(name, rest string, cfg map[string]string) {
+	if i := strings.Index(rest, "/*"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.Index(rest, "//"); i >= 0 {
+		rest = rest[:i]
+	}
+	rest = strings.TrimSpace(rest)
+	switch name {
+	case "if":
+		c := cppEval(rest, cfg)
+		*s = append(*s, cppGroup{cur: c, taken: c})
+	case "ifdef", "ifndef":
+		c := cppDefined(rest, cfg)
+		if name == "ifndef" {
+			c = c.not()
+		}
+		*s = append(*s, cppGroup{cur: c, taken: c})
+	case "elif", "elifdef", "elifndef", "else":
+		if len(*s) == 0 {
+			return
+		}
+		g := &(*s)[len(*s)-1]
+		var c tri
+		switch name {
+		case "elif":
+			c = cppEval(rest, cfg)
+		case "elifdef":
+			c = cppDefined(rest, cfg)
+		case "elifndef":
+			c = cppDefined(rest, cfg).not()
+		default:
+			c = triTrue
+		}
+		// This branch is live if no earlier one was taken and its own
+		// condition holds.
+		g.cur = triAnd(g.taken.not(), c)
+		g.taken = triOr(g.taken, c)
+	case "endif":
+		if len(*s) > 0 {
+			*s = (*s)[:len(*s)-1]
+		}
+	}
+}
+
+func triAnd(a, b tri) tri {
+	if a == triFalse || b == triFalse {
+		return triFalse
+	}
+	if a == triTrue && b == triTrue {
+		return triTrue
+	}
+	return triUnknown
+}
+
+func triOr(a, b tri) tri {
+	if a == triTrue || b == triTrue {
+		return triTrue
+	}
+	if a == triFalse && b == triFalse {
+		return triFalse
+	}
+	return triUnknown
+}
+
+// cppDefined says whether a macro is defined, for config macros: CONFIG_X
+// for y (and for strings and numbers), CONFIG_X_MODULE for m.
+func cppDefined(name string, cfg map[string]string) tri {
+	name = strings.TrimSpace(name)
+	if !strings.HasPrefix(name, "CONFIG_") {
+		return triUnknown
+	}
+	if base, ok := strings.CutSuffix(name, "_MODULE"); ok && cfg[base] == "m" {
+		return triTrue
+	}
+	v, ok := cfg[name]
+	return triOf(ok && v != "m")
+}
+
+// cppEval evaluates an #if expression made of config tests, integer
+// literals, !, && and || (anything else is unknown).
+func cppEval(expr string, cfg map[string]string) tri {
+	p := cppParser{toks: cppTokens(expr), cfg: cfg}
+	v := p.or()
+	if p.i != len(p.toks) {
+		return triUnknown
+	}
+	return v
+}
+
+func cppTokens(s string) []string {
+	var toks []string
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r':
+			i++
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9':
+			j := i
+			for j < len(s) && (s[j] == '_' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= '0' && s[j] <= '9') {
+				j++
+			}
+			toks = append(toks, s[i:j])
+			i = j
+		case strings.HasPrefix(s[i:], "&&") || strings.HasPrefix(s[i:], "||") ||
+			strings.HasPrefix(s[i:], "==") || strings.HasPrefix(s[i:], "!=") ||
+			strings.HasPrefix(s[i:], ">=") || strings.HasPrefix(s[i:], "<="):
+			toks = append(toks, s[i:i+2])
+			i += 2
+		default:
+			toks = append(toks, s[i:i+1])
+			i++
+		}
+	}
+	return toks
+}
+
+type cppParser struct {
+	toks []string
+	i    int
+	cfg  map[string]string
+}
+
+func (p *cppParser) peek() string {
+	if p.i < len(p.toks) {
+		return p.toks[p.i]
+	}
+	return ""
+}
+
+func (p *cppParser) or() tri {
+	v := p.and()
+	for p.peek() == "||" {
+		p.i++
+		v = triOr(v, p.and())
+	}
+	return v
+}
+
+func (p *cppParser) and() tri {
+	v := p.unary()
+	for p.peek() == "&&" {
+		p.i++
+		v = triAnd(v, p.unary())
+	}
+	return v
+}
+
+func (p *cppParser) unary() tri {
+	t := p.peek()
+	switch {
+	case t == "!":
+		p.i++
+		return p.unary().not()
+	case t == "(":
+		p.i++
+		v := p.or()
+		if p.peek() != ")" {
+			p.i = len(p.toks) + 1 // malformed: unknown
+			return triUnknown
+		}
+		p.i++
+		return p.comparison(v)
+	case t == "defined":
+		p.i++
+		paren := p.peek() == "("
+		if paren {
+			p.i++
+		}
+		v := cppDefined(p.peek(), p.cfg)
+		p.i++
+		if paren {
+			if p.peek() != ")" {
+				p.i = len(p.toks) + 1
+				return triUnknown
+			}
+			p.i++
+		}
+		return v
+	case t == "IS_ENABLED" || t == "IS_BUILTIN" || t == "IS_MODULE" || t == "IS_REACHABLE":
+		p.i++
+		if p.peek() != "(" || p.i+2 >= len(p.toks) || p.toks[p.i+2] != ")" {
+			p.i = len(p.toks) + 1
+			return triUnknown
+		}
+		sym := p.toks[p.i+1]
+		p.i += 3
+		if !strings.HasPrefix(sym, "CONFIG_") {
+			return triUnknown
+		}
+		v := p.cfg[sym]
+		switch t {
+		case "IS_BUILTIN":
+			return triOf(v == "y")
+		case "IS_MODULE":
+			return triOf(v == "m")
+		case "IS_REACHABLE":
+			if v == "m" {
+				return triUnknown // depends on the unit being a module
+			}
+			return triOf(v == "y")
+		}
+		return triOf(v == "y" || v == "m")
+	case t != "" && (t[0] >= '0' && t[0] <= '9'):
+		p.i++
+		n, err := strconv.ParseInt(strings.TrimRight(t, "uUlL"), 0, 64)
+		if err != nil {
+			return triUnknown
+		}
+		return p.comparison(triOf(n != 0))
+	case strings.HasPrefix(t, "CONFIG_"):
+		p.i++
+		// A bool/tristate macro is 1 when y, undefined (0) otherwise;
+		// numbers compare, which is not evaluated here.
+		v, ok := p.cfg[t]
+		if ok && v != "y" && v != "m" {
+			return p.comparison(triUnknown)
+		}
+		return p.comparison(triOf(v == "y"))
+	case t == "":
+		return triUnknown
+	}
+	p.i++
+	return p.comparison(triUnknown)
+}
+
+// comparison swallows a comparison after an operand; its value is unknown.
+func (p *cppParser) comparison(v tri) tri {
+	switch p.peek() {
+	case "==", "!=", "<", ">", "<=", ">=", "+", "-", "*", "/", "&", "|":
+		p.i++
+		p.unary()
+		return triUnknown
+	}
+	return v
 }
 
 // resolve finds an included file the way the kernel's compile line would:

@@ -183,7 +183,7 @@ func TestAgainstRealBuild(t *testing.T) {
 				t.Fatal(err)
 			}
 			took := time.Since(start)
-			real, err := readBuildForTest(dir)
+			real, realDeps, err := readBuildForTest(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,6 +226,27 @@ func TestAgainstRealBuild(t *testing.T) {
 			for _, d := range diffPairs(staticPairs, realPairs) {
 				t.Log(d)
 			}
+			// Included .c files, as plain sets; static ones come from
+			// #include lines, so those under a false #if are counted too.
+			staticInc, realInc := map[string]bool{}, map[string]bool{}
+			for d := range p.Deps {
+				if strings.HasSuffix(d, ".c") {
+					staticInc[d] = true
+				}
+			}
+			for d := range realDeps {
+				if _, err := os.Stat(filepath.Join(src, d)); err == nil {
+					realInc[d] = true
+				}
+			}
+			ip, ir := precisionRecall(staticInc, realInc)
+			t.Logf("included .c: static %4d real %4d  precision %.4f recall %.4f", len(staticInc), len(realInc), ip, ir)
+			for _, d := range diffSets(staticInc, realInc) {
+				t.Log("included .c", d)
+			}
+			if ir < 0.99 {
+				t.Errorf("included .c recall %.4f below 99%%", ir)
+			}
 			if pp < 0.99 || pr < 0.99 || sp < 0.99 || sr < 0.99 {
 				t.Errorf("below 99%%: pairs %.4f/%.4f, sources %.4f/%.4f", pp, pr, sp, sr)
 			}
@@ -266,12 +287,29 @@ func diffPairs(static, real map[[2]string]bool) []string {
 	return out
 }
 
+func diffSets(static, real map[string]bool) []string {
+	var out []string
+	for k := range static {
+		if !real[k] {
+			out = append(out, "static only: "+k)
+		}
+	}
+	for k := range real {
+		if !static[k] {
+			out = append(out, "real only:   "+k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // readBuildForTest is a minimal reader of a finished in-tree build: the
 // members of vmlinux.a and of the lib.a archives vmlinux links, the
-// objects of each module's .mod file, and each object's source from its
-// .cmd file.
-func readBuildForTest(dir string) ([]Unit, error) {
-	var units []Unit
+// objects of each module's .mod file, and each object's source and
+// #included .c files from its .cmd file. deps maps each included .c file
+// to the targets of its includers.
+func readBuildForTest(dir string) (units []Unit, deps map[string][]string, err error) {
+	deps = make(map[string][]string)
 	addObj := func(obj, target string) error {
 		data, err := os.ReadFile(filepath.Join(dir, path.Dir(obj), "."+path.Base(obj)+".cmd"))
 		if errors.Is(err, os.ErrNotExist) {
@@ -282,14 +320,29 @@ func readBuildForTest(dir string) ([]Unit, error) {
 		}
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		sc.Buffer(nil, 16<<20)
+		var src string
+		var cdeps []string
 		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "source_"); ok {
+			line := sc.Text()
+			if rest, ok := strings.CutPrefix(line, "source_"); ok {
 				_, s, _ := strings.Cut(rest, ":=")
-				s = strings.TrimPrefix(path.Clean(strings.TrimSpace(s)), "./")
-				if !path.IsAbs(s) {
-					units = append(units, Unit{Source: s, Object: obj, Target: target})
-				}
-				return nil
+				src = strings.TrimPrefix(path.Clean(strings.TrimSpace(s)), "./")
+				continue
+			}
+			// The deps_ list names every file the compiler read; the
+			// .c files among them were #included.
+			d := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(line), `\`))
+			if strings.HasSuffix(d, ".c") && !strings.HasPrefix(d, "deps_") {
+				cdeps = append(cdeps, strings.TrimPrefix(path.Clean(d), "./"))
+			}
+		}
+		if src == "" || path.IsAbs(src) {
+			return sc.Err()
+		}
+		units = append(units, Unit{Source: src, Object: obj, Target: target})
+		for _, d := range cdeps {
+			if d != src && !path.IsAbs(d) {
+				deps[d] = append(deps[d], target)
 			}
 		}
 		return sc.Err()
@@ -300,33 +353,33 @@ func readBuildForTest(dir string) ([]Unit, error) {
 			if a != "vmlinux.a" && errors.Is(err, os.ErrNotExist) {
 				continue
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		for _, m := range members {
 			// Thin archives name members relative to the archive.
 			if err := addObj(strings.TrimPrefix(path.Join(path.Dir(a), m), "./"), Vmlinux); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
 	order, err := os.ReadFile(filepath.Join(dir, "modules.order"))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, ko := range strings.Fields(string(order)) {
 		base := strings.TrimSuffix(ko, ".ko")
 		mod, err := os.ReadFile(filepath.Join(dir, base+".mod"))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		name := strings.ReplaceAll(path.Base(base), "-", "_")
 		for _, o := range strings.Fields(string(mod)) {
 			if err := addObj(strings.TrimPrefix(path.Clean(o), "./"), name); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
-	return units, nil
+	return units, deps, nil
 }
 
 // arMembersForTest lists the members of a (thin) ar archive.

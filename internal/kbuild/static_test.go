@@ -167,9 +167,13 @@ func TestStaticTree(t *testing.T) {
 				"CONFIG_64BIT": "", "CONFIG_X86_64": "", "CONFIG_X86_32": "y", "CONFIG_MODULES": "",
 				"CONFIG_EXT4_FS": "y", "CONFIG_JBD2": "y", "CONFIG_NET_SCH_NETEM": "y", "CONFIG_NF_CONNTRACK": "y",
 				"CONFIG_WIREGUARD": "y", "CONFIG_IPVLAN": "y", "CONFIG_IPVTAP": "y", "CONFIG_VIRTIO_NET": "y",
-				"CONFIG_DRM": "y", "CONFIG_HYPERV": "y",
+				"CONFIG_DRM": "y", "CONFIG_HYPERV": "y", "CONFIG_SMP": "",
 			},
 			files: map[string]want{
+				// #include "cpudeadline.c" is under #ifdef CONFIG_SMP.
+				"kernel/sched/cpudeadline.c":       absent,
+				"kernel/sched/rt.c":                depOfVmlinux,
+				"lib/cpumask.c":                    absent,
 				"arch/x86/kernel/head_32.S":        inVmlinux,
 				"arch/x86/kernel/head32.c":         inVmlinux,
 				"arch/x86/kernel/head64.c":         absent,
@@ -346,7 +350,7 @@ func TestStaticConstructs(t *testing.T) {
 				"c/empty.c":  absent,
 				"c/never.c":  absent,
 				"c/viam.c":   inModule("mpart"),
-				"c/shared.c": {targets: []string{"shared2", Vmlinux}, direct: true},
+				"c/shared.c": {targets: []string{Vmlinux, "shared2"}, direct: true},
 				"c/own.c":    inModule("shared2"),
 				"c/twice.c":  inVmlinux,
 			},
