@@ -37,8 +37,8 @@ func TestKernelCommands(t *testing.T) {
 	}
 	code, stdout, stderr := run(t, append(g, "kernel", "add", "cloud", "--release", "6.1.0-50-cloud-amd64",
 		"--source", "debian:linux-source-6.1=6.1.176-1", "--fixed", fixed)...)
-	if code != 0 {
-		t.Fatalf("kernel add: exit %d: %s", code, stderr)
+	if code != 0 || !strings.Contains(stdout, "added kernel cloud") {
+		t.Fatalf("kernel add: exit %d: %s%s", code, stdout, stderr)
 	}
 	code, stdout, _ = run(t, append(g, "kernel", "show", "cloud", "--json")...)
 	var k struct {
