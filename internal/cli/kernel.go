@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -155,7 +154,7 @@ func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptio
 			// Debian's changelog names the CVEs each upload fixes,
 			// backports included.
 			cl := filepath.Join(img.Root, "usr", "share", "doc", k.Debian.Image, "changelog.gz")
-			cves, err := readGzipFixes(cl)
+			cves, _, err := readFixedList(cl)
 			if err != nil {
 				return fmt.Errorf("kernel %s: Debian changelog: %w (use --no-changelog to skip it)", name, err)
 			}
@@ -166,14 +165,9 @@ func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptio
 		return usagef("kernel %s: %v", name, err)
 	}
 	for _, f := range o.Fixed {
-		data, err := os.Open(f)
+		cves, commits, err := readFixedList(f)
 		if err != nil {
-			return fmt.Errorf("read --fixed: %w", err)
-		}
-		cves, commits, err := kernel.ReadFixes(data)
-		data.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
+			return fmt.Errorf("--fixed: %w", err)
 		}
 		k.FixedCVEs = append(k.FixedCVEs, cves...)
 		k.FixedCommits = append(k.FixedCommits, commits...)
@@ -200,18 +194,16 @@ func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptio
 	return nil
 }
 
-func readGzipFixes(path string) ([]string, error) {
+func readFixedList(path string) (cves, commits []string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if cves, commits, err = kernel.ReadFixes(f); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	cves, _, err := kernel.ReadFixes(zr)
-	return cves, err
+	return cves, commits, nil
 }
 
 func readPatches(dir string) ([]kernel.Patch, error) {
@@ -588,16 +580,8 @@ func (g *Globals) profile(ctx context.Context, st store.Store, k *kernel.Kernel,
 			return nil, fmt.Errorf("%w: run `tuxtape kernel build %s` (a full build), or use the static profile", err, k.Name)
 		}
 	}
-	cfg, err := kbuild.ParseConfig(bytes.NewReader(k.Config))
-	if err != nil {
-		return nil, fmt.Errorf("kernel %s: %w", k.Name, err)
-	}
-	dir, err := kernel.Sources{CacheDir: g.cfg.CacheDir, Log: g.log}.Tree(ctx, k)
-	if err != nil {
-		return nil, err
-	}
 	g.progressf("evaluating the Kbuild Makefiles of %s…", k.Name)
-	p, err := kbuild.Static(ctx, dir, cfg, kbuild.StaticOptions{})
+	p, err := kernel.Sources{CacheDir: g.cfg.CacheDir, Log: g.log}.StaticProfile(ctx, k)
 	if err != nil {
 		return nil, err
 	}

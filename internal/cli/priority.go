@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tuxtape/tuxtape/internal/gauge"
-	"github.com/tuxtape/tuxtape/internal/kbuild"
 	"github.com/tuxtape/tuxtape/internal/priority"
 	"github.com/tuxtape/tuxtape/internal/vulns"
 )
@@ -57,20 +56,27 @@ func (p *PriorityFlags) score(rows []listRow) error {
 	return nil
 }
 
-// placement tells the prioritizer where a kernel builds the affected code.
+// placement tells the prioritizer where a kernel builds the affected code,
+// from the files the gauge placed; verdicts settled by version or left
+// unknown say nothing about the build.
 func placement(v *gauge.Verdict) priority.Placement {
-	switch {
-	case v == nil:
+	if v == nil || len(v.Files) == 0 || v.Status == gauge.Unknown {
 		return priority.Placement{}
-	case v.Reason == gauge.CodeNotCompiled || v.Reason == gauge.NotSourceFiles:
-		return priority.Placement{Where: priority.NotCompiled}
-	case len(v.Where) == 0:
-		// Not judged by build (no profile, or settled by version).
-		return priority.Placement{}
-	case slices.Contains(v.Where, kbuild.Vmlinux):
-		return priority.Placement{Where: priority.InVmlinux}
 	}
-	return priority.Placement{Where: priority.InModules, Modules: v.Where}
+	targets := make(map[string][]string, len(v.Files))
+	for _, f := range v.Files {
+		if len(f.Targets) > 0 {
+			targets[f.Path] = f.Targets
+		}
+	}
+	paths := make([]string, 0, len(v.Files))
+	for _, f := range v.Files {
+		paths = append(paths, f.Path)
+	}
+	return priority.Place(paths, func(p string) ([]string, bool) {
+		t, ok := targets[p]
+		return t, ok
+	})
 }
 
 // sortRows orders rows by CVE number, CNA score or priority (highest

@@ -152,10 +152,14 @@ func (g *Gauge) JudgePrepared(p *Record) Verdict {
 	}
 	lines, bad := p.lines, p.bad
 	switch {
-	case len(lines) == 0 && g.declaredFix(r) != "":
-		v.Status, v.Reason = NotAffected, FixedByKernel
-		v.Evidence = []string{g.declaredFix(r)}
-		return v
+	case len(lines) == 0:
+		if c := g.declaredFix(r); c != "" {
+			v.Status, v.Reason = NotAffected, FixedByKernel
+			v.Evidence = []string{c}
+			return v
+		}
+	}
+	switch {
 	case len(lines) == 0 && len(bad) > 0:
 		v.Status, v.Reason, v.TreatAsAffected = Unknown, BadVersionData, true
 		v.Evidence = []string{"the .dyad versions do not parse (" + strings.Join(bad, ", ") + "): treated as affected"}
@@ -247,7 +251,7 @@ func (g *Gauge) judgeBuild(r *vulns.Record, v *Verdict) {
 		where = append(where, fv.Targets...)
 		v.Files = append(v.Files, fv)
 	}
-	slices.SortFunc(where, vmlinuxFirst)
+	slices.SortFunc(where, kbuild.CompareTargets)
 	v.Where = slices.Compact(where)
 	switch {
 	case compiled > 0:
@@ -266,19 +270,6 @@ func (g *Gauge) judgeBuild(r *vulns.Record, v *Verdict) {
 		v.Status, v.Reason = NotAffected, CodeNotCompiled
 		v.Evidence = append(v.Evidence, fmt.Sprintf("build (%s profile): not compiled: %s", p.Kind, strings.Join(r.ProgramFiles, ", ")))
 	}
-}
-
-// vmlinuxFirst orders targets: vmlinux, then modules by name.
-func vmlinuxFirst(a, b string) int {
-	switch {
-	case a == b:
-		return 0
-	case a == kbuild.Vmlinux:
-		return -1
-	case b == kbuild.Vmlinux:
-		return 1
-	}
-	return strings.Compare(a, b)
 }
 
 func describeFiles(fs []FileVerdict) string {

@@ -67,6 +67,20 @@ type Where struct {
 	Possible bool
 }
 
+// CompareTargets orders targets: vmlinux first (it matters most, and a
+// long list would hide it), then modules by name.
+func CompareTargets(a, b string) int {
+	switch {
+	case a == b:
+		return 0
+	case a == Vmlinux:
+		return -1
+	case b == Vmlinux:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
 // Index is a profile prepared for lookups by file.
 type Index struct {
 	p      *Profile
@@ -102,18 +116,7 @@ func (ix *Index) Lookup(path string) (w Where, ok bool) {
 		w.Targets = append(w.Targets, u.Target)
 		w.Possible = w.Possible && u.Possible
 	}
-	slices.SortFunc(w.Targets, func(a, b string) int {
-		// vmlinux first: it is what matters most and lists would hide it.
-		switch {
-		case a == b:
-			return 0
-		case a == Vmlinux:
-			return -1
-		case b == Vmlinux:
-			return 1
-		}
-		return strings.Compare(a, b)
-	})
+	slices.SortFunc(w.Targets, CompareTargets)
 	w.Targets = slices.Compact(w.Targets)
 	return w, true
 }

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,20 @@ import (
 	"github.com/tuxtape/tuxtape/internal/kbuild"
 	"github.com/tuxtape/tuxtape/internal/ktree"
 )
+
+// StaticProfile evaluates k's Kbuild Makefiles against its config (the
+// source is unpacked into the cache the first time).
+func (s Sources) StaticProfile(ctx context.Context, k *Kernel) (*kbuild.Profile, error) {
+	cfg, err := kbuild.ParseConfig(bytes.NewReader(k.Config))
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", k.Name, err)
+	}
+	dir, err := s.Tree(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	return kbuild.Static(ctx, dir, cfg, kbuild.StaticOptions{})
+}
 
 // BuildOptions shape a full kernel build.
 type BuildOptions struct {

@@ -6,6 +6,7 @@ package kernel
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -172,7 +173,7 @@ func (k *Kernel) Validate() error {
 		return fmt.Errorf("%w: %s has no source", ErrInvalid, k.Name)
 	}
 	for _, id := range k.FixedCVEs {
-		if !cveRE.MatchString(id) {
+		if !vulns.IsCVEID(id) {
 			return fmt.Errorf("%w: fixed CVE %q", ErrInvalid, id)
 		}
 	}
@@ -191,9 +192,20 @@ func (k *Kernel) ParsedVersion() vulns.Version {
 }
 
 // ReadFixes reads a list of fixes a kernel carries: every CVE ID anywhere
-// in it (so a distribution changelog works as it is), and every line that
-// is only a commit ID (12–40 hex digits).
+// in it (so a distribution changelog works as it is, gzip-compressed or
+// not), and every line that is only a commit ID (12–40 hex digits).
 func ReadFixes(r io.Reader) (cves, commits []string, err error) {
+	br := bufio.NewReader(r)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read fixes: %w", err)
+		}
+		defer zr.Close()
+		r = zr
+	} else {
+		r = br
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"slices"
 	"strings"
@@ -104,5 +106,16 @@ func TestDebianFor(t *testing.T) {
 	if d.Image != "linux-image-6.1.0-50-cloud-amd64" || d.Debug != "linux-image-6.1.0-50-cloud-amd64-dbg" ||
 		d.Headers != "linux-headers-6.1.0-50-cloud-amd64" || d.Source != "linux-source-6.1" {
 		t.Errorf("DebianFor = %+v", d)
+	}
+}
+
+func TestReadFixesGzip(t *testing.T) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write([]byte("  * fix (CVE-2026-43117)\n"))
+	zw.Close()
+	cves, _, err := ReadFixes(&buf)
+	if err != nil || !slices.Equal(cves, []string{"CVE-2026-43117"}) {
+		t.Errorf("ReadFixes(gzip) = %v, %v", cves, err)
 	}
 }

@@ -217,11 +217,19 @@ func sourceVersion(dir string) (string, error) {
 
 // make runs kbuild in dir with the kernel's compiler.
 func (t *Tree) make(ctx context.Context, dir string, env []string, args ...string) error {
-	full := append([]string{"-j" + strconv.Itoa(runtime.NumCPU()), "CC=" + t.CC, "HOSTCC=" + t.CC}, args...)
-	if err := run(ctx, dir, env, "make", full...); err != nil {
+	if err := run(ctx, dir, env, "make", t.makeArgs(0, args...)...); err != nil {
 		return fmt.Errorf("make %s: %w", strings.Join(args, " "), err)
 	}
 	return nil
+}
+
+// makeArgs are make's arguments for jobs parallel jobs (0: one per CPU)
+// with the kernel's own compiler.
+func (t *Tree) makeArgs(jobs int, args ...string) []string {
+	if jobs <= 0 {
+		jobs = runtime.NumCPU()
+	}
+	return append([]string{"-j" + strconv.Itoa(jobs), "CC=" + t.CC, "HOSTCC=" + t.CC}, args...)
 }
 
 func run(ctx context.Context, dir string, env []string, name string, args ...string) error {
@@ -253,22 +261,34 @@ func tail(s string, n int) string {
 // what a build profile is read from, and takes half an hour for a
 // distribution config on two cores.
 func (t *Tree) Build(ctx context.Context, jobs int, log io.Writer) error {
-	if jobs <= 0 {
-		jobs = runtime.NumCPU()
-	}
-	cmd := exec.CommandContext(ctx, "make", "-j"+strconv.Itoa(jobs), "CC="+t.CC, "HOSTCC="+t.CC, "all")
+	cmd := exec.CommandContext(ctx, "make", t.makeArgs(jobs, "all")...)
 	cmd.Dir = t.Dir
-	var tailBuf bytes.Buffer
-	w := io.Writer(&tailBuf)
+	// Only the end of half an hour of output is worth an error message.
+	last := &tailBuffer{max: 64 << 10}
+	w := io.Writer(last)
 	if log != nil {
-		w = io.MultiWriter(log, &tailBuf)
+		w = io.MultiWriter(log, last)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("kernel build in %s: %w\n%s", t.Dir, err, tail(tailBuf.String(), 30))
+		return fmt.Errorf("kernel build in %s: %w\n%s", t.Dir, err, tail(string(last.b), 30))
 	}
 	return nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	b   []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if over := len(t.b) - t.max; over > 0 {
+		t.b = append(t.b[:0], t.b[over:]...)
+	}
+	return len(p), nil
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/tuxtape/tuxtape/internal/vulns"
 )
 
 // EPSS holds FIRST's Exploit Prediction Scoring System scores for one
@@ -128,7 +130,7 @@ func epssRow(text string) (string, EPSSScore, error) {
 	if !ok1 || !ok2 || strings.Contains(pct, ",") {
 		return "", EPSSScore{}, fmt.Errorf("want 3 fields \"cve,epss,percentile\", got %q", clip(text))
 	}
-	if !validCVE(id) {
+	if !vulns.IsCVEID(id) {
 		return "", EPSSScore{}, fmt.Errorf("bad CVE ID %q", clip(id))
 	}
 	p, err := unitFloat(prob)

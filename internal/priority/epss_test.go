@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tuxtape/tuxtape/internal/vulns"
 )
 
 const (
@@ -174,7 +176,7 @@ func FuzzLoadEPSS(f *testing.F) {
 			return
 		}
 		for id, s := range e.scores {
-			if !validCVE(id) || math.IsNaN(s.Probability) || s.Probability < 0 || s.Probability > 1 ||
+			if !vulns.IsCVEID(id) || math.IsNaN(s.Probability) || s.Probability < 0 || s.Probability > 1 ||
 				math.IsNaN(s.Percentile) || s.Percentile < 0 || s.Percentile > 1 {
 				t.Fatalf("row %s: %+v", id, s)
 			}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/tuxtape/tuxtape/internal/vulns"
 )
 
 // Sentinel errors for input files that are not what they claim to be.
@@ -142,7 +144,7 @@ func kevEntry(msg json.RawMessage) (KEVEntry, error) {
 	if j.CVEID == nil {
 		return KEVEntry{}, errors.New("no cveID")
 	}
-	if !validCVE(*j.CVEID) {
+	if !vulns.IsCVEID(*j.CVEID) {
 		return KEVEntry{}, fmt.Errorf("bad cveID %q", clip(*j.CVEID))
 	}
 	if j.DateAdded == nil {

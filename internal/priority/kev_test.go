@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tuxtape/tuxtape/internal/vulns"
 )
 
 const kevFixture = "testdata/known_exploited_vulnerabilities.json"
@@ -168,7 +170,7 @@ func FuzzLoadKEV(f *testing.F) {
 		}
 		// What loads is usable: every entry valid and found by its ID.
 		for i, e := range k.Entries {
-			if !validCVE(e.CVE) {
+			if !vulns.IsCVEID(e.CVE) {
 				t.Fatalf("entry %d: %+v", i, e)
 			}
 			if got, ok := k.Lookup(e.CVE); !ok || got.CVE != e.CVE {

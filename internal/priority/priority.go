@@ -262,54 +262,8 @@ func Rank(rs []Ranked) {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
 			return c
 		}
-		return CompareIDs(a.ID, b.ID)
+		return vulns.CompareIDs(a.ID, b.ID)
 	})
-}
-
-// CompareIDs orders CVE IDs by year and then sequence number as numbers
-// (CVE-2024-9999 before CVE-2024-10000); IDs that do not parse sort after
-// those that do, as strings.
-func CompareIDs(a, b string) int {
-	ya, na, oka := splitID(a)
-	yb, nb, okb := splitID(b)
-	switch {
-	case oka && okb:
-		if c := cmp.Compare(ya, yb); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(na, nb); c != 0 {
-			return c
-		}
-	case oka:
-		return -1
-	case okb:
-		return 1
-	}
-	return strings.Compare(a, b)
-}
-
-// splitID parses "CVE-YYYY-NNNN…".
-func splitID(id string) (year, seq int, ok bool) {
-	if !validCVE(id) {
-		return 0, 0, false
-	}
-	year, _ = strconv.Atoi(id[4:8])
-	seq, err := strconv.Atoi(id[9:])
-	return year, seq, err == nil
-}
-
-// validCVE checks the CVE ID syntax: CVE-, a four-digit year, -, and a
-// sequence number of at least four digits.
-func validCVE(id string) bool {
-	if len(id) < 13 || len(id) > 30 || id[:4] != "CVE-" || id[8] != '-' {
-		return false
-	}
-	for i := 4; i < len(id); i++ {
-		if i != 8 && (id[i] < '0' || id[i] > '9') {
-			return false
-		}
-	}
-	return true
 }
 
 func epssReason(s EPSSScore) string {

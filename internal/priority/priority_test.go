@@ -358,26 +358,6 @@ func TestRank(t *testing.T) {
 	}
 }
 
-func TestCompareIDs(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"CVE-2024-9999", "CVE-2024-10000", -1},
-		{"CVE-2024-10000", "CVE-2024-9999", 1},
-		{"CVE-2023-99999", "CVE-2024-0001", -1},
-		{"CVE-2024-1086", "CVE-2024-1086", 0},
-		{"CVE-2024-1086", "junk", -1},
-		{"junk", "CVE-2024-1086", 1},
-		{"a", "b", -1},
-	}
-	for _, tt := range tests {
-		if got := CompareIDs(tt.a, tt.b); got != tt.want {
-			t.Errorf("CompareIDs(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
 func TestTierOf(t *testing.T) {
 	tests := []struct {
 		score float64

@@ -335,7 +335,7 @@ func (d *db) insertRecords(ctx context.Context, tx *sql.Tx, recs []vulns.Record,
 	defer branches.close()
 	for i := range recs {
 		r := &recs[i]
-		year, num := idOrder(r.ID)
+		year, num, _ := vulns.SplitID(r.ID)
 		var vec, sev, scen sql.NullString
 		var score sql.NullFloat64
 		if r.CVSS != nil {
@@ -583,17 +583,6 @@ func (d *db) Problems(ctx context.Context) ([]Problem, error) {
 		return nil
 	})
 	return ps, err
-}
-
-// idOrder splits CVE-2024-26581 into (2024, 26581) for numeric ordering.
-func idOrder(id string) (int, int64) {
-	parts := strings.Split(id, "-")
-	if len(parts) != 3 {
-		return 0, 0
-	}
-	y, _ := strconv.Atoi(parts[1])
-	n, _ := strconv.ParseInt(parts[2], 10, 64)
-	return y, n
 }
 
 func nullTime(t time.Time) sql.NullInt64 {

@@ -1,8 +1,10 @@
 package vulns
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -198,4 +200,43 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// SplitID parses "CVE-<year>-<sequence>" into its numbers. It is looser
+// than IsCVEID (any number of digits) so that whatever a store holds still
+// orders by number.
+func SplitID(id string) (year int, seq int64, ok bool) {
+	rest, ok := strings.CutPrefix(id, "CVE-")
+	if !ok {
+		return 0, 0, false
+	}
+	y, n, ok := strings.Cut(rest, "-")
+	if !ok || !allDigits(y) || !allDigits(n) {
+		return 0, 0, false
+	}
+	yv, err1 := strconv.Atoi(y)
+	nv, err2 := strconv.ParseInt(n, 10, 64)
+	return yv, nv, err1 == nil && err2 == nil
+}
+
+// CompareIDs orders CVE IDs by year and then sequence number as numbers
+// (CVE-2024-9999 before CVE-2024-10000); IDs that do not parse sort after
+// those that do, as strings.
+func CompareIDs(a, b string) int {
+	ya, na, oka := SplitID(a)
+	yb, nb, okb := SplitID(b)
+	switch {
+	case oka && okb:
+		if c := cmp.Compare(ya, yb); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(na, nb); c != 0 {
+			return c
+		}
+	case oka:
+		return -1
+	case okb:
+		return 1
+	}
+	return strings.Compare(a, b)
 }
