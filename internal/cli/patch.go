@@ -289,6 +289,7 @@ const (
 	ClassBuilt            = "module built"
 	ClassLoaded           = "loaded, transitioned, clean"
 	ClassVMFailed         = "built, failed in VM"
+	ClassFixIncomplete    = "fix does not compile"
 	ClassFailed           = "failed"
 )
 
@@ -377,6 +378,9 @@ func corpusOne(ctx context.Context, g *Globals, k *klp.Kernel, path, id, work st
 	case errors.Is(err, klp.ErrNoChange):
 		e.Class, e.Reason = ClassNoChange, err.Error()
 		return e
+	case errors.Is(err, klp.ErrFixDoesNotCompile):
+		e.Class, e.Reason = ClassFixIncomplete, err.Error()
+		return e
 	case err != nil:
 		e.Class, e.Reason = ClassFailed, err.Error()
 		return e
@@ -414,7 +418,7 @@ func printCorpus(g *Globals, entries []CorpusEntry) {
 	}
 	tw.Flush()
 	fmt.Fprintln(g.Stdout)
-	for _, c := range []string{ClassLoaded, ClassBuilt, ClassVMFailed, ClassNotLivepatchable, ClassNoChange, ClassNotCompiled, ClassFailed} {
+	for _, c := range []string{ClassLoaded, ClassBuilt, ClassVMFailed, ClassNotLivepatchable, ClassNoChange, ClassNotCompiled, ClassFixIncomplete, ClassFailed} {
 		if counts[c] > 0 {
 			fmt.Fprintf(g.Stdout, "%-28s %d\n", c+":", counts[c])
 		}

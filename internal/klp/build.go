@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -307,6 +308,11 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	log.Info("compiling after the fix", "units", units)
 	afterPaths, err := ws.Compile(ctx, ktree.SectionFlags, units...)
 	if err != nil {
+		// The same units built before the fix, so compiler errors now are
+		// the fix's: most often it needs a change it does not carry.
+		if msgs := compilerErrors(err.Error()); len(msgs) > 0 {
+			return nil, fmt.Errorf("%w: %s (the fix needs declarations or changes it does not carry, such as a header change from a prerequisite commit; add that change as another --fix)", ErrFixDoesNotCompile, strings.Join(msgs, "; "))
+		}
 		return nil, fmt.Errorf("compile the fixed units: %w", err)
 	}
 	afters := make([]*elfobj.File, len(units))
@@ -476,6 +482,30 @@ func uniq(ss []string) []string {
 
 // ErrNotCompiled means the fix changes code this kernel does not build.
 var ErrNotCompiled = errors.New("not compiled in this kernel")
+
+// ErrFixDoesNotCompile means the unfixed units compile and the fixed ones
+// do not: the fix is incomplete for this kernel.
+var ErrFixDoesNotCompile = errors.New("the fix does not compile against this kernel's source")
+
+var compilerError = regexp.MustCompile(`(?m)^([^\s:]+\.[ch]):(\d+):\d+: error: (.*)$`)
+
+// compilerErrors picks the distinct compiler errors (at most three) out of
+// make's output, as "file:line: message".
+func compilerErrors(out string) []string {
+	var msgs []string
+	seen := map[string]bool{}
+	for _, m := range compilerError.FindAllStringSubmatch(out, -1) {
+		msg := m[1] + ":" + m[2] + ": " + m[3]
+		if seen[m[3]] {
+			continue
+		}
+		seen[m[3]] = true
+		if msgs = append(msgs, msg); len(msgs) == 3 {
+			break
+		}
+	}
+	return msgs
+}
 
 // IsNotLivepatchable reports whether err says a fix cannot be livepatched.
 func IsNotLivepatchable(err error) bool { return errors.Is(err, ErrNotLivepatchable) }

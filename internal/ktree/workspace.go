@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -122,7 +123,7 @@ func (w *Workspace) Compile(ctx context.Context, extraFlags string, units ...str
 		paths = append(paths, filepath.Join(w.Dir, u))
 	}
 	args := append([]string{"KCFLAGS=" + extraFlags}, units...)
-	if err := w.tree.make(ctx, w.Dir, nil, args...); err != nil {
+	if err := w.make(ctx, args...); err != nil {
 		return nil, err
 	}
 	for _, p := range paths {
@@ -132,6 +133,32 @@ func (w *Workspace) Compile(ctx context.Context, extraFlags string, units ...str
 	}
 	return paths, nil
 }
+
+// make runs make for the workspace as if it were the tree itself: a private
+// mount namespace binds the workspace over the tree's path. The host tools
+// kbuild builds first (objtool, resolve_btfids) keep absolute paths in
+// their build records, so in a directory of its own a workspace rebuilds
+// them: 3.6 s of a 6 s single-unit compile here. Without the privilege
+// to mount, make runs in the workspace's own directory.
+func (w *Workspace) make(ctx context.Context, args ...string) error {
+	if !canBindMount() {
+		return w.tree.make(ctx, w.Dir, nil, args...)
+	}
+	const script = `mount --bind "$1" "$2" && cd "$2" && shift 2 && exec make "$@"`
+	full := append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", w.Dir, w.tree.Dir}, w.tree.makeArgs(0, args...)...)
+	if err := run(ctx, "", nil, "unshare", full...); err != nil {
+		return fmt.Errorf("make %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// canBindMount reports whether this process may bind-mount in a mount
+// namespace of its own (root, or a container that allows it).
+var canBindMount = sync.OnceValue(func() bool {
+	dir := os.TempDir()
+	err := exec.Command("unshare", "--mount", "--propagation", "private", "--", "mount", "--bind", dir, dir).Run()
+	return err == nil
+})
 
 var modName = regexp.MustCompile(`-DKBUILD_MODNAME='"([^"]+)"'`)
 
