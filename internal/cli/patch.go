@@ -288,6 +288,7 @@ const (
 	ClassNoChange         = "no functional change"
 	ClassBuilt            = "module built"
 	ClassLoaded           = "loaded, transitioned, clean"
+	ClassLoadedAbsent     = "loaded, target module absent in VM"
 	ClassVMFailed         = "built, failed in VM"
 	ClassFixIncomplete    = "fix does not compile"
 	ClassFailed           = "failed"
@@ -395,10 +396,14 @@ func corpusOne(ctx context.Context, g *Globals, k *klp.Kernel, path, id, work st
 		return e
 	}
 	e.VM = r
-	if r.OK() {
+	switch {
+	case !r.OK():
+		e.Class, e.Reason = ClassVMFailed, r.Summary()
+	case len(r.Absent) > 0:
+		e.Class = ClassLoadedAbsent
+		e.Reason = fmt.Sprintf("%s cannot load in the VM (no such device or hypervisor there): the livepatch loaded and transitioned without it, its functions registered but not patched", strings.Join(r.Absent, ", "))
+	default:
 		e.Class = ClassLoaded
-	} else {
-		e.Class, e.Reason = ClassVMFailed, fmt.Sprintf("enabled=%v transitioned=%v unloaded=%v problems=%v", r.Enabled, r.Transition, r.Unloaded, r.Problems)
 	}
 	os.Remove(out)
 	return e
@@ -411,14 +416,14 @@ func printCorpus(g *Globals, entries []CorpusEntry) {
 	fmt.Fprintln(tw, "PATCH\tRESULT\tOBJECTS\tSECONDS\tREASON")
 	for _, e := range entries {
 		counts[e.Class]++
-		if e.Class == ClassBuilt || e.Class == ClassLoaded || e.Class == ClassVMFailed {
+		if e.Class == ClassBuilt || e.Class == ClassLoaded || e.Class == ClassLoadedAbsent || e.Class == ClassVMFailed {
 			times = append(times, e.Seconds)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\n", e.ID, e.Class, strings.Join(e.Objects, ","), e.Seconds, truncate(firstLine(e.Reason), 110))
 	}
 	tw.Flush()
 	fmt.Fprintln(g.Stdout)
-	for _, c := range []string{ClassLoaded, ClassBuilt, ClassVMFailed, ClassNotLivepatchable, ClassNoChange, ClassNotCompiled, ClassFixIncomplete, ClassFailed} {
+	for _, c := range []string{ClassLoaded, ClassLoadedAbsent, ClassBuilt, ClassVMFailed, ClassNotLivepatchable, ClassNoChange, ClassNotCompiled, ClassFixIncomplete, ClassFailed} {
 		if counts[c] > 0 {
 			fmt.Fprintf(g.Stdout, "%-28s %d\n", c+":", counts[c])
 		}
@@ -501,11 +506,11 @@ func runPatchTry(ctx context.Context, g *Globals, o PatchTryOptions, ko string) 
 			fmt.Fprintf(g.Stdout, "  %s: %s\n", k, r.Values[k])
 		}
 	}
-	for _, p := range r.Problems {
-		fmt.Fprintf(g.Stdout, "problem: %s\n", p)
+	if len(r.Absent) > 0 {
+		fmt.Fprintf(g.Stdout, "absent: %s cannot load in the VM; the livepatch loaded without it\n", strings.Join(r.Absent, ", "))
 	}
 	if !r.OK() {
-		return fmt.Errorf("the livepatch did not go through its life cleanly")
+		return fmt.Errorf("the livepatch did not go through its life cleanly: %s", r.Summary())
 	}
 	fmt.Fprintf(g.Stdout, "clean (%.1fs in the VM)\n", r.Duration.Seconds())
 	return nil
