@@ -302,6 +302,12 @@ func TestNormalizeName(t *testing.T) {
 		{"__func__.3", "__func__"},
 		{"__UNIQUE_ID_ddebug412", "__UNIQUE_ID_ddebug"},
 		{"__UNIQUE_ID___addressable_foo2133", "__UNIQUE_ID___addressable_foo"},
+		// Names from CVE-2026-64355 (kernel/bpf/devmap.c) and
+		// CVE-2026-74395 (drivers/infiniband/hw/mlx5/devx.c).
+		{"__BTF_ID__struct__bpf_dtab__6381021", "__BTF_ID__struct__bpf_dtab__"},
+		{"_object_methods_MLX5_IB_OBJECT_DEVX3025", "_object_methods_MLX5_IB_OBJECT_DEVX"},
+		{"__pci_fixup_quirk_intel_irqbalance123", "__pci_fixup_quirk_intel_irqbalance"},
+		{"foo2", "foo2"},
 		{".text.foo.isra.0", ".text.foo.isra"},
 		{".data..percpu", ".data..percpu"},
 		{"", ""},

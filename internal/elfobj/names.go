@@ -12,13 +12,18 @@ import "strings"
 //   - numbered static locals lose the number: count.12 → count,
 //     __func__.3 → __func__;
 //   - LLVM's promoted-local suffix goes: foo.llvm.123456 → foo;
-//   - the kernel's __UNIQUE_ID_<prefix><__COUNTER__> loses the counter.
+//   - names kernel macros paste __COUNTER__ or __LINE__ onto lose the
+//     number: __UNIQUE_ID_<prefix>N, BTF_ID's __BTF_ID__<kind>__<name>__N,
+//     UVERBS_OBJECT_METHODS' _object_methods_<id>N, DECLARE_PCI_FIXUP's
+//     __pci_fixup_<name>N (a fix elsewhere in the file shifts them all).
 //
 // C identifiers contain no dots, so every all-digit dot-separated part of a
 // symbol name is compiler numbering.
 func NormalizeName(name string) string {
-	if rest, ok := strings.CutPrefix(name, "__UNIQUE_ID_"); ok && !strings.Contains(rest, ".") {
-		return "__UNIQUE_ID_" + strings.TrimRight(rest, "0123456789")
+	for _, prefix := range numberedPrefixes {
+		if rest, ok := strings.CutPrefix(name, prefix); ok && !strings.Contains(rest, ".") {
+			return prefix + strings.TrimRight(rest, "0123456789")
+		}
 	}
 	if !strings.Contains(name, ".") {
 		return name
@@ -38,6 +43,11 @@ func NormalizeName(name string) string {
 	}
 	return strings.Join(out, ".")
 }
+
+// numberedPrefixes start the names of objects kernel macros number with
+// __COUNTER__ or __LINE__ (include/linux/compiler.h, btf_ids.h, pci.h,
+// rdma/uverbs_named_ioctl.h).
+var numberedPrefixes = []string{"__UNIQUE_ID_", "__BTF_ID__", "_object_methods_", "__pci_fixup_"}
 
 func isDigits(s string) bool {
 	if s == "" {
