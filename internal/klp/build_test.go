@@ -1,8 +1,13 @@
 package klp
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/tuxtape/tuxtape/internal/elfobj"
 )
 
 func TestCompilerErrors(t *testing.T) {
@@ -75,5 +80,47 @@ func TestVMReportSummary(t *testing.T) {
 				t.Errorf("Summary = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestThreadStarter(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skipf("gcc not installed: %v", err)
+	}
+	src := `struct task_struct;
+struct task_struct *kthread_create_on_node(int (*fn)(void *), void *data, int node, const char *fmt, ...);
+void schedule(void);
+static int __attribute__((noinline)) worker(void *d) { for (;;) schedule(); return 0; }
+int helper(void *d) { schedule(); return d != 0; }
+int start(void) { kthread_create_on_node(worker, 0, -1, "w"); return helper(0); }
+`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "t.c"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The code model and fentry calls of an x86_64 kernel build.
+	cmd := exec.Command(gcc, "-O2", "-ffunction-sections", "-fdata-sections", "-fno-pie", "-mcmodel=kernel",
+		"-mno-red-zone", "-pg", "-mfentry", "-c", "-o", "t.o", "t.c")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	obj, err := elfobj.OpenFile(filepath.Join(dir, "t.o"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	funcs := map[string]*elfobj.Function{}
+	for _, f := range elfobj.Functions(obj) {
+		funcs[f.Name] = f
+	}
+	for name, want := range map[string]string{"worker": "start", "helper": "", "start": ""} {
+		f := funcs[name]
+		if f == nil {
+			t.Fatalf("no function %s in %v", name, funcs)
+		}
+		if got := threadStarter(obj, f); got != want {
+			t.Errorf("threadStarter(%s) = %q, want %q", name, got, want)
+		}
 	}
 }

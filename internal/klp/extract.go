@@ -225,6 +225,52 @@ func (e *extractor) expandCallers(picks []pick) []pick {
 	return picks
 }
 
+// kthreadCreators start a kernel thread running the function whose
+// address they get (kthread_run and kthread_create expand to the first).
+var kthreadCreators = map[string]bool{"kthread_create_on_node": true, "kthread_create_on_cpu": true}
+
+// threadStarter returns the function of the unit that starts f as a kernel
+// thread's main function: it calls a kthread creator and takes f's address
+// (a reference that is not a call or jump to it). "" if none does.
+func threadStarter(obj *elfobj.File, f *elfobj.Function) string {
+	isF := func(r elfobj.Reloc) bool {
+		if r.Sym == f.Sym {
+			return true
+		}
+		main := f.Parts[0]
+		return r.Sym.Type == elf.STT_SECTION && r.Sym.Section == main.Section &&
+			(uint64(r.Addend) == main.Offset || uint64(r.Addend+4) == main.Offset)
+	}
+	for _, g := range elfobj.Functions(obj) {
+		if g.Sym == f.Sym {
+			continue
+		}
+		creates, takes := false, false
+		for _, p := range g.Parts {
+			for _, rs := range obj.RelaSections(p.Section) {
+				for _, r := range rs.Relocs {
+					if r.Sym == nil || r.Offset < p.Offset || r.Offset >= p.Offset+p.Size {
+						continue
+					}
+					if kthreadCreators[r.Sym.Name] {
+						creates = true
+					} else if isF(r) && !(r.Offset > 0 && isCallOrJump(p.Section.Data[r.Offset-1])) {
+						takes = true
+					}
+				}
+			}
+		}
+		if creates && takes {
+			return g.Name
+		}
+	}
+	return ""
+}
+
+// isCallOrJump says whether op is the opcode of a direct call (E8) or
+// jump (E9) whose 32-bit displacement follows.
+func isCallOrJump(op byte) bool { return op == 0xe8 || op == 0xe9 }
+
 func refersTo(g, f *elfobj.Function) bool {
 	if g == f {
 		return false
@@ -262,6 +308,9 @@ func (e *extractor) checkFunc(f *elfobj.Function, isNew bool) error {
 	}
 	if !traced(f) {
 		return notLivepatchable("%s has no ftrace entry (notrace, or built without ftrace), so livepatch cannot redirect it", f.Name)
+	}
+	if starter := threadStarter(e.src, f); starter != "" {
+		return notLivepatchable("%s is the main function of a kernel thread (%s starts it), which never returns while the kernel runs: the patch's transition could not complete while that thread sleeps in it", f.Name, starter)
 	}
 	if !e.tgt.Symbols.Has(f.Name) {
 		return notLivepatchable("%s is not a symbol of %s as it runs (inlined into its callers there, or not compiled in this configuration)", f.Name, e.tgt.Object)
