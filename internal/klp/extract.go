@@ -565,7 +565,7 @@ func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string,
 		nr.Sym = e.undefined(name)
 		return nr, true, nil
 	}
-	if from.Flags&elf.SHF_EXECINSTR == 0 {
+	if from.Flags&elf.SHF_EXECINSTR == 0 && !e.klpData(from) {
 		return nr, false, notLivepatchable("%s refers to %s, which %s does not export, from data (%s): livepatch relocations are only supported in code", e.tgt.Object, name, e.tgt.Object, from.Name)
 	}
 	obj := e.tgt.Object
@@ -616,15 +616,17 @@ func (e *extractor) addSpecials(f *elfobj.Function) error {
 		base := uint64(len(dst.Data))
 		dst.Data = append(dst.Data, sr.Section.Data[sr.Offset:sr.Offset+sr.Size]...)
 		for _, r := range relocs {
-			r.Offset = r.Offset - sr.Offset
+			r.Offset = r.Offset - sr.Offset + base
 			nr, keep, err := e.reloc(sr.Section, r)
 			if err != nil {
 				return err
 			}
 			if !keep {
+				if e.klpData(sr.Section) {
+					continue // a livepatch relocation now
+				}
 				return notLivepatchable("%s entry of %s refers to %s, which needs a livepatch relocation there", name, f.Name, r.Sym.Name)
 			}
-			nr.Offset += base
 			e.appendReloc(dst, nr)
 		}
 		if name == ".orc_unwind_ip" {
@@ -655,9 +657,10 @@ func (e *extractor) entryRelocs(sr elfobj.SpecialRef) []elfobj.Reloc {
 }
 
 // jumpEntry decides about a static branch: its key must be reachable by the
-// module loader, which applies jump labels before livepatch relocations.
-// A tracepoint whose key vmlinux does not export is left as compiled (off)
-// in the patched function, with a warning; other keys refuse the patch.
+// module loader when it sets up the patch's jump labels: an export, or in
+// a vmlinux patch any vmlinux key (see klpData). In a module patch, a
+// tracepoint whose key is not exported is left as compiled (off) in the
+// patched function, with a warning; other keys refuse the patch.
 func (e *extractor) jumpEntry(f *elfobj.Function, relocs []elfobj.Reloc) (bool, error) {
 	if len(relocs) < 3 || relocs[2].Sym == nil {
 		return true, nil
@@ -675,11 +678,26 @@ func (e *extractor) jumpEntry(f *elfobj.Function, relocs []elfobj.Reloc) (bool, 
 	if obj, ok := e.exports[name]; ok && (obj == "vmlinux" || obj != e.tgt.Object) && key.Bind != elf.STB_LOCAL {
 		return true, nil
 	}
+	if e.tgt.Object == "vmlinux" && (key.Section != nil || e.tgt.Symbols.Has(name)) {
+		// A vmlinux key, resolved by a livepatch relocation (see klpData).
+		return true, nil
+	}
 	if strings.HasPrefix(name, "__tracepoint_") {
 		e.res.Warnings = append(e.res.Warnings, fmt.Sprintf("%s: tracepoint %s stays off in the patched code (its key is not exported)", f.Name, strings.TrimPrefix(name, "__tracepoint_")))
 		return false, nil
 	}
 	return false, notLivepatchable("%s uses static key %s, which %s does not export: the module loader would patch the jump before livepatch can resolve the key", f.Name, name, e.tgt.Object)
+}
+
+// klpData says whether livepatch relocations may be written into section
+// from of the source object: only __jump_table of a vmlinux patch. The
+// module loader applies a patch's vmlinux livepatch relocations with its
+// ordinary ones, before it reads the jump table (jump_label_apply_nops,
+// then the module notifier), so a static branch on a key vmlinux does not
+// export works. Module keys resolve only when their module loads, after
+// the patch's own jump labels were set up; those stay refused.
+func (e *extractor) klpData(from *elfobj.Section) bool {
+	return e.tgt.Object == "vmlinux" && from != nil && from.Name == "__jump_table"
 }
 
 func (e *extractor) specialSection(src *elfobj.Section) *elfobj.Section {

@@ -157,6 +157,30 @@ func TestSymposConsoles(t *testing.T) {
 	}
 }
 
+// TestStaticKeyVmlinux: the new code branches on delayacct_key, a static
+// key vmlinux does not export. Its __jump_table entry reaches the key
+// through a livepatch relocation, which the module loader applies before
+// it sets up the patch's jump labels; the branch then follows the key as
+// sysctl kernel.task_delayacct turns it on and off.
+func TestStaticKeyVmlinux(t *testing.T) {
+	k := debianKernel(t)
+	ko, res := build(t, k, "tt_dacct", "testdata/delayacct-static-key.patch")
+	if len(res.Units) != 1 || !slices.Contains(res.Units[0].KlpSymbols, "vmlinux:delayacct_key,0") {
+		t.Fatalf("units = %+v, want delayacct_key through a livepatch relocation", res.Units)
+	}
+	kv := bootWith(t, k, ko, "tt_dacct", `exercise() {
+	echo "off-$1: $(cat /proc/sys/kernel/task_delayacct)"
+	echo 1 > /proc/sys/kernel/task_delayacct
+	echo "on-$1: $(cat /proc/sys/kernel/task_delayacct)"
+	echo 0 > /proc/sys/kernel/task_delayacct
+}`, "vmlinux")
+	for key, want := range map[string]string{"off-patched": "0", "on-patched": "7", "off-after": "0", "on-after": "1"} {
+		if kv[key] != want {
+			t.Errorf("%s = %q, want %q", key, kv[key], want)
+		}
+	}
+}
+
 // TestCorpus builds real fixes from the corpus: one in a module (the patch
 // applies when the module loads; here it is loaded first) and one in
 // vmlinux whose new code reaches static symbols of its file through

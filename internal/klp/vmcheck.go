@@ -87,7 +87,7 @@ wait_transition() {
 }
 %[2]s
 # Let the kernel say which tasks hold up the transition.
-mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+[ -d /sys/kernel/debug/dynamic_debug ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
 echo 'file kernel/livepatch/transition.c +p' > /sys/kernel/debug/dynamic_debug/control 2>/dev/null || true
 insmod /root/%[1]s.ko
 wait_transition
