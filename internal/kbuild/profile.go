@@ -26,6 +26,11 @@ type Unit struct {
 	Source string `json:"source"` // fs/ext4/inode.c (relative to the source root)
 	Object string `json:"object"` // fs/ext4/inode.o
 	Target string `json:"target"` // "vmlinux" or a module name ("ext4")
+	// Built is the path kbuild built the object under when it is not
+	// Object: a Makefile that names an object in another directory
+	// (arch/x86/kvm/../../../virt/kvm/eventfd.o). Building that path gets
+	// the flags of the Makefile that owns it (-DMODULE, KBUILD_MODNAME).
+	Built string `json:"built,omitempty"`
 	// Possible marks a static answer given conservatively: the evaluator
 	// met a construct it could not decide and counted the unit in.
 	Possible bool `json:"possible,omitempty"`

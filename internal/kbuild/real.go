@@ -62,7 +62,7 @@ func ReadBuild(ctx context.Context, dir string) (*Profile, error) {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			src, deps, err := readCmd(filepath.Join(dir, path.Dir(o), "."+path.Base(o)+".cmd"))
+			src, built, deps, err := readCmd(filepath.Join(dir, path.Dir(o), "."+path.Base(o)+".cmd"))
 			if errors.Is(err, os.ErrNotExist) {
 				// Objects kbuild did not compile from a source (a few
 				// generated or shipped ones) have no .cmd to go by.
@@ -71,7 +71,11 @@ func ReadBuild(ctx context.Context, dir string) (*Profile, error) {
 			if err != nil {
 				return err
 			}
-			results[i] = result{Unit{Source: src, Object: o, Target: target[o]}, deps, src != ""}
+			u := Unit{Source: src, Object: o, Target: target[o]}
+			if built != o && cleanPath(built) == o {
+				u.Built = built
+			}
+			results[i] = result{u, deps, src != ""}
 			return nil
 		})
 	}
@@ -163,13 +167,14 @@ func moduleObjects(dir string) (map[string][]string, error) {
 	return mods, nil
 }
 
-// readCmd reads an object's .cmd file: its source and the files its
-// compilation read, as paths relative to the tree. Files outside the tree
-// (compiler headers) and Kconfig dependency stamps are left out.
-func readCmd(name string) (source string, deps []string, err error) {
+// readCmd reads an object's .cmd file: its source, the path kbuild built
+// it under, and the files its compilation read, as paths relative to the
+// tree. Files outside the tree (compiler headers) and Kconfig dependency
+// stamps are left out.
+func readCmd(name string) (source, built string, deps []string, err error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -178,6 +183,10 @@ func readCmd(name string) (source string, deps []string, err error) {
 	for sc.Scan() {
 		line := sc.Bytes()
 		switch {
+		case bytes.HasPrefix(line, []byte("cmd_")) && built == "":
+			if k, _, ok := bytes.Cut(line, []byte(" :=")); ok {
+				built = string(k[len("cmd_"):])
+			}
 		case bytes.HasPrefix(line, []byte("source_")):
 			if _, v, ok := bytes.Cut(line, []byte(":=")); ok {
 				source = cleanPath(string(bytes.TrimSpace(v)))
@@ -198,12 +207,12 @@ func readCmd(name string) (source string, deps []string, err error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return "", nil, fmt.Errorf("read %s: %w", name, err)
+		return "", "", nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	if strings.HasPrefix(source, "/") || strings.HasPrefix(source, "../") {
 		source = "" // out of tree: not a kernel source file
 	}
-	return source, deps, nil
+	return source, built, deps, nil
 }
 
 func cleanPath(p string) string {

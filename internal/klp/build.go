@@ -420,7 +420,12 @@ const MaxHeaderUnits = 40
 func profileUnits(ix *kbuild.Index, file string) []string {
 	var out []string
 	for _, u := range ix.Units(file) {
-		if strings.HasSuffix(u.Source, ".c") {
+		if !strings.HasSuffix(u.Source, ".c") {
+			continue
+		}
+		if u.Built != "" {
+			out = append(out, u.Built) // built by another directory's Makefile
+		} else {
 			out = append(out, u.Object)
 		}
 	}
