@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -238,6 +239,8 @@ type PatchCorpusOptions struct {
 	Limit  int
 	Report string
 	JSON   bool
+	// FromReport reprints a saved report instead of running the fixes.
+	FromReport string
 }
 
 func newPatchCorpusCmd(g *Globals) *cobra.Command {
@@ -248,7 +251,13 @@ func newPatchCorpusCmd(g *Globals) *cobra.Command {
 		Long: `corpus builds a livepatch from each DIR/patches/*.patch on its own and sorts the
 results: not compiled in this kernel, not livepatchable (with the reason), no
 functional change, module built, loaded and transitioned in the VM (--vm), or
-failed (with the error). It prints the table and the median build time.`,
+failed (with the error). It prints the table and the median build time.
+
+With a kernel that has a real build profile it also counts the fixes that
+change only .c files this kernel compiles, and how many of those loaded:
+the base that decides, by the build and not by the generator's verdict,
+which fixes a livepatch service should be able to ship. --from-report
+prints the table of a saved --report again without running anything.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("patch corpus takes the corpus directory")
@@ -266,6 +275,7 @@ failed (with the error). It prints the table and the median build time.`,
 	f.IntVar(&o.Limit, "limit", 0, "stop after this many patches")
 	f.StringVar(&o.Report, "report", "", "also write the per-patch results as JSON to this file")
 	f.BoolVar(&o.JSON, "json", false, "print the results as JSON")
+	f.StringVar(&o.FromReport, "from-report", "", "print the table of this saved --report instead of running the fixes")
 	return cmd
 }
 
@@ -279,7 +289,12 @@ type CorpusEntry struct {
 	Seconds float64          `json:"build_seconds"`
 	VM      *klp.VMReport    `json:"vm,omitempty"`
 	Units   []klp.UnitResult `json:"units,omitempty"`
+	// Base: the fix changes only .c files the kernel compiles.
+	Base bool `json:"base,omitempty"`
 }
+
+// corpusClasses in the order the summary lists them.
+var corpusClasses = []string{ClassLoaded, ClassLoadedAbsent, ClassBuilt, ClassVMFailed, ClassNotLivepatchable, ClassNoChange, ClassNotCompiled, ClassFixIncomplete, ClassFailed}
 
 // Corpus classes.
 const (
@@ -308,6 +323,24 @@ func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir s
 	if err != nil {
 		return err
 	}
+	if o.FromReport != "" {
+		data, err := os.ReadFile(o.FromReport)
+		if err != nil {
+			return fmt.Errorf("read report: %w", err)
+		}
+		var entries []CorpusEntry
+		if err := json.Unmarshal(data, &entries); err != nil {
+			return fmt.Errorf("read report %s: %w", o.FromReport, err)
+		}
+		for i := range entries {
+			entries[i].Base = goalBase(k, filepath.Join(dir, "patches", entries[i].ID+".patch"))
+		}
+		if o.JSON {
+			return writeJSON(g.Stdout, entries)
+		}
+		printCorpus(g, entries, k.Profile != nil)
+		return nil
+	}
 	work, err := os.MkdirTemp("", "tuxtape-corpus-")
 	if err != nil {
 		return err
@@ -326,6 +359,7 @@ func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir s
 			return ctx.Err()
 		}
 		e := corpusOne(ctx, g, k, p, id, work, o.VM)
+		e.Base = goalBase(k, p)
 		if !o.JSON {
 			fmt.Fprintf(g.Stderr, "%s: %s %s\n", e.ID, e.Class, firstLine(e.Reason))
 		}
@@ -340,8 +374,27 @@ func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir s
 	if o.JSON {
 		return writeJSON(g.Stdout, entries)
 	}
-	printCorpus(g, entries)
+	printCorpus(g, entries, k.Profile != nil)
 	return nil
+}
+
+// goalBase says whether the fix at path changes only .c files that the
+// kernel's real build profile compiles (false without a profile).
+func goalBase(k *klp.Kernel, path string) bool {
+	if k.Profile == nil {
+		return false
+	}
+	diff, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	files := ktree.PatchFiles(diff)
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".c") || len(k.Profile.Units(f)) == 0 {
+			return false
+		}
+	}
+	return len(files) > 0
 }
 
 func firstLine(s string) string {
@@ -409,7 +462,7 @@ func corpusOne(ctx context.Context, g *Globals, k *klp.Kernel, path, id, work st
 	return e
 }
 
-func printCorpus(g *Globals, entries []CorpusEntry) {
+func printCorpus(g *Globals, entries []CorpusEntry, profiled bool) {
 	counts := map[string]int{}
 	var times []float64
 	tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
@@ -419,19 +472,45 @@ func printCorpus(g *Globals, entries []CorpusEntry) {
 		if e.Class == ClassBuilt || e.Class == ClassLoaded || e.Class == ClassLoadedAbsent || e.Class == ClassVMFailed {
 			times = append(times, e.Seconds)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\n", e.ID, e.Class, strings.Join(e.Objects, ","), e.Seconds, truncate(firstLine(e.Reason), 110))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\n", e.ID, e.Class, strings.Join(slices.Compact(slices.Sorted(slices.Values(e.Objects))), ","), e.Seconds, truncate(firstLine(e.Reason), 110))
 	}
 	tw.Flush()
 	fmt.Fprintln(g.Stdout)
-	for _, c := range []string{ClassLoaded, ClassLoadedAbsent, ClassBuilt, ClassVMFailed, ClassNotLivepatchable, ClassNoChange, ClassNotCompiled, ClassFixIncomplete, ClassFailed} {
+	for _, c := range corpusClasses {
 		if counts[c] > 0 {
 			fmt.Fprintf(g.Stdout, "%-28s %d\n", c+":", counts[c])
 		}
 	}
 	if len(times) > 0 {
-		sort.Float64s(times)
-		fmt.Fprintf(g.Stdout, "median build time of built modules: %.1fs (%d modules)\n", times[len(times)/2], len(times))
+		fmt.Fprintf(g.Stdout, "median build time of built modules: %.1fs (%d modules)\n", median(times), len(times))
 	}
+	if !profiled {
+		return
+	}
+	base := map[string]int{}
+	n := 0
+	for _, e := range entries {
+		if e.Base {
+			n++
+			base[e.Class]++
+		}
+	}
+	fmt.Fprintf(g.Stdout, "\nfixes that change only .c files this kernel compiles (real build profile): %d\n", n)
+	for _, c := range corpusClasses {
+		if base[c] > 0 {
+			fmt.Fprintf(g.Stdout, "  %-36s %3d  %5.1f%%\n", c+":", base[c], 100*float64(base[c])/float64(n))
+		}
+	}
+}
+
+// median of xs (which it sorts).
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	m := len(xs) / 2
+	if len(xs)%2 == 0 {
+		return (xs[m-1] + xs[m]) / 2
+	}
+	return xs[m]
 }
 
 // PatchTryOptions are the flags of `tuxtape patch try`.
