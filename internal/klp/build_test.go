@@ -1,6 +1,7 @@
 package klp
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,6 +122,30 @@ int start(void) { kthread_create_on_node(worker, 0, -1, "w"); return helper(0); 
 		}
 		if got := threadStarter(obj, f); got != want {
 			t.Errorf("threadStarter(%s) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestCopyable(t *testing.T) {
+	e := &extractor{newData: map[*elfobj.Symbol]bool{}}
+	bss := &elfobj.Section{Name: ".bss.__key.2", Type: elf.SHT_NOBITS, Flags: elf.SHF_ALLOC | elf.SHF_WRITE}
+	data := &elfobj.Section{Name: ".data.count", Type: elf.SHT_PROGBITS, Flags: elf.SHF_ALLOC | elf.SHF_WRITE}
+	ro := &elfobj.Section{Name: ".rodata.__func__.1", Type: elf.SHT_PROGBITS, Flags: elf.SHF_ALLOC}
+	tests := []struct {
+		name string
+		sec  *elfobj.Section
+		sym  *elfobj.Symbol
+		want bool
+	}{
+		// A lock_class_key without lockdep is empty: the patch may have its own.
+		{"empty key", bss, &elfobj.Symbol{Name: "__key.2", Type: elf.STT_OBJECT, Bind: elf.STB_LOCAL, Section: bss}, true},
+		{"static variable", data, &elfobj.Symbol{Name: "count", Type: elf.STT_OBJECT, Bind: elf.STB_LOCAL, Size: 4, Section: data}, false},
+		{"empty global", bss, &elfobj.Symbol{Name: "marker", Type: elf.STT_OBJECT, Bind: elf.STB_GLOBAL, Section: bss}, false},
+		{"__func__", ro, &elfobj.Symbol{Name: "__func__.1", Type: elf.STT_OBJECT, Bind: elf.STB_LOCAL, Size: 9, Section: ro}, true},
+	}
+	for _, tt := range tests {
+		if got := e.copyable(tt.sec, tt.sym); got != tt.want {
+			t.Errorf("%s: copyable = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

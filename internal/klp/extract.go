@@ -480,6 +480,11 @@ func (e *extractor) copyable(sec *elfobj.Section, sym *elfobj.Symbol) bool {
 	if sym != nil && e.newData[sym] {
 		return true
 	}
+	if sym != nil && sym.Type == elf.STT_OBJECT && sym.Bind == elf.STB_LOCAL && sym.Size == 0 {
+		// Empty: a lock_class_key without lockdep. No state to share,
+		// so a copy serves as well as the running one.
+		return true
+	}
 	if !strings.HasPrefix(sec.Name, ".rodata") || sec.Flags&elf.SHF_WRITE != 0 {
 		return false
 	}
