@@ -629,7 +629,11 @@ func (b *dirBuild) leaves(w mkWord, t *taint, target string, module bool, depth 
 		}
 	}
 	if !composite || depth > 8 {
-		b.add(obj, target, t)
+		built := ""
+		if raw := b.v.dir + "/" + w.s; strings.Contains(w.s, "../") && path.Clean(raw) == obj {
+			built = raw // kvm's $(KVM)/eventfd.o: see Unit.Built
+		}
+		b.add(obj, built, target, t)
 		return
 	}
 	for _, p := range parts {
@@ -643,8 +647,9 @@ func (b *dirBuild) leaves(w mkWord, t *taint, target string, module bool, depth 
 	}
 }
 
-// add records obj as a unit of target, if its source is in the tree.
-func (b *dirBuild) add(obj, target string, t *taint) {
+// add records obj (built under the path built, when not "") as a unit of
+// target, if its source is in the tree.
+func (b *dirBuild) add(obj, built, target string, t *taint) {
 	src, ok := b.r.objRules[obj]
 	if ok && !b.e.exists(src) {
 		ok = false
@@ -657,7 +662,7 @@ func (b *dirBuild) add(obj, target string, t *taint) {
 		b.e.warn("%s: %s has no source in the tree (%s.c, %s.S): generated at build time; left out", b.kfile, obj, path.Base(stem), path.Base(stem))
 		return
 	}
-	u := Unit{Source: src, Object: obj, Target: target, Possible: t != nil}
+	u := Unit{Source: src, Object: obj, Target: target, Possible: t != nil, Built: built}
 	if t != nil {
 		b.e.mu.Lock()
 		k := t.String()
