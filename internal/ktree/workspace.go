@@ -154,7 +154,12 @@ func (w *Workspace) make(ctx context.Context, args ...string) error {
 
 // canBindMount reports whether this process may bind-mount in a mount
 // namespace of its own (root, or a container that allows it).
+// TUXTAPE_WORKSPACE_MOUNT=0 turns it off (to measure the difference, or
+// where mount namespaces misbehave).
 var canBindMount = sync.OnceValue(func() bool {
+	if os.Getenv("TUXTAPE_WORKSPACE_MOUNT") == "0" {
+		return false
+	}
 	dir := os.TempDir()
 	err := exec.Command("unshare", "--mount", "--propagation", "private", "--", "mount", "--bind", dir, dir).Run()
 	return err == nil
