@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/debpkg"
 	"github.com/tuxtape/tuxtape/internal/kbuild"
 	"github.com/tuxtape/tuxtape/internal/klp"
+	"github.com/tuxtape/tuxtape/internal/vmtest"
 )
 
 const (
@@ -178,6 +180,70 @@ func TestStaticKeyVmlinux(t *testing.T) {
 		if kv[key] != want {
 			t.Errorf("%s = %q, want %q", key, kv[key], want)
 		}
+	}
+}
+
+// TestModuleExercised runs the patched code of a module fix from user
+// space: CVE-2026-64317 changes the Rock Ridge symlink parser of isofs.
+// The guest mounts an ISO with a symlink while the patch is enabled and
+// reads the link; function tracing restricted to the livepatch module
+// shows its code is what ran.
+func TestModuleExercised(t *testing.T) {
+	k := debianKernel(t)
+	geniso, err := exec.LookPath("genisoimage")
+	if err != nil {
+		t.Fatalf("genisoimage: %v (run scripts/install-deps)", err)
+	}
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "target"), []byte("isofs target\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("target", filepath.Join(tree, "link")); err != nil {
+		t.Fatal(err)
+	}
+	iso := filepath.Join(dir, "rr.iso")
+	if out, err := exec.Command(geniso, "-quiet", "-R", "-o", iso, tree).CombinedOutput(); err != nil {
+		t.Fatalf("genisoimage: %v\n%s", err, out)
+	}
+	const name = "tt_isofs_rr"
+	ko, res := build(t, k, name, filepath.Join("..", "..", "..", "shared", "corpus", "debian-6.1.176", "patches", "CVE-2026-64317.patch"))
+	if len(res.Units) != 1 || res.Units[0].Object != "isofs" {
+		t.Fatalf("units = %+v, want one unit of isofs", res.Units)
+	}
+	r, err := klp.CheckInVM(context.Background(), k, ko, name, []string{"isofs", "loop"}, `exercise() {
+	tr=/sys/kernel/tracing
+	if [ "$1" = patched ]; then
+		echo ":mod:`+name+`" > $tr/set_ftrace_filter
+		echo function > $tr/current_tracer
+	fi
+	echo > $tr/trace
+	mkdir -p /mnt/iso
+	mount -t iso9660 -o loop,ro /root/rr.iso /mnt/iso
+	echo "readlink-$1: $(readlink /mnt/iso/link)"
+	echo "cat-$1: $(cat /mnt/iso/link)"
+	umount /mnt/iso
+	echo "traced-$1: $(grep -v '^#' $tr/trace | grep -c . || true)"
+	echo nop > $tr/current_tracer
+}`, vmtest.File{Path: "/root/rr.iso", Source: iso})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("VM values: %v", r.Values)
+	if !r.OK() {
+		t.Fatalf("VM report: %s\n%s", r.Summary(), lastLines(r.Dmesg, 30))
+	}
+	kv := r.Values
+	for _, phase := range []string{"patched", "after"} {
+		if kv["readlink-"+phase] != "target" || kv["cat-"+phase] != "isofs target" {
+			t.Errorf("%s: readlink %q, cat %q; want target, isofs target", phase, kv["readlink-"+phase], kv["cat-"+phase])
+		}
+	}
+	if n, _ := strconv.Atoi(kv["traced-patched"]); n == 0 {
+		t.Errorf("no function of %s ran while the link was read (traced-patched = %q)", name, kv["traced-patched"])
 	}
 }
 

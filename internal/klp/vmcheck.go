@@ -106,8 +106,9 @@ exercise after
 }
 
 // CheckInVM boots the target kernel in QEMU with the modules the patch
-// targets loaded, and runs the patch through its life.
-func CheckInVM(ctx context.Context, k *Kernel, ko, name string, objects []string, exercise string) (*VMReport, error) {
+// targets loaded, and runs the patch through its life. files are extra
+// files for the guest (what the exercise reads).
+func CheckInVM(ctx context.Context, k *Kernel, ko, name string, objects []string, exercise string, files ...vmtest.File) (*VMReport, error) {
 	var mods []string
 	for _, o := range objects {
 		if o != "vmlinux" {
@@ -118,7 +119,7 @@ func CheckInVM(ctx context.Context, k *Kernel, ko, name string, objects []string
 		Kernel:     k.Vmlinuz,
 		ModulesDir: k.ModulesDir,
 		Modules:    mods,
-		Files:      []vmtest.File{{Path: "/root/" + name + ".ko", Source: ko}},
+		Files:      append([]vmtest.File{{Path: "/root/" + name + ".ko", Source: ko}}, files...),
 		Script:     LifecycleScript(name, exercise),
 		Timeout:    3 * time.Minute,
 	}
