@@ -114,8 +114,9 @@ int start(void) { kthread_create_on_node(worker, 0, -1, "w"); return helper(0); 
 	if err != nil {
 		t.Fatal(err)
 	}
+	all := elfobj.Functions(obj)
 	funcs := map[string]*elfobj.Function{}
-	for _, f := range elfobj.Functions(obj) {
+	for _, f := range all {
 		funcs[f.Name] = f
 	}
 	for name, want := range map[string]string{"worker": "start", "helper": "", "start": ""} {
@@ -123,7 +124,7 @@ int start(void) { kthread_create_on_node(worker, 0, -1, "w"); return helper(0); 
 		if f == nil {
 			t.Fatalf("no function %s in %v", name, funcs)
 		}
-		if got := threadStarter(obj, f); got != want {
+		if got := threadStarter(obj, all, f); got != want {
 			t.Errorf("threadStarter(%s) = %q, want %q", name, got, want)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -74,9 +75,18 @@ type extractor struct {
 	queue   []*elfobj.Section
 	res     *Extracted
 	seq     int
+	funcs   []*elfobj.Function // of src, once asked for (functions)
 	// slices are functions cut out of a section they share with others
 	// (__sched, __lockfunc, __kprobes code has explicit sections).
 	slices map[*elfobj.Section][]slice
+}
+
+// functions lists the functions of the source object, made once.
+func (e *extractor) functions() []*elfobj.Function {
+	if e.funcs == nil {
+		e.funcs = elfobj.Functions(e.src)
+	}
+	return e.funcs
 }
 
 type slice struct {
@@ -190,7 +200,7 @@ func traced(f *elfobj.Function) bool {
 // travels in the patch as a new one, and its callers are patched instead,
 // up to callers that can be redirected.
 func (e *extractor) expandCallers(picks []pick) []pick {
-	all := elfobj.Functions(e.src)
+	all := e.functions()
 	// Keyed by symbol: Diff and Functions make separate Function values.
 	in := map[*elfobj.Symbol]bool{}
 	for _, p := range picks {
@@ -230,41 +240,41 @@ func (e *extractor) expandCallers(picks []pick) []pick {
 var kthreadCreators = map[string]bool{"kthread_create_on_node": true, "kthread_create_on_cpu": true}
 
 // threadStarter returns the function of the unit that starts f as a kernel
-// thread's main function: it calls a kthread creator and takes f's address
-// (a reference that is not a call or jump to it). "" if none does.
-func threadStarter(obj *elfobj.File, f *elfobj.Function) string {
-	isF := func(r elfobj.Reloc) bool {
-		if r.Sym == f.Sym {
-			return true
-		}
-		main := f.Parts[0]
-		return r.Sym.Type == elf.STT_SECTION && r.Sym.Section == main.Section &&
-			(uint64(r.Addend) == main.Offset || uint64(r.Addend+4) == main.Offset)
-	}
-	for _, g := range elfobj.Functions(obj) {
-		if g.Sym == f.Sym {
-			continue
-		}
-		creates, takes := false, false
-		for _, p := range g.Parts {
-			for _, rs := range obj.RelaSections(p.Section) {
-				for _, r := range rs.Relocs {
-					if r.Sym == nil || r.Offset < p.Offset || r.Offset >= p.Offset+p.Size {
-						continue
-					}
-					if kthreadCreators[r.Sym.Name] {
-						creates = true
-					} else if isF(r) && !(r.Offset > 0 && isCallOrJump(p.Section.Data[r.Offset-1])) {
-						takes = true
-					}
-				}
-			}
-		}
-		if creates && takes {
+// thread's main function: one that calls a kthread creator and takes f's
+// address. "" if none does.
+func threadStarter(obj *elfobj.File, all []*elfobj.Function, f *elfobj.Function) string {
+	createsThread := func(s *elfobj.Symbol) bool { return kthreadCreators[s.Name] }
+	for _, g := range all {
+		if refersTo(g, f) && slices.ContainsFunc(g.Refs, createsThread) && takesAddress(obj, g, f) {
 			return g.Name
 		}
 	}
 	return ""
+}
+
+// takesAddress reports whether g refers to f other than by a direct call
+// or jump to it.
+func takesAddress(obj *elfobj.File, g, f *elfobj.Function) bool {
+	main := f.Parts[0]
+	isF := func(r elfobj.Reloc) bool {
+		// By symbol, or by section symbol and offset (PC-relative: 4
+		// bytes before the place).
+		return r.Sym == f.Sym || r.Sym.Type == elf.STT_SECTION && r.Sym.Section == main.Section &&
+			(uint64(r.Addend) == main.Offset || uint64(r.Addend+4) == main.Offset)
+	}
+	for _, p := range g.Parts {
+		for _, rs := range obj.RelaSections(p.Section) {
+			for _, r := range rs.Relocs {
+				if r.Sym == nil || r.Offset < p.Offset || r.Offset >= p.Offset+p.Size || !isF(r) {
+					continue
+				}
+				if r.Offset == 0 || !isCallOrJump(p.Section.Data[r.Offset-1]) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // isCallOrJump says whether op is the opcode of a direct call (E8) or
@@ -309,7 +319,7 @@ func (e *extractor) checkFunc(f *elfobj.Function, isNew bool) error {
 	if !traced(f) {
 		return notLivepatchable("%s has no ftrace entry (notrace, or built without ftrace), so livepatch cannot redirect it", f.Name)
 	}
-	if starter := threadStarter(e.src, f); starter != "" {
+	if starter := threadStarter(e.src, e.functions(), f); starter != "" {
 		return notLivepatchable("%s is the main function of a kernel thread (%s starts it), which never returns while the kernel runs: the patch's transition could not complete while that thread sleeps in it", f.Name, starter)
 	}
 	if !e.tgt.Symbols.Has(f.Name) {
