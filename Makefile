@@ -36,12 +36,12 @@ bench: build
 	./bench/applicability.sh
 
 fuzz:
-	$(GO) test -run=^$$ -fuzz=FuzzParseJSON -fuzztime=60s ./internal/vulns/
-	$(GO) test -run=^$$ -fuzz=FuzzParseDyad -fuzztime=60s ./internal/vulns/
-	$(GO) test -run=^$$ -fuzz=FuzzParseAnnouncement -fuzztime=60s ./internal/vulns/
-	$(GO) test -run=^$$ -fuzz=FuzzLoadKEV -fuzztime=60s ./internal/priority/
-	$(GO) test -run=^$$ -fuzz=FuzzLoadEPSS -fuzztime=60s ./internal/priority/
-	$(GO) test -run=^$$ -fuzz=FuzzParseConfig -fuzztime=60s ./internal/kbuild/
+	$(GO) test -run=^$$ -fuzz=FuzzParseJSON -fuzztime=60s ./internal/model/vulns/
+	$(GO) test -run=^$$ -fuzz=FuzzParseDyad -fuzztime=60s ./internal/model/vulns/
+	$(GO) test -run=^$$ -fuzz=FuzzParseAnnouncement -fuzztime=60s ./internal/model/vulns/
+	$(GO) test -run=^$$ -fuzz=FuzzLoadKEV -fuzztime=60s ./internal/analysis/priority/
+	$(GO) test -run=^$$ -fuzz=FuzzLoadEPSS -fuzztime=60s ./internal/analysis/priority/
+	$(GO) test -run=^$$ -fuzz=FuzzParseConfig -fuzztime=60s ./internal/model/kconfig/
 
 clean:
 	rm -rf $(BIN)

@@ -6,12 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${COUNT:-5}
-go test -run '^$' -bench 'BenchmarkJudgeAll' -count "$count" ./internal/gauge/
-go test -run '^$' -bench 'BenchmarkScoreAll' -count "$count" ./internal/priority/
-go test -run '^$' -bench 'BenchmarkDocument' -count "$count" ./internal/openvex/
+go test -run '^$' -bench 'BenchmarkJudgeAll' -count "$count" ./internal/analysis/gauge/
+go test -run '^$' -bench 'BenchmarkScoreAll' -count "$count" ./internal/analysis/priority/
+go test -run '^$' -bench 'BenchmarkDocument' -count "$count" ./internal/analysis/openvex/
 if [ -n "${TUXTAPE_KERNEL_SRC:-}" ]; then
   TUXTAPE_KERNEL_CONFIG=${TUXTAPE_KERNEL_CONFIG:-$HOME/.cache/tuxtape/debs/extracted/linux-image-6.1.0-50-cloud-amd64_6.1.176-1/boot/config-6.1.0-50-cloud-amd64} \
-    go test -run '^$' -bench 'BenchmarkStatic' -count "$count" ./internal/kbuild/
+    go test -run '^$' -bench 'BenchmarkStatic' -count "$count" ./internal/build/kbuild/
 else
   echo "BenchmarkStatic skipped: set TUXTAPE_KERNEL_SRC to an unpacked 6.1.176 source tree" >&2
 fi

@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tuxtape/tuxtape/internal/cvesync"
-	"github.com/tuxtape/tuxtape/internal/store"
+	"github.com/tuxtape/tuxtape/internal/server/cvesync"
+	"github.com/tuxtape/tuxtape/internal/server/store"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/tuxtape/tuxtape/internal/cli"
+	"github.com/tuxtape/tuxtape/internal/frontend/cli"
 )
 
 func main() {

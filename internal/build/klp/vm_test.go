@@ -1,0 +1,370 @@
+package klp_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tuxtape/tuxtape/internal/build/debpkg"
+	"github.com/tuxtape/tuxtape/internal/build/klp"
+	"github.com/tuxtape/tuxtape/internal/build/vmtest"
+	"github.com/tuxtape/tuxtape/internal/model/profile"
+)
+
+const (
+	release = "6.1.0-50-cloud-amd64"
+	version = "6.1.176-1"
+)
+
+var (
+	kernelOnce sync.Once
+	kernel     *klp.Kernel
+	kernelErr  error
+)
+
+// debianKernel sets up Debian's cloud kernel once per test binary; the
+// packages and the prepared tree are cached across runs.
+func debianKernel(t *testing.T) *klp.Kernel {
+	t.Helper()
+	if os.Getenv("TUXTAPE_SKIP_VM") == "1" {
+		t.Skip("TUXTAPE_SKIP_VM=1")
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "busybox", "gcc-12", "patch"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s: %v (run scripts/install-deps, or set TUXTAPE_SKIP_VM=1)", tool, err)
+		}
+	}
+	kernelOnce.Do(func() {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			kernelErr = err
+			return
+		}
+		opts := debpkg.Options{}
+		if v := os.Getenv("TUXTAPE_DEB_DIRS"); v != "" {
+			opts.SeedDirs = filepath.SplitList(v)
+		}
+		start := time.Now()
+		kernel, kernelErr = klp.DebianKernel(context.Background(), opts, release, version, filepath.Join(cache, "tuxtape", "trees"), slog.Default())
+		t.Logf("kernel %s=%s ready in %v", release, version, time.Since(start))
+	})
+	if kernelErr != nil {
+		t.Fatalf("set up kernel %s=%s: %v", release, version, kernelErr)
+	}
+	return kernel
+}
+
+// bootWith runs the patch through its life in a VM and returns the
+// key/value lines the exercise printed.
+func bootWith(t *testing.T, k *klp.Kernel, ko, name, exercise string, objects ...string) map[string]string {
+	t.Helper()
+	r, err := klp.CheckInVM(context.Background(), k, ko, name, objects, exercise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("VM values: %v", r.Values)
+	for _, p := range r.Problems {
+		t.Errorf("problem: %s", p)
+	}
+	if !r.OK() {
+		t.Errorf("VM report: %+v\n%s", r, lastLines(r.Dmesg, 30))
+	}
+	return r.Values
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func build(t *testing.T, k *klp.Kernel, name string, fixes ...string) (string, *klp.Result) {
+	t.Helper()
+	var fs []klp.Fix
+	for _, f := range fixes {
+		d, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, klp.Fix{Name: filepath.Base(f), Diff: d})
+	}
+	out := filepath.Join(t.TempDir(), name+".ko")
+	res, err := klp.Build(context.Background(), k, klp.Options{Fixes: fs, Name: name, Replace: true, WorkDir: t.TempDir(), Out: out})
+	if err != nil {
+		t.Fatalf("build %v: %v", fixes, err)
+	}
+	t.Logf("built %s in %v: %+v", name, res.Duration, res.Units)
+	return out, res
+}
+
+// TestCmdlineBehaviour: a fix whose effect user space sees (/proc/cmdline)
+// changes behaviour once loaded and reverts once disabled; the new code
+// reaches a non-exported vmlinux variable through a livepatch relocation.
+func TestCmdlineBehaviour(t *testing.T) {
+	k := debianKernel(t)
+	ko, res := build(t, k, "tt_cmdline", "testdata/cmdline.patch")
+	if len(res.Units) != 1 || strings.Join(res.Units[0].Changed, ",") != "cmdline_proc_show" ||
+		strings.Join(res.Units[0].KlpSymbols, ",") != "vmlinux:saved_command_line,0" {
+		t.Errorf("units = %+v, want cmdline_proc_show changed, saved_command_line through a klp relocation", res.Units)
+	}
+	kv := bootWith(t, k, ko, "tt_cmdline", `exercise() { echo "cmdline-$1: $(cat /proc/cmdline)"; }`, "vmlinux")
+	for key, want := range map[string]string{"enabled": "1", "transition": "0", "sysfs": "vmlinux/cmdline_proc_show,1", "disabled": "gone", "modules": "0"} {
+		if kv[key] != want {
+			t.Errorf("%s = %q, want %q", key, kv[key], want)
+		}
+	}
+	if !strings.HasPrefix(kv["cmdline-patched"], "tuxtape-livepatched console=ttyS0") {
+		t.Errorf("patched /proc/cmdline = %q", kv["cmdline-patched"])
+	}
+	if !strings.HasPrefix(kv["cmdline-after"], "console=ttyS0") {
+		t.Errorf("/proc/cmdline after disabling = %q", kv["cmdline-after"])
+	}
+}
+
+// TestSymposConsoles patches c_start of fs/proc/consoles.c; vmlinux has
+// three static functions of that name, so old_sympos must pick the right
+// one: /proc/consoles changes, /proc/cpuinfo (another c_start) does not.
+func TestSymposConsoles(t *testing.T) {
+	k := debianKernel(t)
+	ko, res := build(t, k, "tt_consoles", "testdata/consoles-sympos.patch")
+	if len(res.Units) != 1 || len(res.Units[0].Funcs) != 1 || res.Units[0].Funcs[0].Name != "c_start" || res.Units[0].Funcs[0].Sympos < 1 {
+		t.Fatalf("units = %+v, want c_start with a sympos", res.Units)
+	}
+	pos := res.Units[0].Funcs[0].Sympos
+	kv := bootWith(t, k, ko, "tt_consoles", `exercise() {
+	echo "consoles-$1: $(head -n 1 /proc/consoles)"
+	echo "cpuinfo-$1: $(head -n 1 /proc/cpuinfo)"
+}`, "vmlinux")
+	if want := fmt.Sprintf("vmlinux/c_start,%d", pos); kv["sysfs"] != want {
+		t.Errorf("sysfs = %q, want %q", kv["sysfs"], want)
+	}
+	if !strings.HasPrefix(kv["consoles-patched"], "tuxtape ttyS0") || !strings.HasPrefix(kv["consoles-after"], "ttyS0") {
+		t.Errorf("/proc/consoles patched %q, after %q", kv["consoles-patched"], kv["consoles-after"])
+	}
+	if !strings.HasPrefix(kv["cpuinfo-patched"], "processor") || kv["cpuinfo-patched"] != kv["cpuinfo-after"] {
+		t.Errorf("/proc/cpuinfo patched %q, after %q: the wrong c_start was patched", kv["cpuinfo-patched"], kv["cpuinfo-after"])
+	}
+}
+
+// TestStaticKeyVmlinux: the new code branches on delayacct_key, a static
+// key vmlinux does not export. Its __jump_table entry reaches the key
+// through a livepatch relocation, which the module loader applies before
+// it sets up the patch's jump labels; the branch then follows the key as
+// sysctl kernel.task_delayacct turns it on and off.
+func TestStaticKeyVmlinux(t *testing.T) {
+	k := debianKernel(t)
+	ko, res := build(t, k, "tt_dacct", "testdata/delayacct-static-key.patch")
+	if len(res.Units) != 1 || !slices.Contains(res.Units[0].KlpSymbols, "vmlinux:delayacct_key,0") {
+		t.Fatalf("units = %+v, want delayacct_key through a livepatch relocation", res.Units)
+	}
+	kv := bootWith(t, k, ko, "tt_dacct", `exercise() {
+	echo "off-$1: $(cat /proc/sys/kernel/task_delayacct)"
+	echo 1 > /proc/sys/kernel/task_delayacct
+	echo "on-$1: $(cat /proc/sys/kernel/task_delayacct)"
+	echo 0 > /proc/sys/kernel/task_delayacct
+}`, "vmlinux")
+	for key, want := range map[string]string{"off-patched": "0", "on-patched": "7", "off-after": "0", "on-after": "1"} {
+		if kv[key] != want {
+			t.Errorf("%s = %q, want %q", key, kv[key], want)
+		}
+	}
+}
+
+// TestModuleExercised runs the patched code of a module fix from user
+// space: CVE-2026-64317 changes the Rock Ridge symlink parser of isofs.
+// The guest mounts an ISO with a symlink while the patch is enabled and
+// reads the link; function tracing restricted to the livepatch module
+// shows its code is what ran.
+func TestModuleExercised(t *testing.T) {
+	k := debianKernel(t)
+	geniso, err := exec.LookPath("genisoimage")
+	if err != nil {
+		t.Fatalf("genisoimage: %v (run scripts/install-deps)", err)
+	}
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tree, "target"), []byte("isofs target\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("target", filepath.Join(tree, "link")); err != nil {
+		t.Fatal(err)
+	}
+	iso := filepath.Join(dir, "rr.iso")
+	if out, err := exec.Command(geniso, "-quiet", "-R", "-o", iso, tree).CombinedOutput(); err != nil {
+		t.Fatalf("genisoimage: %v\n%s", err, out)
+	}
+	const name = "tt_isofs_rr"
+	ko, res := build(t, k, name, filepath.Join("..", "..", "..", "shared", "corpus", "debian-6.1.176", "patches", "CVE-2026-64317.patch"))
+	if len(res.Units) != 1 || res.Units[0].Object != "isofs" {
+		t.Fatalf("units = %+v, want one unit of isofs", res.Units)
+	}
+	r, err := klp.CheckInVM(context.Background(), k, ko, name, []string{"isofs", "loop"}, `exercise() {
+	tr=/sys/kernel/tracing
+	if [ "$1" = patched ]; then
+		echo ":mod:`+name+`" > $tr/set_ftrace_filter
+		echo function > $tr/current_tracer
+	fi
+	echo > $tr/trace
+	mkdir -p /mnt/iso
+	mount -t iso9660 -o loop,ro /root/rr.iso /mnt/iso
+	echo "readlink-$1: $(readlink /mnt/iso/link)"
+	echo "cat-$1: $(cat /mnt/iso/link)"
+	umount /mnt/iso
+	echo "traced-$1: $(grep -v '^#' $tr/trace | grep -c . || true)"
+	echo nop > $tr/current_tracer
+}`, vmtest.File{Path: "/root/rr.iso", Source: iso})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("VM values: %v", r.Values)
+	if !r.OK() {
+		t.Fatalf("VM report: %s\n%s", r.Summary(), lastLines(r.Dmesg, 30))
+	}
+	kv := r.Values
+	for _, phase := range []string{"patched", "after"} {
+		if kv["readlink-"+phase] != "target" || kv["cat-"+phase] != "isofs target" {
+			t.Errorf("%s: readlink %q, cat %q; want target, isofs target", phase, kv["readlink-"+phase], kv["cat-"+phase])
+		}
+	}
+	if n, _ := strconv.Atoi(kv["traced-patched"]); n == 0 {
+		t.Errorf("no function of %s ran while the link was read (traced-patched = %q)", name, kv["traced-patched"])
+	}
+}
+
+// TestCorpus builds real fixes from the corpus: one in a module (the patch
+// applies when the module loads; here it is loaded first) and one in
+// vmlinux whose new code reaches static symbols of its file through
+// livepatch relocations.
+func TestCorpus(t *testing.T) {
+	k := debianKernel(t)
+	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "debian-6.1.176", "patches")
+	if _, err := os.Stat(corpus); err != nil {
+		t.Fatalf("corpus not found: %v", err)
+	}
+	for _, tc := range []struct {
+		id, object string
+		klpSym     string // a livepatch relocation the build must have
+	}{
+		{"CVE-2026-64317", "isofs", "isofs:iso_date,0"},
+		{"CVE-2026-64324", "udf", ""},
+		{"CVE-2026-31451", "vmlinux", "vmlinux:__ext4_check_dir_entry,0"},
+		// cpufreq_driver is a static variable of drivers/cpufreq/cpufreq.c.
+		{"CVE-2026-64373", "vmlinux", "vmlinux:cpufreq_driver,0"},
+		// A WARN_ONCE flag: a static local whose name vmlinux has 70-odd times.
+		{"CVE-2026-64425", "vmlinux", "vmlinux:__already_done.1,41"},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			name := "tt_" + strings.ToLower(strings.ReplaceAll(tc.id, "-", "_"))
+			ko, res := build(t, k, name, filepath.Join(corpus, tc.id+".patch"))
+			var klpSyms []string
+			for _, u := range res.Units {
+				if u.Object != tc.object {
+					t.Errorf("unit %s belongs to %s, want %s", u.Unit, u.Object, tc.object)
+				}
+				klpSyms = append(klpSyms, u.KlpSymbols...)
+			}
+			if tc.klpSym != "" && !slices.Contains(klpSyms, tc.klpSym) {
+				t.Errorf("livepatch relocations against %v, want one against %s", klpSyms, tc.klpSym)
+			}
+			t.Logf("livepatch relocations against %v", klpSyms)
+			kv := bootWith(t, k, ko, name, "", tc.object)
+			if !strings.Contains(kv["sysfs"], tc.object+"/") {
+				t.Errorf("sysfs = %q, want functions under %s/", kv["sysfs"], tc.object)
+			}
+		})
+	}
+}
+
+// TestBadFixes: what the generator says about fixes it cannot turn into a
+// module.
+func TestBadFixes(t *testing.T) {
+	k := debianKernel(t)
+	comment := "--- a/fs/proc/cmdline.c\n+++ b/fs/proc/cmdline.c\n@@ -6,6 +6,7 @@\n \n static int cmdline_proc_show(struct seq_file *m, void *v)\n {\n+\t/* a comment changes no code */\n \tseq_puts(m, saved_command_line);\n \tseq_putc(m, '\\n');\n \treturn 0;\n"
+	noApply := strings.Replace(comment, "seq_puts(m, saved_command_line)", "seq_puts(m, other_line)", 1)
+	header := "--- a/include/linux/seq_file.h\n+++ b/include/linux/seq_file.h\n@@ -1,3 +1,4 @@\n+/* x */\n"
+	initFix := "--- a/fs/proc/cmdline.c\n+++ b/fs/proc/cmdline.c\n@@ -14,5 +14,6 @@\n static int __init proc_cmdline_init(void)\n {\n \tproc_create_single(\"cmdline\", 0, NULL, cmdline_proc_show);\n+\tpr_info(\"proc_cmdline_init\\n\");\n \treturn 0;\n }\n"
+	for _, tc := range []struct {
+		name, diff string
+		check      func(error) bool
+		msg        string
+	}{
+		{"empty", "", func(err error) bool { return err != nil }, "empty"},
+		{"comment only", comment, func(err error) bool { return errors.Is(err, klp.ErrNoChange) }, "no functional change"},
+		{"does not apply", noApply, func(err error) bool { return err != nil }, "does not apply"},
+		{"header", header, klp.IsNotLivepatchable, "header include/linux/seq_file.h"},
+		{"__init", initFix, klp.IsNotLivepatchable, "__init"},
+		{"other arch", "--- a/arch/arm64/kernel/smp.c\n+++ b/arch/arm64/kernel/smp.c\n@@ -1 +1 @@\n-a\n+b\n", func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, "another architecture"},
+	} {
+		_, err := klp.Build(context.Background(), k, klp.Options{Fixes: []klp.Fix{{Name: tc.name, Diff: []byte(tc.diff)}}, Name: "tt_bad",
+			WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_bad.ko")})
+		if err == nil || !tc.check(err) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%s: Build error = %v, want one saying %q", tc.name, err, tc.msg)
+		}
+	}
+}
+
+// TestHeaderFix: a fix to a header reaches every unit that reads it, as the
+// kernel's real build profile says (a fixture cut from the cloud config's
+// full build: the three apparmor units that include policy_unpack.h).
+func TestHeaderFix(t *testing.T) {
+	k := debianKernel(t)
+	data, err := os.ReadFile(filepath.Join("testdata", "cloud-profile-apparmor.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p profile.Profile
+	if err := json.Unmarshal(data, &p); err != nil {
+		t.Fatal(err)
+	}
+	k.Profile = profile.NewIndex(&p)
+	defer func() { k.Profile = nil }()
+
+	// Too many readers: refused with the count, before any compile.
+	wide := &profile.Profile{Kind: profile.KindReal, Deps: map[string][]int32{}}
+	for i := range klp.MaxHeaderUnits + 1 {
+		wide.Units = append(wide.Units, profile.Unit{Source: fmt.Sprintf("net/x%02d.c", i), Object: fmt.Sprintf("net/x%02d.o", i), Target: "vmlinux"})
+		wide.Deps["include/net/sock.h"] = append(wide.Deps["include/net/sock.h"], int32(i))
+	}
+	k.Profile = profile.NewIndex(wide)
+	header := "--- a/include/net/sock.h\n+++ b/include/net/sock.h\n@@ -1,3 +1,4 @@\n+/* x */\n"
+	_, err = klp.Build(context.Background(), k, klp.Options{Fixes: []klp.Fix{{Name: "wide", Diff: []byte(header)}}, Name: "tt_wide",
+		WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_wide.ko")})
+	if !klp.IsNotLivepatchable(err) || !strings.Contains(err.Error(), "41 compile units") {
+		t.Errorf("a header read by %d units: %v", klp.MaxHeaderUnits+1, err)
+	}
+	k.Profile = profile.NewIndex(&p)
+
+	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "debian-6.1.176", "patches")
+	const id = "CVE-2026-63827" // security/apparmor/include/policy_unpack.h and policy.c
+	name := "tt_cve_2026_63827"
+	ko, res := build(t, k, name, filepath.Join(corpus, id+".patch"))
+	var units []string
+	for _, u := range res.Units {
+		units = append(units, u.Unit)
+	}
+	slices.Sort(units)
+	want := []string{"security/apparmor/apparmorfs.o", "security/apparmor/policy.o", "security/apparmor/policy_unpack.o"}
+	if !slices.Equal(units, want) {
+		t.Errorf("compared units %v, want %v", units, want)
+	}
+	kv := bootWith(t, k, ko, name, "", "vmlinux")
+	if !strings.Contains(kv["sysfs"], "vmlinux/") {
+		t.Errorf("sysfs = %q, want functions under vmlinux/", kv["sysfs"])
+	}
+}

@@ -1,0 +1,159 @@
+package klp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/tuxtape/tuxtape/internal/build/vmtest"
+)
+
+// VMReport is what loading a livepatch in a VM showed.
+type VMReport struct {
+	Enabled    bool     `json:"enabled"`
+	Transition bool     `json:"transitioned"`
+	Unloaded   bool     `json:"unloaded"`
+	Functions  []string `json:"functions"` // sysfs <object>/<function>,<sympos>
+	Problems   []string `json:"problems,omitempty"`
+	// Blockers are the tasks the kernel found sleeping in a patched
+	// function while the transition waited ("comm:pid in function").
+	Blockers []string `json:"blockers,omitempty"`
+	// Absent are target modules that cannot load in the VM (no such
+	// hardware or hypervisor): the patch loads without them, and their
+	// functions are registered but not patched.
+	Absent   []string          `json:"absent,omitempty"`
+	Values   map[string]string `json:"values,omitempty"` // "key: value" lines the exercise printed
+	Dmesg    string            `json:"-"`
+	Duration time.Duration     `json:"duration_ns"`
+}
+
+// OK reports whether the patch loaded, transitioned and unloaded cleanly.
+func (r *VMReport) OK() bool {
+	return r.Enabled && r.Transition && r.Unloaded && len(r.Problems) == 0
+}
+
+var sleepingOn = regexp.MustCompile(`: (\S+:\d+) is sleeping on function (\S+)`)
+
+// transitionBlockers reads the livepatch transition's debug lines: the
+// distinct tasks found sleeping in a function being patched.
+func transitionBlockers(dmesg string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range sleepingOn.FindAllStringSubmatch(dmesg, -1) {
+		b := m[1] + " in " + m[2]
+		if !seen[b] {
+			seen[b] = true
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Summary says in one line what went wrong, or "" if nothing did.
+func (r *VMReport) Summary() string {
+	var parts []string
+	if !r.Enabled {
+		parts = append(parts, "the patch did not enable")
+	}
+	if r.Enabled && !r.Transition {
+		p := "the transition did not complete in 30 s"
+		if len(r.Blockers) > 0 {
+			p += " (tasks sleeping in patched functions: " + strings.Join(r.Blockers, ", ") + "; a kernel thread that never leaves a patched function keeps the old code)"
+		}
+		parts = append(parts, p)
+	}
+	if !r.Unloaded {
+		parts = append(parts, "the patch did not disable and unload cleanly")
+	}
+	parts = append(parts, r.Problems...)
+	return strings.Join(parts, "; ")
+}
+
+// LifecycleScript loads /root/<name>.ko, waits for the transition, runs the
+// shell function exercise (given "patched", then "after" once the patch is
+// disabled and unloaded) and prints key: value lines.
+func LifecycleScript(name, exercise string) string {
+	if exercise == "" {
+		exercise = "exercise() { :; }"
+	}
+	return fmt.Sprintf(`set -e
+lp=/sys/kernel/livepatch/%[1]s
+wait_transition() {
+	i=0
+	while [ -e $lp/transition ] && [ "$(cat $lp/transition)" != 0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+}
+%[2]s
+# Let the kernel say which tasks hold up the transition.
+[ -d /sys/kernel/debug/dynamic_debug ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+echo 'file kernel/livepatch/transition.c +p' > /sys/kernel/debug/dynamic_debug/control 2>/dev/null || true
+insmod /root/%[1]s.ko
+wait_transition
+echo "enabled: $(cat $lp/enabled)"
+echo "transition: $(cat $lp/transition)"
+echo "sysfs: $(cd $lp && ls -d */*,* | tr '\n' ' ' | sed 's/ $//')"
+exercise patched
+echo 0 > $lp/enabled
+i=0
+while [ -e $lp ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+[ -e $lp ] && echo "disabled: still there" || echo "disabled: gone"
+rmmod %[1]s
+echo "modules: $(grep -c '^%[1]s ' /proc/modules || true)"
+exercise after
+`, name, exercise)
+}
+
+// CheckInVM boots the target kernel in QEMU with the modules the patch
+// targets loaded, and runs the patch through its life. files are extra
+// files for the guest (what the exercise reads).
+func CheckInVM(ctx context.Context, k *Kernel, ko, name string, objects []string, exercise string, files ...vmtest.File) (*VMReport, error) {
+	var mods []string
+	for _, o := range objects {
+		if o != "vmlinux" {
+			mods = append(mods, o)
+		}
+	}
+	cfg := vmtest.Config{
+		Kernel:     k.Vmlinuz,
+		ModulesDir: k.ModulesDir,
+		Modules:    mods,
+		Files:      append([]vmtest.File{{Path: "/root/" + name + ".ko", Source: ko}}, files...),
+		Script:     LifecycleScript(name, exercise),
+		Timeout:    3 * time.Minute,
+	}
+	res, err := vmtest.Boot(ctx, cfg)
+	var absent []string
+	if errors.Is(err, vmtest.ErrPreload) && len(mods) > 0 {
+		// A driver for hardware QEMU lacks (xen-gntdev) refuses to load.
+		// The livepatch still loads: livepatch waits for the module.
+		absent, cfg.Modules = mods, nil
+		res, err = vmtest.Boot(ctx, cfg)
+	}
+	if err != nil {
+		tail := ""
+		if res != nil {
+			tail = lastLines(res.Console, 40)
+		}
+		return nil, fmt.Errorf("boot the VM: %w\n%s", err, tail)
+	}
+	r := &VMReport{Values: map[string]string{}, Dmesg: res.Dmesg, Duration: res.Duration, Absent: absent}
+	r.Blockers = transitionBlockers(res.Dmesg)
+	for _, line := range strings.Split(res.Output, "\n") {
+		if key, v, ok := strings.Cut(line, ": "); ok {
+			r.Values[key] = strings.TrimSpace(v)
+		}
+	}
+	r.Enabled = r.Values["enabled"] == "1"
+	r.Transition = r.Values["transition"] == "0" && strings.Contains(res.Dmesg, "'"+name+"': patching complete")
+	r.Unloaded = r.Values["disabled"] == "gone" && r.Values["modules"] == "0" && strings.Contains(res.Dmesg, "'"+name+"': unpatching complete")
+	r.Functions = strings.Fields(r.Values["sysfs"])
+	for _, p := range res.Problems {
+		r.Problems = append(r.Problems, p.Line)
+	}
+	if res.ExitCode != 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("the test script failed (exit %d): %s", res.ExitCode, lastLines(res.Console, 15)))
+	}
+	return r, nil
+}

@@ -1,0 +1,603 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tuxtape/tuxtape/internal/build/debpkg"
+	"github.com/tuxtape/tuxtape/internal/build/kbuild"
+	"github.com/tuxtape/tuxtape/internal/build/kernelsrc"
+	"github.com/tuxtape/tuxtape/internal/frontend/progress"
+	"github.com/tuxtape/tuxtape/internal/model/kconfig"
+	"github.com/tuxtape/tuxtape/internal/model/kernel"
+	"github.com/tuxtape/tuxtape/internal/model/profile"
+	"github.com/tuxtape/tuxtape/internal/server/store"
+)
+
+func newKernelCmd(g *Globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "kernel",
+		Short: "Manage the kernels TuxTape serves and their build profiles",
+		Long: `A kernel is a release (uname -r), its upstream version, the .config it was
+built with and its exact source. Its build profile says which source files are
+compiled into vmlinux and into which module; the CVE commands use it to decide
+whether a CVE's code is in the kernel.`,
+	}
+	cmd.AddCommand(newKernelAddCmd(g), newKernelListCmd(g), newKernelShowCmd(g), newKernelRmCmd(g),
+		newKernelBuildCmd(g), newKernelProfileCmd(g))
+	return cmd
+}
+
+// KernelAddOptions are the flags of `tuxtape kernel add`.
+type KernelAddOptions struct {
+	Release, Version, Config, Source, Ref, Patches string
+	Fixed                                          []string
+	Arch                                           string
+	NoChangelog                                    bool
+}
+
+func newKernelAddCmd(g *Globals) *cobra.Command {
+	var o KernelAddOptions
+	cmd := &cobra.Command{
+		Use:   "add NAME --release R --source SRC [--version V] [--config FILE]",
+		Short: "Add a kernel",
+		Long: `add records a kernel. SRC is its exact source:
+  a tarball path or http(s) URL         linux-6.1.176.tar.xz
+  a Debian source package               debian:linux-source-6.1=6.1.176-1
+  a git repository with --ref           https://git.kernel.org/…/linux.git --ref v6.1.176
+                                        (and --patches DIR: *.patch applied in name order)
+
+For a Debian source the kernel is a Debian kernel: its image, headers and -dbg
+packages are named from the release and the package version, --version defaults
+to the upstream part of the package version, --config defaults to the image
+package's /boot/config-RELEASE (fetched with apt and cached), and every CVE the
+image package's changelog names counts as fixed (Debian's backports; turn this
+off with --no-changelog).
+
+--fixed FILE (repeatable) declares fixes the kernel carries beyond its version,
+such as distribution backports: every CVE ID in the file counts as fixed (a
+distribution changelog works as it is), and so does every line that is only a
+commit ID.
+
+Example:
+  tuxtape kernel add cloud --release 6.1.0-50-cloud-amd64 --source debian:linux-source-6.1=6.1.176-1`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runKernelAdd(cmd.Context(), g, args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Release, "release", "", "the kernel release, as uname -r prints it (required)")
+	f.StringVar(&o.Version, "version", "", "the upstream version the source is based on, e.g. 6.1.176")
+	f.StringVar(&o.Config, "config", "", "the kernel's .config")
+	f.StringVar(&o.Source, "source", "", "the exact source: tarball path or URL, debian:PACKAGE=VERSION, or a git repository (required)")
+	f.StringVar(&o.Ref, "ref", "", "git tag, branch or commit (git sources)")
+	f.StringVar(&o.Patches, "patches", "", "directory of *.patch files applied in order on a git source")
+	f.StringArrayVar(&o.Fixed, "fixed", nil, "file of fixes the kernel carries beyond its version (CVE IDs, commit IDs)")
+	f.StringVar(&o.Arch, "arch", "x86_64", "architecture")
+	f.BoolVar(&o.NoChangelog, "no-changelog", false, "Debian kernels: do not take the CVEs the image package's changelog names as fixed")
+	return cmd
+}
+
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s takes %s", cmd.CommandPath(), names)
+		}
+		return nil
+	}
+}
+
+func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptions) error {
+	if o.Release == "" {
+		return usagef("kernel add: --release is required (the kernel's uname -r)")
+	}
+	src, err := kernel.ParseSource(o.Source, o.Ref)
+	if err != nil {
+		return usageError{err}
+	}
+	k := &kernel.Kernel{Name: name, Release: o.Release, Version: o.Version, Arch: o.Arch, Source: src}
+	if o.Patches != "" {
+		if src.Kind != kernel.SourceGit {
+			return usagef("--patches applies to git sources")
+		}
+		if k.Source.Patches, err = readPatches(o.Patches); err != nil {
+			return err
+		}
+	}
+	if pkg, ver, ok := src.DebianPackage(); ok {
+		k.Debian = kernel.DebianFor(o.Release, ver)
+		if k.Debian.Source != pkg {
+			return usagef("source package %s does not match release %s (want %s)", pkg, o.Release, k.Debian.Source)
+		}
+		if k.Version == "" {
+			k.Version, _, _ = strings.Cut(ver, "-")
+		}
+	}
+	if k.Version == "" {
+		return usagef("kernel add: --version is required for a non-Debian source (e.g. 6.1.176)")
+	}
+	switch {
+	case o.Config != "":
+		if k.Config, err = os.ReadFile(o.Config); err != nil {
+			return fmt.Errorf("read --config: %w", err)
+		}
+	case k.Debian == nil:
+		return usagef("kernel add: --config is required for a non-Debian source")
+	}
+	if k.Debian != nil && (k.Config == nil || !o.NoChangelog) {
+		dk, err := debpkg.NewKernel(debpkg.Options{CacheDir: filepath.Join(g.cfg.CacheDir, "debs"), Logger: g.log}, k.Release, k.Debian.Version)
+		if err != nil {
+			return usageError{err}
+		}
+		g.progressf("fetching %s=%s for its config and changelog…", k.Debian.Image, k.Debian.Version)
+		img, err := dk.Image(ctx)
+		if err != nil {
+			return err
+		}
+		if k.Config == nil {
+			if k.Config, err = os.ReadFile(img.Config); err != nil {
+				return err
+			}
+		}
+		if !o.NoChangelog {
+			// Debian's changelog names the CVEs each upload fixes,
+			// backports included.
+			cl := filepath.Join(img.Root, "usr", "share", "doc", k.Debian.Image, "changelog.gz")
+			cves, _, err := readFixedList(cl)
+			if err != nil {
+				return fmt.Errorf("kernel %s: Debian changelog: %w (use --no-changelog to skip it)", name, err)
+			}
+			k.FixedCVEs = append(k.FixedCVEs, cves...)
+		}
+	}
+	if _, err := kconfig.ParseConfig(bytes.NewReader(k.Config)); err != nil {
+		return usagef("kernel %s: %v", name, err)
+	}
+	for _, f := range o.Fixed {
+		cves, commits, err := readFixedList(f)
+		if err != nil {
+			return fmt.Errorf("--fixed: %w", err)
+		}
+		k.FixedCVEs = append(k.FixedCVEs, cves...)
+		k.FixedCommits = append(k.FixedCommits, commits...)
+	}
+	slices.Sort(k.FixedCVEs)
+	k.FixedCVEs = slices.Compact(k.FixedCVEs)
+	slices.Sort(k.FixedCommits)
+	k.FixedCommits = slices.Compact(k.FixedCommits)
+	if err := k.Validate(); err != nil {
+		return usageError{err}
+	}
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.AddKernel(ctx, k); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return usagef("%v: pick another name, or `tuxtape kernel rm %s` first", err, name)
+		}
+		return err
+	}
+	fmt.Fprintf(g.Stdout, "added kernel %s (%s, %s)\n", k.Name, k.Release, k.Version)
+	return nil
+}
+
+func readFixedList(path string) (cves, commits []string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	if cves, commits, err = kernel.ReadFixes(f); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cves, commits, nil
+}
+
+func readPatches(dir string) ([]kernel.Patch, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "*.patch"))
+	if err != nil || len(names) == 0 {
+		return nil, usagef("--patches %s: no *.patch files", dir)
+	}
+	slices.Sort(names)
+	var ps []kernel.Patch
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, kernel.Patch{Name: filepath.Base(n), Data: data})
+	}
+	return ps, nil
+}
+
+// kernelJSON is how kernels are printed with --json.
+type kernelJSON struct {
+	*kernel.Kernel
+	ConfigSHA256 string               `json:"config_sha256"`
+	Profiles     map[string]time.Time `json:"profiles"`
+}
+
+func kernelView(ctx context.Context, st store.Store, k *kernel.Kernel) (kernelJSON, error) {
+	sum := sha256.Sum256(k.Config)
+	kinds, err := st.ProfileKinds(ctx, k.Name)
+	if err != nil {
+		return kernelJSON{}, err
+	}
+	v := kernelJSON{Kernel: k, ConfigSHA256: hex.EncodeToString(sum[:]), Profiles: map[string]time.Time{}}
+	for kind, t := range kinds {
+		v.Profiles[string(kind)] = t
+	}
+	return v, nil
+}
+
+func profileNames(v kernelJSON) string {
+	var ks []string
+	for k := range v.Profiles {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	if len(ks) == 0 {
+		return "-"
+	}
+	return strings.Join(ks, ",")
+}
+
+func newKernelListCmd(g *Globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List kernels",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ks, err := st.Kernels(ctx)
+			if err != nil {
+				return err
+			}
+			views := make([]kernelJSON, 0, len(ks))
+			for _, k := range ks {
+				v, err := kernelView(ctx, st, k)
+				if err != nil {
+					return err
+				}
+				views = append(views, v)
+			}
+			if asJSON {
+				return writeJSON(g.Stdout, views)
+			}
+			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tRELEASE\tVERSION\tSOURCE\tPROFILES")
+			for _, v := range views {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, v.Release, v.Version, v.Source, profileNames(v))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newKernelShowCmd(g *Globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a kernel",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			k, err := st.Kernel(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			v, err := kernelView(ctx, st, k)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(g.Stdout, v)
+			}
+			w := g.Stdout
+			fmt.Fprintf(w, "Name:     %s\nRelease:  %s\nVersion:  %s\nArch:     %s\nSource:   %s\n", k.Name, k.Release, k.Version, k.Arch, k.Source)
+			for _, p := range k.Source.Patches {
+				fmt.Fprintf(w, "  patch   %s\n", p.Name)
+			}
+			fmt.Fprintf(w, "Config:   %d lines, sha256 %s\n", bytes.Count(k.Config, []byte("\n")), v.ConfigSHA256[:16])
+			if d := k.Debian; d != nil {
+				fmt.Fprintf(w, "Debian:   %s, %s, %s, %s (version %s)\n", d.Image, d.Headers, d.Debug, d.Source, d.Version)
+			}
+			if len(k.FixedCVEs)+len(k.FixedCommits) > 0 {
+				fmt.Fprintf(w, "Declares: %d CVEs and %d commits fixed\n", len(k.FixedCVEs), len(k.FixedCommits))
+			}
+			fmt.Fprintf(w, "Added:    %s\n", k.Added.Format(time.RFC3339))
+			for _, kind := range []string{"real", "static"} {
+				if t, ok := v.Profiles[kind]; ok {
+					fmt.Fprintf(w, "Profile:  %s, made %s\n", kind, t.Format(time.RFC3339))
+				}
+			}
+			if len(v.Profiles) == 0 {
+				fmt.Fprintf(w, "Profile:  none (tuxtape kernel profile %s --static, or kernel build %s)\n", k.Name, k.Name)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newKernelRmCmd(g *Globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm NAME",
+		Short: "Remove a kernel and its profiles",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.RemoveKernel(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.Stdout, "removed kernel %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+// KernelBuildOptions are the flags of `tuxtape kernel build`.
+type KernelBuildOptions struct {
+	Jobs int
+	From string
+}
+
+func newKernelBuildCmd(g *Globals) *cobra.Command {
+	var o KernelBuildOptions
+	cmd := &cobra.Command{
+		Use:   "build NAME [-j N] [--from DIR]",
+		Short: "Build a kernel and record its real build profile",
+		Long: `build unpacks the kernel's source into the cache, installs its config, runs
+make olddefconfig and the full build (vmlinux and modules; about 30 minutes for
+a distribution config on two cores), and reads the real build profile from
+kbuild's records: each object's .cmd file (its source and every header it read),
+vmlinux.a, and each module's .mod file.
+
+--from DIR reads the profile of a build that already finished in DIR instead.`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runKernelBuild(cmd.Context(), g, args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&o.Jobs, "jobs", "j", 0, "parallel make jobs (default: one per CPU)")
+	f.StringVar(&o.From, "from", "", "read the profile of an existing finished build in this directory")
+	return cmd
+}
+
+func runKernelBuild(ctx context.Context, g *Globals, name string, o KernelBuildOptions) error {
+	st, err := g.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	k, err := st.Kernel(ctx, name)
+	if err != nil {
+		return err
+	}
+	var p *profile.Profile
+	if o.From != "" {
+		if p, err = kbuild.ReadBuild(ctx, o.From); err != nil {
+			return err
+		}
+	} else {
+		dir := filepath.Join(g.cfg.CacheDir, "builds", name)
+		if err := os.MkdirAll(dir+".logs", 0o755); err != nil {
+			return err
+		}
+		logPath := filepath.Join(dir+".logs", "build.log")
+		logf, err := os.Create(logPath)
+		if err != nil {
+			return err
+		}
+		defer logf.Close()
+		g.progressf("building %s in %s (log: %s)…", name, dir, logPath)
+		// The static profile, when there is one, says about how many
+		// objects the build compiles: enough for a progress estimate.
+		total := 0
+		if sp, _, err := st.Profile(ctx, name, profile.KindStatic); err == nil {
+			total = len(sp.Units)
+		}
+		counter := &compileCounter{w: logf, bar: progress.New(stderrFile(g.Stderr), "kernel build: objects", g.Quiet), total: total}
+		start := time.Now()
+		src := kernelsrc.Sources{CacheDir: g.cfg.CacheDir, Log: g.log}
+		p, err = src.Build(ctx, k, kernelsrc.BuildOptions{Dir: dir, Jobs: o.Jobs, Output: counter})
+		counter.bar.Done()
+		if err != nil {
+			return fmt.Errorf("%w (log: %s)", err, logPath)
+		}
+		g.progressf("built in %s", time.Since(start).Round(time.Second))
+	}
+	if err := st.PutProfile(ctx, name, p); err != nil {
+		return err
+	}
+	fmt.Fprintf(g.Stdout, "%s: real profile: %s\n", name, profileSummary(p))
+	return nil
+}
+
+// compileCounter passes make's output on and counts compiled objects.
+type compileCounter struct {
+	w       io.Writer
+	bar     *progress.Bar
+	total   int
+	done    int
+	partial []byte
+}
+
+func (c *compileCounter) Write(p []byte) (int, error) {
+	c.partial = append(c.partial, p...)
+	for {
+		i := bytes.IndexByte(c.partial, '\n')
+		if i < 0 {
+			break
+		}
+		line := bytes.TrimSpace(c.partial[:i])
+		if bytes.HasPrefix(line, []byte("CC ")) || bytes.HasPrefix(line, []byte("AS ")) {
+			c.done++
+			c.bar.Update(c.done, max(c.total, c.done))
+		}
+		c.partial = c.partial[i+1:]
+	}
+	return c.w.Write(p)
+}
+
+func profileSummary(p *profile.Profile) string {
+	mods := map[string]bool{}
+	var vm int
+	for _, u := range p.Units {
+		if u.Target == profile.Vmlinux {
+			vm++
+		} else {
+			mods[u.Target] = true
+		}
+	}
+	s := fmt.Sprintf("%d compiled files: %d into vmlinux, %d into %d modules", len(p.Units), vm, len(p.Units)-vm, len(mods))
+	if len(p.Warnings) > 0 {
+		s += fmt.Sprintf("; %d warnings", len(p.Warnings))
+	}
+	return s
+}
+
+// KernelProfileOptions are the flags of `tuxtape kernel profile`.
+type KernelProfileOptions struct {
+	Static, Real, Refresh, JSON bool
+}
+
+func newKernelProfileCmd(g *Globals) *cobra.Command {
+	var o KernelProfileOptions
+	cmd := &cobra.Command{
+		Use:   "profile NAME [--static|--real] [--json]",
+		Short: "List which source files a kernel compiles, and where each goes",
+		Long: `profile lists every source file compiled into the kernel and where it goes:
+vmlinux or the module's name.
+
+--real is the profile of a real build (tuxtape kernel build NAME). --static
+evaluates the kernel's Kbuild Makefiles against its .config, without a
+compiler, in seconds; constructs it cannot decide are counted in and listed as
+warnings. Without either, the real profile is shown when there is one, else the
+static one (computed and stored the first time).`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Static && o.Real {
+				return usagef("give --static or --real, not both")
+			}
+			ctx := cmd.Context()
+			st, err := g.openStore(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			k, err := st.Kernel(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			kind := profile.KindStatic
+			switch {
+			case o.Real:
+				kind = profile.KindReal
+			case !o.Static:
+				if kinds, err := st.ProfileKinds(ctx, k.Name); err == nil {
+					if _, ok := kinds[profile.KindReal]; ok {
+						kind = profile.KindReal
+					}
+				}
+			}
+			p, err := g.profile(ctx, st, k, kind, o.Refresh)
+			if err != nil {
+				return err
+			}
+			if o.JSON {
+				return writeJSON(g.Stdout, p)
+			}
+			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SOURCE\tTARGET")
+			for _, u := range p.Units {
+				t := u.Target
+				if u.Possible {
+					t += " (possibly)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\n", u.Source, t)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, w := range p.Warnings {
+				fmt.Fprintf(g.Stderr, "warning: %s\n", w)
+			}
+			fmt.Fprintf(g.Stderr, "%s profile of %s: %s\n", p.Kind, k.Name, profileSummary(p))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.Static, "static", false, "the static profile (Makefiles and .config)")
+	f.BoolVar(&o.Real, "real", false, "the real profile (from tuxtape kernel build)")
+	f.BoolVar(&o.Refresh, "refresh", false, "recompute the static profile even if one is stored")
+	f.BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+// profile returns a kernel's stored profile of kind; a static one is
+// computed and stored when missing (or when refresh is set).
+func (g *Globals) profile(ctx context.Context, st store.Store, k *kernel.Kernel, kind profile.Kind, refresh bool) (*profile.Profile, error) {
+	if !refresh || kind == profile.KindReal {
+		p, _, err := st.Profile(ctx, k.Name, kind)
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return p, err
+		}
+		if kind == profile.KindReal {
+			return nil, fmt.Errorf("%w: run `tuxtape kernel build %s` (a full build), or use the static profile", err, k.Name)
+		}
+	}
+	g.progressf("evaluating the Kbuild Makefiles of %s…", k.Name)
+	p, err := kernelsrc.Sources{CacheDir: g.cfg.CacheDir, Log: g.log}.StaticProfile(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.PutProfile(ctx, k.Name, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// progressf tells the user what a long step is doing, unless -q.
+func (g *Globals) progressf(format string, args ...any) {
+	if g.Quiet {
+		return
+	}
+	fmt.Fprintf(g.Stderr, format+"\n", args...)
+}
