@@ -58,6 +58,17 @@ func Bundle(t testing.TB) string {
 	return p
 }
 
+// Corpus is the directory of a corpus of real fixes in ../shared/corpus
+// beside the source tree (debian-6.1.176, debian-6.12.107).
+func Corpus(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(RepoRoot(), "..", "shared", "corpus", name)
+	if _, err := os.Stat(filepath.Join(p, "patches")); err != nil {
+		missing(t, "corpus %s not found: %v", name, err)
+	}
+	return p
+}
+
 var mirrorOnce sync.Mutex
 
 // Mirror returns a bare mirror of the bundle, cloned once and shared by

@@ -75,7 +75,7 @@ func version(t testing.TB, s string) vulns.Version {
 // 6.1.176 is affected by version, except the two whose 6.1 bug came and
 // went within 6.1.178.
 func TestCorpusVersions(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "..", "shared", "corpus", "debian-6.1.176", "index.json"))
+	data, err := os.ReadFile(filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "index.json"))
 	if err != nil {
 		t.Skipf("corpus index: %v", err)
 	}

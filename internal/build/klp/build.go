@@ -7,39 +7,67 @@
 package klp
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"debug/elf"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/build/elfobj"
+	"github.com/tuxtape/tuxtape/internal/build/kbuild"
 	"github.com/tuxtape/tuxtape/internal/build/ktree"
+	"github.com/tuxtape/tuxtape/internal/model/kconfig"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
+	"github.com/tuxtape/tuxtape/internal/model/refusal"
 )
 
-// Kernel is everything about the target kernel the generator needs.
+// Kernel is a target kernel ready for the generator: its prepared source,
+// its headers, symbols and modules, and its build profile.
 type Kernel struct {
 	Tree       *ktree.Tree // prepared source
 	HeadersDir string      // build tree for external modules
 	Vmlinux    string      // vmlinux with its full symbol table (Debian: the -dbg package's)
 	ModulesDir string      // /lib/modules/<release> of the target
 	Exports    Exports     // Module.symvers
-	Vmlinuz    string      // the bootable image, for tests in a VM
-	// Profile is the kernel's real build profile, when it has one: which
-	// units read each header, and which units #include a .c file.
+	// Profile is the kernel's build profile: which units compile each
+	// .c file and, for a real build's profile, which read each header.
+	// Without one, the generator evaluates the tree's Kbuild Makefiles
+	// against its .config (a static profile, computed once).
 	Profile *profile.Index
 
 	mu      sync.Mutex
 	symtabs map[string]*SymbolTable
+	static  *profile.Index
+}
+
+// units is the profile the generator finds compile units in.
+func (k *Kernel) units(ctx context.Context) (*profile.Index, error) {
+	if k.Profile != nil {
+		return k.Profile, nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.static != nil {
+		return k.static, nil
+	}
+	cfg, err := kconfig.ReadConfig(filepath.Join(k.Tree.Dir, ".config"))
+	if err != nil {
+		return nil, fmt.Errorf("static build profile: %w", err)
+	}
+	p, err := kbuild.Static(ctx, k.Tree.Dir, cfg, kbuild.StaticOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("static build profile: %w", err)
+	}
+	k.static = profile.NewIndex(p)
+	return k.static, nil
 }
 
 // Symbols returns the symbol table of vmlinux or of a module, read once.
@@ -124,254 +152,110 @@ type Result struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// Build turns fixes into one livepatch module.
+// Build turns fixes into one livepatch module. A fix that does not become
+// one is a *Refusal (errors.Is matches its class's sentinel); a cancelled
+// or timed-out ctx returns ctx's error, never a verdict.
 func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
+	res, err := build(ctx, k, o)
+	if err != nil && ctx.Err() != nil {
+		// Whatever failed, it failed because the build was stopped: a
+		// compile killed half-way says nothing about the fix.
+		return nil, fmt.Errorf("build livepatch: %w", ctx.Err())
+	}
+	return res, err
+}
+
+// unit is one compile unit on its way through a build; each phase of
+// build is one method.
+type unit struct {
+	path string // the object kbuild builds (fs/ext4/inode.o)
+	// optional units may not be built by this kernel (the profile counts
+	// them in as "possibly"): they are dropped, not refused, if they fail.
+	optional bool
+	// known units are built by this kernel, as its build profile says.
+	known bool
+
+	before, after *elfobj.File
+	object        string       // the running object: vmlinux or a module
+	symbols       *SymbolTable // its symbol table
+	block         int          // the unit's STT_FILE block in symbols
+	changes       *elfobj.Changes
+	result        UnitResult
+}
+
+func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	start := time.Now()
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	res := &Result{}
+	var all []byte
+	for _, f := range o.Fixes {
+		if len(strings.TrimSpace(string(f.Diff))) == 0 {
+			return nil, refuse(refusal.BadFix, "", "fix %s is empty", f.Name)
+		}
+		if err := ktree.CheckPatchPaths(f.Diff, k.Tree.Dir); err != nil {
+			return nil, &Refusal{Code: refusal.BadFix, Reason: fmt.Sprintf("fix %s: %v", f.Name, err)}
+		}
+		all = append(all, f.Diff...)
+	}
+	units, err := planUnits(ctx, k, uniq(ktree.PatchFiles(all)), log)
+	if err != nil {
+		return nil, err
+	}
 	work := o.WorkDir
 	if work == "" {
-		var err error
 		if work, err = os.MkdirTemp("", "tuxtape-klp-"); err != nil {
 			return nil, err
 		}
 		defer os.RemoveAll(work)
-	}
-	var all []byte
-	for _, f := range o.Fixes {
-		if len(strings.TrimSpace(string(f.Diff))) == 0 {
-			return nil, fmt.Errorf("fix %s is empty", f.Name)
-		}
-		all = append(all, f.Diff...)
-	}
-	files := uniq(ktree.PatchFiles(all))
-	var units []string
-	// optional units come from a search for files #including a changed
-	// one; those this configuration does not build are dropped.
-	optional := map[string]bool{}
-	// known units come from the real build profile: the kernel has them.
-	known := map[string]bool{}
-	var unread []string // headers no unit of this kernel reads
-	for _, f := range files {
-		switch {
-		case strings.HasPrefix(f, "arch/") && !strings.HasPrefix(f, "arch/x86/"):
-			return nil, fmt.Errorf("%w: %s is for another architecture", ErrNotCompiled, f)
-		case strings.HasSuffix(f, ".c") && k.Profile != nil:
-			us := profileUnits(k.Profile, f)
-			if len(us) == 0 {
-				return nil, fmt.Errorf("%w: no unit of this kernel's build compiles or includes %s", ErrNotCompiled, f)
-			}
-			for _, u := range us {
-				known[u] = true
-			}
-			units = append(units, us...)
-		case strings.HasSuffix(f, ".c"):
-			us, err := compileUnits(k.Tree.Dir, f)
-			if err != nil {
-				return nil, err
-			}
-			if len(us) > 1 || us[0] != strings.TrimSuffix(f, ".c")+".o" {
-				for _, u := range us {
-					optional[u] = true
-				}
-			}
-			units = append(units, us...)
-		case strings.HasSuffix(f, ".h") && k.Profile == nil:
-			return nil, notLivepatchable("the fix changes header %s: finding every unit that includes it needs the kernel's real build profile (tuxtape kernel build)", f)
-		case strings.HasSuffix(f, ".h"):
-			us := profileUnits(k.Profile, f)
-			if len(us) == 0 {
-				log.Info("no unit of this kernel reads the header", "header", f)
-				unread = append(unread, f)
-				continue
-			}
-			if len(us) > MaxHeaderUnits {
-				return nil, notLivepatchable("the fix changes header %s, which %d compile units of this kernel read: comparing more than %d per patch is not supported", f, len(us), MaxHeaderUnits)
-			}
-			for _, u := range us {
-				known[u] = true
-			}
-			units = append(units, us...)
-		case strings.HasSuffix(f, ".S"):
-			return nil, notLivepatchable("the fix changes assembly (%s), which livepatch cannot redirect", f)
-		case strings.Contains(f, "Kconfig") || strings.Contains(f, "Makefile") || strings.HasPrefix(f, "Documentation/") || strings.HasPrefix(f, "tools/"):
-			log.Info("ignoring a file that is not kernel code", "file", f)
-		default:
-			return nil, notLivepatchable("the fix changes %s, which is not C source", f)
-		}
-	}
-	units = uniq(units)
-	if len(units) == 0 && len(unread) > 0 {
-		return nil, fmt.Errorf("%w: no unit of this kernel's build reads %s", ErrNotCompiled, strings.Join(unread, ", "))
-	}
-	if len(units) == 0 {
-		return nil, fmt.Errorf("%w: the fix changes no C source", ErrNoChange)
-	}
-	if err := os.MkdirAll(work, 0o755); err != nil {
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
-	log.Info("compiling before the fix", "units", units)
-	var befores []*elfobj.File
-	var kept []string
-	// One make for all units is much cheaper than one each (kbuild's own
-	// start-up costs seconds); only when it fails are units tried alone to
-	// find the ones this configuration does not build.
-	batch, batchErr := k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, units...)
-	for i, unit := range units {
-		var paths []string
-		var err error
-		if batchErr == nil {
-			paths = batch[i : i+1]
-		} else {
-			paths, err = k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, unit)
-		}
-		if err != nil {
-			if optional[unit] {
-				log.Info("skipping a unit this configuration does not build", "unit", unit)
-				continue
-			}
-			// The exact source with the kernel's own config and compiler
-			// built every unit the kernel has: one that does not build is
-			// not configured.
-			return nil, fmt.Errorf("%w: %s does not compile with this kernel's configuration (its code is configured out): %v", ErrNotCompiled, unit, err)
-		}
-		obj, err := elfobj.OpenFile(paths[0])
-		if err != nil {
-			return nil, err
-		}
-		befores = append(befores, obj)
-		kept = append(kept, unit)
-	}
-	units = kept
-	if len(units) == 0 {
-		return nil, fmt.Errorf("%w: no unit that includes the changed files is built", ErrNotCompiled)
-	}
-	// Which running object each unit belongs to, before spending a
-	// second compile on code this kernel does not build.
-	objs := make([]string, len(units))
-	blocks := make([]int, len(units))
-	tables := make([]*SymbolTable, len(units))
-	for i, unit := range units {
-		obj, err := k.Tree.UnitModule(unit)
-		if err != nil {
-			return nil, err
-		}
-		if obj == "" {
-			obj = "vmlinux"
-		}
-		st, err := k.Symbols(obj)
-		if err != nil {
-			if optional[unit] {
-				continue
-			}
-			return res, fmt.Errorf("%w: %s: %v", ErrNotCompiled, unit, err)
-		}
-		locals := localNames(befores[i])
-		block, score := st.FileBlock(filepath.Base(strings.TrimSuffix(unit, ".o")+".c"), locals)
-		// Locals that never reach the final symbol table (e.g. the
-		// __UNIQUE_ID_ of an EXPORT_SYMBOL) can defeat the file-block
-		// guess; a unit the real build profile places in vmlinux is there.
-		if obj == "vmlinux" && len(locals) > 0 && score <= 0 && !known[unit] {
-			if optional[unit] {
-				continue
-			}
-			return res, fmt.Errorf("%w: %s is not part of the running vmlinux", ErrNotCompiled, unit)
-		}
-		objs[i], blocks[i], tables[i] = obj, block, st
-	}
-	n := 0
-	for i := range units {
-		if objs[i] == "" {
-			continue // an includer this kernel does not build
-		}
-		units[n], befores[n], objs[n], blocks[n], tables[n] = units[i], befores[i], objs[i], blocks[i], tables[i]
-		n++
-	}
-	units, befores, objs, blocks, tables = units[:n], befores[:n], objs[:n], blocks[:n], tables[:n]
-	if n == 0 {
-		return res, fmt.Errorf("%w: no unit that includes the changed files is part of this kernel", ErrNotCompiled)
-	}
-	// Beside the tree: hard links need the same file system.
-	ws, err := k.Tree.Workspace(ctx, filepath.Dir(k.Tree.Dir))
-	if err != nil {
+	log.Info("compiling before the fix", "units", unitPaths(units))
+	if units, err = compileBefore(ctx, k, units, log); err != nil {
 		return nil, err
 	}
-	defer ws.Remove()
-	for _, f := range o.Fixes {
-		if _, err := ws.Apply(ctx, f.Diff); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Name, err)
+	// Which running object each unit belongs to, before spending a second
+	// compile on code this kernel does not build.
+	kept := units[:0]
+	for _, u := range units {
+		ok, err := u.place(k)
+		if err != nil {
+			return &Result{}, err
+		}
+		if ok {
+			kept = append(kept, u)
 		}
 	}
-	log.Info("compiling after the fix", "units", units)
-	afterPaths, err := ws.Compile(ctx, ktree.SectionFlags, units...)
-	if err != nil {
-		// The same units built before the fix, so compiler errors now are
-		// the fix's: most often it needs a change it does not carry.
-		if msgs := compilerErrors(err.Error()); len(msgs) > 0 {
-			return nil, fmt.Errorf("%w: %s (the fix needs declarations or changes it does not carry, such as a header change from a prerequisite commit; add that change as another --fix)", ErrFixDoesNotCompile, strings.Join(msgs, "; "))
-		}
-		return nil, fmt.Errorf("compile the fixed units: %w", err)
+	if units = kept; len(units) == 0 {
+		return &Result{}, refuse(refusal.NotCompiled, "", "no unit that includes the changed files is part of this kernel")
 	}
-	afters := make([]*elfobj.File, len(units))
-	changes := make([]*elfobj.Changes, len(units))
+	if err := compileAfter(ctx, k, units, o.Fixes, log); err != nil {
+		return nil, err
+	}
 	// provided are the global functions the fix adds in one unit: another
 	// unit of the same patch may call them, and the module links the two.
 	provided := map[string]bool{}
-	for i, unit := range units {
-		if afters[i], err = elfobj.OpenFile(afterPaths[i]); err != nil {
+	for _, u := range units {
+		if err := u.diff(provided); err != nil {
 			return nil, err
 		}
-		if changes[i], err = elfobj.Diff(befores[i], afters[i]); err != nil {
-			return nil, fmt.Errorf("compare %s: %w", unit, err)
-		}
-		for _, f := range changes[i].New {
-			if f.Sym.Bind == elf.STB_GLOBAL {
-				provided[f.Name] = true
-			}
-		}
 	}
+	res := &Result{}
 	var extracted []*Extracted
-	for i, unit := range units {
-		after, ch := afters[i], changes[i]
-		obj := objs[i]
-		ur := UnitResult{Unit: unit, Object: obj}
-		for _, c := range ch.Changed {
-			ur.Changed = append(ur.Changed, c.Name)
-		}
-		for _, f := range ch.New {
-			ur.New = append(ur.New, f.Name)
-		}
-		for _, c := range ch.LineOnly {
-			ur.LineOnly = append(ur.LineOnly, c.Name)
-		}
-		res.Units = append(res.Units, ur)
-		if len(ch.Changed) == 0 && len(ch.New) == 0 && len(ch.ChangedData) == 0 {
-			continue
-		}
-		st, block := tables[i], blocks[i]
-		unitLocals := map[string]bool{}
-		for _, sym := range befores[i].Symbols {
-			if sym.Bind == elf.STB_LOCAL && sym.Name != "" && (sym.Type == elf.STT_FUNC || sym.Type == elf.STT_OBJECT) {
-				unitLocals[sym.Name] = true
-			}
-		}
-		ex, err := Extract(after, ch, Target{Object: obj, Symbols: st, Block: block, Locals: unitLocals, Provided: provided}, k.Exports)
+	for _, u := range units {
+		ex, err := u.extract(k, provided)
+		res.Units = append(res.Units, u.result)
 		if err != nil {
-			return res, fmt.Errorf("%s: %w", unit, err)
+			return res, err
 		}
-		last := &res.Units[len(res.Units)-1]
-		last.Funcs, last.Warnings = ex.Funcs, ex.Warnings
-		for _, r := range ex.Klp {
-			last.KlpSymbols = append(last.KlpSymbols, fmt.Sprintf("%s:%s,%d", r.Object, r.Name, r.Sympos))
+		if ex != nil {
+			extracted = append(extracted, ex)
 		}
-		last.KlpSymbols = uniq(last.KlpSymbols)
-		extracted = append(extracted, ex)
 	}
 	if len(extracted) == 0 {
-		return res, fmt.Errorf("%w: the compiled code is the same before and after the fix (comments, line numbers or code not built)", ErrNoChange)
+		return res, refuse(refusal.NoChange, "", "the compiled code is the same before and after the fix (comments, line numbers or code not built)")
 	}
 	var redirect, carried []string
 	for _, ex := range extracted {
@@ -384,7 +268,7 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		}
 	}
 	if len(redirect) == 0 {
-		return res, notLivepatchable("no changed function can be redirected: %s have no ftrace entry in the running kernel (or are not symbols of it), and neither do their callers in the patched units (kernel/trace/, for one, is built without ftrace)", strings.Join(uniq(carried), ", "))
+		return res, refuse(refusal.NothingRedirected, "", "no changed function can be redirected: %s have no ftrace entry in the running kernel (or are not symbols of it), and neither do their callers in the patched units (kernel/trace/, for one, is built without ftrace)", strings.Join(uniq(carried), ", "))
 	}
 	out, err := filepath.Abs(o.Out)
 	if err != nil {
@@ -409,60 +293,266 @@ func Build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	return res, nil
 }
 
-// MaxHeaderUnits bounds how many units a header change may make the
-// generator compile twice and compare: each costs seconds.
-const MaxHeaderUnits = 40
+func unitPaths(units []*unit) []string {
+	out := make([]string, len(units))
+	for i, u := range units {
+		out[i] = u.path
+	}
+	return out
+}
 
-// profileUnits lists the C units of the kernel's build that compile or
-// read file, as objects (fs/ext4/inode.o); assembly units are left out,
-// since a change there cannot be livepatched anyway and headers they read
-// carry only macros.
-func profileUnits(ix *profile.Index, file string) []string {
-	var out []string
-	for _, u := range ix.Units(file) {
-		if !strings.HasSuffix(u.Source, ".c") {
-			continue
+// planUnits finds the compile units of the kernel that compile or read
+// the changed files, from its build profile, and refuses what no unit
+// compare can handle.
+func planUnits(ctx context.Context, k *Kernel, files []string, log *slog.Logger) ([]*unit, error) {
+	ix, err := k.units(ctx)
+	if err != nil {
+		return nil, err
+	}
+	real := ix.Profile().Kind == profile.KindReal
+	byPath := map[string]*unit{}
+	var units []*unit
+	add := func(us []profile.Unit) {
+		for _, pu := range us {
+			if !strings.HasSuffix(pu.Source, ".c") {
+				continue // assembly reads headers for their macros only
+			}
+			path := pu.Object
+			if pu.Built != "" {
+				path = pu.Built // built by another directory's Makefile
+			}
+			u := byPath[path]
+			if u == nil {
+				u = &unit{path: path, optional: true}
+				byPath[path] = u
+				units = append(units, u)
+			}
+			if !pu.Possible {
+				u.optional, u.known = false, true
+			}
 		}
-		if u.Built != "" {
-			out = append(out, u.Built) // built by another directory's Makefile
-		} else {
-			out = append(out, u.Object)
+	}
+	var unread []string // headers no unit of this kernel reads
+	for _, f := range files {
+		switch {
+		case strings.HasPrefix(f, "arch/") && !strings.HasPrefix(f, "arch/x86/"):
+			return nil, refuse(refusal.OtherArch, "", "%s is for another architecture", f)
+		case strings.HasSuffix(f, ".c"):
+			us := ix.Units(f)
+			if len(us) == 0 {
+				return nil, refuse(refusal.NotCompiled, "", "no unit of this kernel's build compiles or includes %s", f)
+			}
+			add(us)
+		case strings.HasSuffix(f, ".h") && !real:
+			return nil, refuse(refusal.HeaderNeedsProfile, "", "the fix changes header %s: finding every unit that includes it needs the kernel's real build profile (tuxtape kernel build)", f)
+		case strings.HasSuffix(f, ".h"):
+			us := ix.Units(f)
+			if len(us) == 0 {
+				log.Info("no unit of this kernel reads the header", "header", f)
+				unread = append(unread, f)
+				continue
+			}
+			if n := len(cUnits(us)); n > MaxHeaderUnits {
+				return nil, refuse(refusal.HeaderTooWide, "", "the fix changes header %s, which %d compile units of this kernel read: comparing more than %d per patch is not supported", f, n, MaxHeaderUnits)
+			}
+			add(us)
+		case strings.HasSuffix(f, ".S"):
+			return nil, refuse(refusal.Assembly, "", "the fix changes assembly (%s), which livepatch cannot redirect", f)
+		case strings.Contains(f, "Kconfig") || strings.Contains(f, "Makefile") || strings.HasPrefix(f, "Documentation/") || strings.HasPrefix(f, "tools/"):
+			log.Info("ignoring a file that is not kernel code", "file", f)
+		default:
+			return nil, refuse(refusal.NotCSource, "", "the fix changes %s, which is not C source", f)
+		}
+	}
+	if len(units) == 0 && len(unread) > 0 {
+		return nil, refuse(refusal.NotCompiled, "", "no unit of this kernel's build reads %s", strings.Join(unread, ", "))
+	}
+	if len(units) == 0 {
+		return nil, refuse(refusal.NoChange, "", "the fix changes no C source")
+	}
+	slices.SortFunc(units, func(a, b *unit) int { return strings.Compare(a.path, b.path) })
+	return units, nil
+}
+
+// cUnits are the distinct C objects among us.
+func cUnits(us []profile.Unit) []string {
+	var out []string
+	for _, u := range us {
+		if strings.HasSuffix(u.Source, ".c") {
+			out = append(out, cmp.Or(u.Built, u.Object))
 		}
 	}
 	return uniq(out)
 }
 
-// compileUnits finds the objects a changed .c file is compiled into: its
-// own, unless its directory's Makefile never names it and a sibling .c
-// #includes it (kernel/locking/rtmutex.c lives inside rtmutex_api.o).
-// Without a full build's dependency data this looks one directory deep.
-func compileUnits(tree, file string) ([]string, error) {
-	dir, base := filepath.Split(file)
-	obj := strings.TrimSuffix(base, ".c") + ".o"
-	mk, _ := os.ReadFile(filepath.Join(tree, dir, "Makefile"))
-	if strings.Contains(string(mk), obj) {
-		return []string{strings.TrimSuffix(file, ".c") + ".o"}, nil
-	}
-	siblings, err := filepath.Glob(filepath.Join(tree, dir, "*.c"))
-	if err != nil {
+// compileBefore compiles the units in the prepared tree and reads their
+// objects. One make for all units is much cheaper than one each (kbuild's
+// own start-up costs seconds); only when it fails are units tried alone,
+// to find the ones this configuration does not build.
+func compileBefore(ctx context.Context, k *Kernel, units []*unit, log *slog.Logger) ([]*unit, error) {
+	batch, batchErr := k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, unitPaths(units)...)
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var units []string
-	needle := []byte(`#include "` + base + `"`)
-	for _, sib := range siblings {
-		data, err := os.ReadFile(sib)
+	kept := units[:0]
+	for i, u := range units {
+		var paths []string
+		var err error
+		if batchErr == nil {
+			paths = batch[i : i+1]
+		} else {
+			paths, err = k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, u.path)
+		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if u.optional {
+				log.Info("skipping a unit this configuration does not build", "unit", u.path)
+				continue
+			}
+			// The exact source with the kernel's own config and compiler
+			// built every unit the kernel has: one that does not build is
+			// not configured.
+			return nil, &Refusal{Code: refusal.NotCompiled, Unit: u.path, Reason: fmt.Sprintf("%s does not compile with this kernel's configuration (its code is configured out): %s", u.path, firstErrors(err.Error()))}
+		}
+		if u.before, err = elfobj.OpenFile(paths[0]); err != nil {
 			return nil, err
 		}
-		if bytes.Contains(data, needle) {
-			units = append(units, filepath.Join(dir, strings.TrimSuffix(filepath.Base(sib), ".c")+".o"))
+		kept = append(kept, u)
+	}
+	if len(kept) == 0 {
+		return nil, refuse(refusal.NotCompiled, "", "no unit that includes the changed files is built")
+	}
+	return kept, nil
+}
+
+// place finds the running object u belongs to, its symbol table and u's
+// block in it; false: u is an optional unit this kernel does not have.
+func (u *unit) place(k *Kernel) (bool, error) {
+	obj, err := k.Tree.UnitModule(u.path)
+	if err != nil {
+		return false, err
+	}
+	obj = cmp.Or(obj, "vmlinux")
+	st, err := k.Symbols(obj)
+	if err != nil {
+		if u.optional {
+			return false, nil
+		}
+		return false, &Refusal{Code: refusal.NotCompiled, Unit: u.path, Object: obj, Reason: fmt.Sprintf("%s: %v", u.path, err)}
+	}
+	locals := localNames(u.before)
+	block, score := st.FileBlock(filepath.Base(strings.TrimSuffix(u.path, ".o")+".c"), locals)
+	// Locals that never reach the final symbol table (e.g. the
+	// __UNIQUE_ID_ of an EXPORT_SYMBOL) can defeat the file-block guess;
+	// a unit the build profile places in the kernel is there.
+	if obj == "vmlinux" && len(locals) > 0 && score <= 0 && !u.known {
+		if u.optional {
+			return false, nil
+		}
+		return false, &Refusal{Code: refusal.NotCompiled, Unit: u.path, Object: obj, Reason: fmt.Sprintf("%s is not part of the running vmlinux", u.path)}
+	}
+	u.object, u.block, u.symbols = obj, block, st
+	return true, nil
+}
+
+// compileAfter applies the fixes to a copy of the tree and compiles the
+// units there.
+func compileAfter(ctx context.Context, k *Kernel, units []*unit, fixes []Fix, log *slog.Logger) error {
+	// Beside the tree: hard links need the same file system.
+	ws, err := k.Tree.Workspace(ctx, filepath.Dir(k.Tree.Dir))
+	if err != nil {
+		return err
+	}
+	defer ws.Remove()
+	for _, f := range fixes {
+		if _, err := ws.Apply(ctx, f.Diff); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &Refusal{Code: refusal.FixDoesNotApply, Reason: fmt.Sprintf("%s: %v", f.Name, err)}
 		}
 	}
-	if len(units) == 0 {
-		units = []string{strings.TrimSuffix(file, ".c") + ".o"}
+	log.Info("compiling after the fix", "units", unitPaths(units))
+	paths, err := ws.Compile(ctx, ktree.SectionFlags, unitPaths(units)...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// The same units built before the fix, so compiler errors now are
+		// the fix's: most often it needs a change it does not carry.
+		if msgs := compilerErrors(err.Error()); len(msgs) > 0 {
+			return refuse(refusal.FixDoesNotCompile, "", "%s (the fix needs declarations or changes it does not carry, such as a header change from a prerequisite commit; add that change as another --fix)", strings.Join(msgs, "; "))
+		}
+		return &Refusal{Code: refusal.BuildFailed, Unit: strings.Join(unitPaths(units), " "),
+			Reason: fmt.Sprintf("compiling %s after the fix failed: %s", strings.Join(unitPaths(units), ", "), firstErrors(err.Error()))}
 	}
-	return units, nil
+	for i, u := range units {
+		if u.after, err = elfobj.OpenFile(paths[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// diff compares u's objects function by function and records the global
+// functions the fix adds in provided.
+func (u *unit) diff(provided map[string]bool) error {
+	ch, err := elfobj.Diff(u.before, u.after)
+	if err != nil {
+		return fmt.Errorf("compare %s: %w", u.path, err)
+	}
+	u.changes = ch
+	for _, f := range ch.New {
+		if f.Sym.Bind == elf.STB_GLOBAL {
+			provided[f.Name] = true
+		}
+	}
+	u.result = UnitResult{Unit: u.path, Object: u.object}
+	for _, c := range ch.Changed {
+		u.result.Changed = append(u.result.Changed, c.Name)
+	}
+	for _, f := range ch.New {
+		u.result.New = append(u.result.New, f.Name)
+	}
+	for _, c := range ch.LineOnly {
+		u.result.LineOnly = append(u.result.LineOnly, c.Name)
+	}
+	return nil
+}
+
+// extract lifts u's changed functions into a patch object; nil when the
+// fix changed nothing in u.
+func (u *unit) extract(k *Kernel, provided map[string]bool) (*Extracted, error) {
+	ch := u.changes
+	if len(ch.Changed) == 0 && len(ch.New) == 0 && len(ch.ChangedData) == 0 {
+		return nil, nil
+	}
+	locals := map[string]bool{}
+	for _, sym := range u.before.Symbols {
+		if sym.Bind == elf.STB_LOCAL && sym.Name != "" && (sym.Type == elf.STT_FUNC || sym.Type == elf.STT_OBJECT) {
+			locals[sym.Name] = true
+		}
+	}
+	ex, err := Extract(u.after, ch, Target{Object: u.object, Symbols: u.symbols, Block: u.block, Locals: locals, Provided: provided}, k.Exports)
+	if err != nil {
+		if r, ok := AsRefusal(err); ok {
+			r.Unit, r.Object = u.path, u.object
+		}
+		return nil, fmt.Errorf("%s: %w", u.path, err)
+	}
+	u.result.Funcs, u.result.Warnings = ex.Funcs, ex.Warnings
+	for _, r := range ex.Klp {
+		u.result.KlpSymbols = append(u.result.KlpSymbols, fmt.Sprintf("%s:%s,%d", r.Object, r.Name, r.Sympos))
+	}
+	u.result.KlpSymbols = uniq(u.result.KlpSymbols)
+	return ex, nil
+}
+
+// MaxHeaderUnits bounds how many units a header change may make the
+// generator compile twice and compare: each costs seconds.
+const MaxHeaderUnits = 40
 
 func localNames(f *elfobj.File) []string {
 	var names []string
@@ -485,13 +575,6 @@ func uniq(ss []string) []string {
 	return out
 }
 
-// ErrNotCompiled means the fix changes code this kernel does not build.
-var ErrNotCompiled = errors.New("not compiled in this kernel")
-
-// ErrFixDoesNotCompile means the unfixed units compile and the fixed ones
-// do not: the fix is incomplete for this kernel.
-var ErrFixDoesNotCompile = errors.New("the fix does not compile against this kernel's source")
-
 var compilerError = regexp.MustCompile(`(?m)^([^\s:]+\.[ch]):(\d+):\d+: error: (.*)$`)
 
 // compilerErrors picks the distinct compiler errors (at most three) out of
@@ -512,5 +595,22 @@ func compilerErrors(out string) []string {
 	return msgs
 }
 
-// IsNotLivepatchable reports whether err says a fix cannot be livepatched.
-func IsNotLivepatchable(err error) bool { return errors.Is(err, ErrNotLivepatchable) }
+// firstErrors picks what a failed make says went wrong: the compiler's
+// errors, else its lines that say "error", else its last lines.
+func firstErrors(out string) string {
+	if msgs := compilerErrors(out); len(msgs) > 0 {
+		return strings.Join(msgs, "; ")
+	}
+	var picked []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(strings.ToLower(l), "error") && !strings.HasPrefix(strings.TrimSpace(l), "make") {
+			if picked = append(picked, strings.TrimSpace(l)); len(picked) == 3 {
+				break
+			}
+		}
+	}
+	if len(picked) > 0 {
+		return strings.Join(picked, "; ")
+	}
+	return strings.ReplaceAll(lastLines(out, 5), "\n", "; ")
+}

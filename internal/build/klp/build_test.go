@@ -43,47 +43,6 @@ func TestCompilerErrors(t *testing.T) {
 	}
 }
 
-func TestTransitionBlockers(t *testing.T) {
-	// Lines as kernel/livepatch/transition.c prints them with dynamic
-	// debug on, from the CVE-2026-64435 run (kauditd never leaves
-	// kauditd_thread).
-	dmesg := "[   12.1] livepatch: 'tt_x': starting patching transition\n" +
-		"[   12.2] livepatch: klp_try_switch_task: kauditd:22 is sleeping on function kauditd_thread\n" +
-		"[   13.2] livepatch: klp_try_switch_task: kauditd:22 is sleeping on function kauditd_thread\n" +
-		"[   13.3] livepatch: klp_try_switch_task: sh:1 is running\n" +
-		"[   14.2] livepatch: klp_try_switch_task: kworker/0:1:17 is sleeping on function worker_thread\n"
-	got := transitionBlockers(dmesg)
-	want := []string{"kauditd:22 in kauditd_thread", "kworker/0:1:17 in worker_thread"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("transitionBlockers = %q, want %q", got, want)
-	}
-	if got := transitionBlockers("garbage\x00 is sleeping on function\n"); got != nil {
-		t.Errorf("transitionBlockers(garbage) = %q, want none", got)
-	}
-}
-
-func TestVMReportSummary(t *testing.T) {
-	tests := []struct {
-		name string
-		r    VMReport
-		want string
-	}{
-		{"clean", VMReport{Enabled: true, Transition: true, Unloaded: true}, ""},
-		{"stuck", VMReport{Enabled: true, Unloaded: true, Blockers: []string{"kauditd:22 in kauditd_thread"}},
-			"the transition did not complete in 30 s (tasks sleeping in patched functions: kauditd:22 in kauditd_thread; a kernel thread that never leaves a patched function keeps the old code)"},
-		{"oops", VMReport{Enabled: true, Transition: true, Unloaded: true, Problems: []string{"BUG: kernel NULL pointer dereference"}},
-			"BUG: kernel NULL pointer dereference"},
-		{"not loaded", VMReport{}, "the patch did not enable; the patch did not disable and unload cleanly"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.r.Summary(); got != tt.want {
-				t.Errorf("Summary = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestThreadStarter(t *testing.T) {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
@@ -150,6 +109,23 @@ func TestCopyable(t *testing.T) {
 	for _, tt := range tests {
 		if got := e.copyable(tt.sec, tt.sym); got != tt.want {
 			t.Errorf("%s: copyable = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestFirstErrors(t *testing.T) {
+	tests := []struct {
+		name, out, want string
+	}{
+		{"compiler", "  CC      fs/x.o\nfs/x.c:12:3: error: 'y' undeclared (first use in this function)\nmake[2]: *** [scripts/Makefile.build:250: fs/x.o] Error 1\n",
+			"fs/x.c:12: 'y' undeclared (first use in this function)"},
+		{"objtool", "  CC      fs/x.o\nfs/x.o: error: objtool: can't find starting instruction\nmake[2]: *** [scripts/Makefile.build:250: fs/x.o] Error 255\nmake[1]: *** [Makefile:2012: fs] Error 2\n",
+			"fs/x.o: error: objtool: can't find starting instruction"},
+		{"no error lines", "a\nb\nc\n", "a; b; c"},
+	}
+	for _, tt := range tests {
+		if got := firstErrors(tt.out); got != tt.want {
+			t.Errorf("%s: firstErrors(%q) = %q, want %q", tt.name, tt.out, got, tt.want)
 		}
 	}
 }

@@ -2,22 +2,14 @@ package klp
 
 import (
 	"debug/elf"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/tuxtape/tuxtape/internal/build/elfobj"
+	"github.com/tuxtape/tuxtape/internal/model/refusal"
 )
-
-// ErrNotLivepatchable wraps the reasons a fix cannot be turned into a
-// livepatch as it is; the message says why in a kernel engineer's words.
-var ErrNotLivepatchable = errors.New("not livepatchable")
-
-func notLivepatchable(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrNotLivepatchable, fmt.Sprintf(format, args...))
-}
 
 // Target is the running object a compile unit belongs to.
 type Target struct {
@@ -120,7 +112,7 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 		for _, d := range ch.ChangedData {
 			why = append(why, fmt.Sprintf("%s (%s)", d.Name, strings.Join(d.Reasons, "; ")))
 		}
-		return nil, notLivepatchable("the fix changes existing data, which a livepatch cannot change in place (it needs shadow variables or callbacks): %s", strings.Join(why, ", "))
+		return nil, refuse(refusal.ChangedData, "", "the fix changes existing data, which a livepatch cannot change in place (it needs shadow variables or callbacks): %s", strings.Join(why, ", "))
 	}
 	e := &extractor{
 		src: after, tgt: tgt, exports: exports,
@@ -141,7 +133,7 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 		picks = append(picks, pick{f, true})
 	}
 	if len(picks) == 0 {
-		return nil, ErrNoChange
+		return nil, refuse(refusal.NoChange, "", "the unit's functions are the same before and after the fix")
 	}
 	picks = e.expandCallers(picks)
 	for _, p := range picks {
@@ -298,32 +290,29 @@ func refersTo(g, f *elfobj.Function) bool {
 	return false
 }
 
-// ErrNoChange means the fix changes no function of the unit.
-var ErrNoChange = errors.New("no functional change")
-
 func (e *extractor) checkFunc(f *elfobj.Function, isNew bool) error {
 	for _, p := range f.Parts {
 		if strings.HasPrefix(p.Section.Name, ".init.") || strings.HasPrefix(p.Section.Name, ".exit.") {
 			if isNew {
-				return notLivepatchable("the fix adds __init/__exit function %s, which runs only at boot or unload", f.Name)
+				return refuse(refusal.InitExit, f.Name, "the fix adds __init/__exit function %s, which runs only at boot or unload", f.Name)
 			}
-			return notLivepatchable("the fix changes __init/__exit function %s: its code ran at boot (or module load) and is freed, or runs only at unload", f.Name)
+			return refuse(refusal.InitExit, f.Name, "the fix changes __init/__exit function %s: its code ran at boot (or module load) and is freed, or runs only at unload", f.Name)
 		}
 		if strings.HasPrefix(p.Section.Name, ".noinstr.text") || strings.HasPrefix(p.Section.Name, ".entry.text") {
-			return notLivepatchable("%s is noinstr/entry code, which ftrace cannot patch", f.Name)
+			return refuse(refusal.Noinstr, f.Name, "%s is noinstr/entry code, which ftrace cannot patch", f.Name)
 		}
 	}
 	if isNew {
 		return nil
 	}
 	if !traced(f) {
-		return notLivepatchable("%s has no ftrace entry (notrace, or built without ftrace), so livepatch cannot redirect it", f.Name)
+		return refuse(refusal.NoFtrace, f.Name, "%s has no ftrace entry (notrace, or built without ftrace), so livepatch cannot redirect it", f.Name)
 	}
 	if starter := threadStarter(e.src, e.functions(), f); starter != "" {
-		return notLivepatchable("%s is the main function of a kernel thread (%s starts it), which never returns while the kernel runs: the patch's transition could not complete while that thread sleeps in it", f.Name, starter)
+		return refuse(refusal.KthreadMain, f.Name, "%s is the main function of a kernel thread (%s starts it), which never returns while the kernel runs: the patch's transition could not complete while that thread sleeps in it", f.Name, starter)
 	}
 	if !e.tgt.Symbols.Has(f.Name) {
-		return notLivepatchable("%s is not a symbol of %s as it runs (inlined into its callers there, or not compiled in this configuration)", f.Name, e.tgt.Object)
+		return refuse(refusal.NotRunningSymbol, f.Name, "%s is not a symbol of %s as it runs (inlined into its callers there, or not compiled in this configuration)", f.Name, e.tgt.Object)
 	}
 	return nil
 }
@@ -362,7 +351,7 @@ func (e *extractor) addFunc(f *elfobj.Function, isNew bool) error {
 	if !isNew {
 		pos, err := e.tgt.Symbols.Sympos(f.Name, f.Sym.Bind == elf.STB_LOCAL, e.tgt.Block, e.tgt.Locals)
 		if err != nil {
-			return notLivepatchable("cannot find the running %s: %v", f.Name, err)
+			return refuse(refusal.NotRunningSymbol, f.Name, "cannot find the running %s: %v", f.Name, err)
 		}
 		fn.Sympos = pos
 		e.seq++
@@ -581,14 +570,14 @@ func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string,
 		return nr, true, nil
 	}
 	if from.Flags&elf.SHF_EXECINSTR == 0 && !e.klpData(from) {
-		return nr, false, notLivepatchable("%s refers to %s, which %s does not export, from data (%s): livepatch relocations are only supported in code", e.tgt.Object, name, e.tgt.Object, from.Name)
+		return nr, false, refuse(refusal.DataReference, "", "%s refers to %s, which %s does not export, from data (%s): livepatch relocations are only supported in code", e.tgt.Object, name, e.tgt.Object, from.Name)
 	}
 	obj := e.tgt.Object
 	if !e.tgt.Symbols.Has(name) {
 		if obj != "vmlinux" {
-			return nr, false, notLivepatchable("the patched code of module %s refers to %s, which neither it nor vmlinux exports (not supported yet)", obj, name)
+			return nr, false, refuse(refusal.ModuleUnexported, "", "the patched code of module %s refers to %s, which neither it nor vmlinux exports (not supported yet)", obj, name)
 		}
-		return nr, false, notLivepatchable("the patched code refers to %s, which the running %s does not have (inlined or optimized away there)", name, obj)
+		return nr, false, refuse(refusal.MissingSymbol, "", "the patched code refers to %s, which the running %s does not have (inlined or optimized away there)", name, obj)
 	}
 	block := -1
 	if local {
@@ -596,7 +585,7 @@ func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string,
 	}
 	pos, err := e.tgt.Symbols.Sympos(name, local, block, e.tgt.Locals)
 	if err != nil {
-		return nr, false, notLivepatchable("cannot resolve %s in the running kernel: %v", name, err)
+		return nr, false, refuse(refusal.MissingSymbol, "", "cannot resolve %s in the running kernel: %v", name, err)
 	}
 	secName, off := "", nr.Offset
 	if c := e.secMap[from]; c != nil {
@@ -640,7 +629,7 @@ func (e *extractor) addSpecials(f *elfobj.Function) error {
 				if e.klpData(sr.Section) {
 					continue // a livepatch relocation now
 				}
-				return notLivepatchable("%s entry of %s refers to %s, which needs a livepatch relocation there", name, f.Name, r.Sym.Name)
+				return refuse(refusal.SpecialEntry, f.Name, "%s entry of %s refers to %s, which needs a livepatch relocation there", name, f.Name, r.Sym.Name)
 			}
 			e.appendReloc(dst, nr)
 		}
@@ -701,7 +690,7 @@ func (e *extractor) jumpEntry(f *elfobj.Function, relocs []elfobj.Reloc) (bool, 
 		e.res.Warnings = append(e.res.Warnings, fmt.Sprintf("%s: tracepoint %s stays off in the patched code (its key is not exported)", f.Name, strings.TrimPrefix(name, "__tracepoint_")))
 		return false, nil
 	}
-	return false, notLivepatchable("%s uses static key %s, which %s does not export: the module loader would patch the jump before livepatch can resolve the key", f.Name, name, e.tgt.Object)
+	return false, refuse(refusal.ModuleStaticKey, f.Name, "%s uses static key %s, which %s does not export: the module loader would patch the jump before livepatch can resolve the key", f.Name, name, e.tgt.Object)
 }
 
 // klpData says whether livepatch relocations may be written into section

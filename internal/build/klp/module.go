@@ -13,6 +13,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/tuxtape/tuxtape/internal/atomicfile"
 	"github.com/tuxtape/tuxtape/internal/build/elfobj"
 )
 
@@ -195,11 +196,9 @@ func finalize(ko, out string, klp []KlpReloc) error {
 	if err := check(data); err != nil {
 		return err
 	}
-	tmp := out + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return fmt.Errorf("write livepatch module: %w", err)
-	}
-	return os.Rename(tmp, out)
+	// A module half written, or written through a link planted at the
+	// output, must never be what insmod finds.
+	return atomicfile.WriteFile(out, data, 0o644)
 }
 
 // check reads the final module back: livepatch symbols only in livepatch

@@ -18,8 +18,12 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/build/debpkg"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
+	"github.com/tuxtape/tuxtape/internal/build/target"
+	"github.com/tuxtape/tuxtape/internal/build/vmcheck"
 	"github.com/tuxtape/tuxtape/internal/build/vmtest"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
+	"github.com/tuxtape/tuxtape/internal/model/refusal"
+	"github.com/tuxtape/tuxtape/internal/testenv"
 )
 
 const (
@@ -29,13 +33,13 @@ const (
 
 var (
 	kernelOnce sync.Once
-	kernel     *klp.Kernel
+	kernel     *target.Kernel
 	kernelErr  error
 )
 
 // debianKernel sets up Debian's cloud kernel once per test binary; the
 // packages and the prepared tree are cached across runs.
-func debianKernel(t *testing.T) *klp.Kernel {
+func debianKernel(t *testing.T) *target.Kernel {
 	t.Helper()
 	if os.Getenv("TUXTAPE_SKIP_VM") == "1" {
 		t.Skip("TUXTAPE_SKIP_VM=1")
@@ -56,7 +60,7 @@ func debianKernel(t *testing.T) *klp.Kernel {
 			opts.SeedDirs = filepath.SplitList(v)
 		}
 		start := time.Now()
-		kernel, kernelErr = klp.DebianKernel(context.Background(), opts, release, version, filepath.Join(cache, "tuxtape", "trees"), slog.Default())
+		kernel, kernelErr = target.Debian(context.Background(), opts, release, version, filepath.Join(cache, "tuxtape", "trees"), slog.Default())
 		t.Logf("kernel %s=%s ready in %v", release, version, time.Since(start))
 	})
 	if kernelErr != nil {
@@ -67,9 +71,9 @@ func debianKernel(t *testing.T) *klp.Kernel {
 
 // bootWith runs the patch through its life in a VM and returns the
 // key/value lines the exercise printed.
-func bootWith(t *testing.T, k *klp.Kernel, ko, name, exercise string, objects ...string) map[string]string {
+func bootWith(t *testing.T, k *target.Kernel, ko, name, exercise string, objects ...string) map[string]string {
 	t.Helper()
-	r, err := klp.CheckInVM(context.Background(), k, ko, name, objects, exercise)
+	r, err := vmcheck.Check(context.Background(), k.VM(), ko, name, objects, exercise)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +95,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func build(t *testing.T, k *klp.Kernel, name string, fixes ...string) (string, *klp.Result) {
+func build(t *testing.T, k *target.Kernel, name string, fixes ...string) (string, *klp.Result) {
 	t.Helper()
 	var fs []klp.Fix
 	for _, f := range fixes {
@@ -102,7 +106,7 @@ func build(t *testing.T, k *klp.Kernel, name string, fixes ...string) (string, *
 		fs = append(fs, klp.Fix{Name: filepath.Base(f), Diff: d})
 	}
 	out := filepath.Join(t.TempDir(), name+".ko")
-	res, err := klp.Build(context.Background(), k, klp.Options{Fixes: fs, Name: name, Replace: true, WorkDir: t.TempDir(), Out: out})
+	res, err := klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: fs, Name: name, Replace: true, WorkDir: t.TempDir(), Out: out})
 	if err != nil {
 		t.Fatalf("build %v: %v", fixes, err)
 	}
@@ -210,11 +214,11 @@ func TestModuleExercised(t *testing.T) {
 		t.Fatalf("genisoimage: %v\n%s", err, out)
 	}
 	const name = "tt_isofs_rr"
-	ko, res := build(t, k, name, filepath.Join("..", "..", "..", "shared", "corpus", "debian-6.1.176", "patches", "CVE-2026-64317.patch"))
+	ko, res := build(t, k, name, filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches", "CVE-2026-64317.patch"))
 	if len(res.Units) != 1 || res.Units[0].Object != "isofs" {
 		t.Fatalf("units = %+v, want one unit of isofs", res.Units)
 	}
-	r, err := klp.CheckInVM(context.Background(), k, ko, name, []string{"isofs", "loop"}, `exercise() {
+	r, err := vmcheck.Check(context.Background(), k.VM(), ko, name, []string{"isofs", "loop"}, `exercise() {
 	tr=/sys/kernel/tracing
 	if [ "$1" = patched ]; then
 		echo ":mod:`+name+`" > $tr/set_ftrace_filter
@@ -253,7 +257,7 @@ func TestModuleExercised(t *testing.T) {
 // livepatch relocations.
 func TestCorpus(t *testing.T) {
 	k := debianKernel(t)
-	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "debian-6.1.176", "patches")
+	corpus := filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches")
 	if _, err := os.Stat(corpus); err != nil {
 		t.Fatalf("corpus not found: %v", err)
 	}
@@ -299,23 +303,36 @@ func TestBadFixes(t *testing.T) {
 	noApply := strings.Replace(comment, "seq_puts(m, saved_command_line)", "seq_puts(m, other_line)", 1)
 	header := "--- a/include/linux/seq_file.h\n+++ b/include/linux/seq_file.h\n@@ -1,3 +1,4 @@\n+/* x */\n"
 	initFix := "--- a/fs/proc/cmdline.c\n+++ b/fs/proc/cmdline.c\n@@ -14,5 +14,6 @@\n static int __init proc_cmdline_init(void)\n {\n \tproc_create_single(\"cmdline\", 0, NULL, cmdline_proc_show);\n+\tpr_info(\"proc_cmdline_init\\n\");\n \treturn 0;\n }\n"
+	outside := "--- a/../../../tmp/x.c\n+++ b/../../../tmp/x.c\n@@ -1 +1 @@\n-a\n+b\n"
+	unknownFile := "--- a/fs/no-such-dir/x.c\n+++ b/fs/no-such-dir/x.c\n@@ -1 +1 @@\n-a\n+b\n"
 	for _, tc := range []struct {
 		name, diff string
 		check      func(error) bool
+		code       refusal.Code
+		function   string
 		msg        string
 	}{
-		{"empty", "", func(err error) bool { return err != nil }, "empty"},
-		{"comment only", comment, func(err error) bool { return errors.Is(err, klp.ErrNoChange) }, "no functional change"},
-		{"does not apply", noApply, func(err error) bool { return err != nil }, "does not apply"},
-		{"header", header, klp.IsNotLivepatchable, "header include/linux/seq_file.h"},
-		{"__init", initFix, klp.IsNotLivepatchable, "__init"},
-		{"other arch", "--- a/arch/arm64/kernel/smp.c\n+++ b/arch/arm64/kernel/smp.c\n@@ -1 +1 @@\n-a\n+b\n", func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, "another architecture"},
+		{"empty", "", func(err error) bool { return err != nil }, refusal.BadFix, "", "empty"},
+		{"outside the tree", outside, func(err error) bool { return err != nil }, refusal.BadFix, "", ".."},
+		{"comment only", comment, func(err error) bool { return errors.Is(err, klp.ErrNoChange) }, refusal.NoChange, "", "no functional change"},
+		{"does not apply", noApply, func(err error) bool { return errors.Is(err, klp.ErrFixDoesNotApply) }, refusal.FixDoesNotApply, "", "does not apply"},
+		{"header", header, klp.IsNotLivepatchable, refusal.HeaderNeedsProfile, "", "header include/linux/seq_file.h"},
+		{"__init", initFix, klp.IsNotLivepatchable, refusal.InitExit, "proc_cmdline_init", "__init"},
+		{"other arch", "--- a/arch/arm64/kernel/smp.c\n+++ b/arch/arm64/kernel/smp.c\n@@ -1 +1 @@\n-a\n+b\n", func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, refusal.OtherArch, "", "another architecture"},
+		{"not in the build", unknownFile, func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, refusal.NotCompiled, "", "fs/no-such-dir/x.c"},
 	} {
-		_, err := klp.Build(context.Background(), k, klp.Options{Fixes: []klp.Fix{{Name: tc.name, Diff: []byte(tc.diff)}}, Name: "tt_bad",
+		_, err := klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: tc.name, Diff: []byte(tc.diff)}}, Name: "tt_bad",
 			WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_bad.ko")})
 		if err == nil || !tc.check(err) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: Build error = %v, want one saying %q", tc.name, err, tc.msg)
 		}
+		r, ok := klp.AsRefusal(err)
+		if !ok || r.Code != tc.code || r.Function != tc.function {
+			t.Errorf("%s: refusal = %+v, want code %q, function %q", tc.name, r, tc.code, tc.function)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(k.Tree.Dir), "tmp", "x.o")); err == nil {
+		t.Errorf("a fix outside the tree was compiled outside it")
 	}
 }
 
@@ -343,14 +360,14 @@ func TestHeaderFix(t *testing.T) {
 	}
 	k.Profile = profile.NewIndex(wide)
 	header := "--- a/include/net/sock.h\n+++ b/include/net/sock.h\n@@ -1,3 +1,4 @@\n+/* x */\n"
-	_, err = klp.Build(context.Background(), k, klp.Options{Fixes: []klp.Fix{{Name: "wide", Diff: []byte(header)}}, Name: "tt_wide",
+	_, err = klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: "wide", Diff: []byte(header)}}, Name: "tt_wide",
 		WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_wide.ko")})
 	if !klp.IsNotLivepatchable(err) || !strings.Contains(err.Error(), "41 compile units") {
 		t.Errorf("a header read by %d units: %v", klp.MaxHeaderUnits+1, err)
 	}
 	k.Profile = profile.NewIndex(&p)
 
-	corpus := filepath.Join("..", "..", "..", "shared", "corpus", "debian-6.1.176", "patches")
+	corpus := filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches")
 	const id = "CVE-2026-63827" // security/apparmor/include/policy_unpack.h and policy.c
 	name := "tt_cve_2026_63827"
 	ko, res := build(t, k, name, filepath.Join(corpus, id+".patch"))
@@ -366,5 +383,55 @@ func TestHeaderFix(t *testing.T) {
 	kv := bootWith(t, k, ko, name, "", "vmlinux")
 	if !strings.Contains(kv["sysfs"], "vmlinux/") {
 		t.Errorf("sysfs = %q, want functions under vmlinux/", kv["sysfs"])
+	}
+}
+
+// cancelOn cancels a build a moment after the generator logs msg, so the
+// cancellation lands while make runs.
+type cancelOn struct {
+	slog.Handler
+	msg    string
+	cancel context.CancelFunc
+}
+
+func (c cancelOn) Enabled(context.Context, slog.Level) bool { return true }
+
+func (c cancelOn) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == c.msg {
+		time.AfterFunc(300*time.Millisecond, c.cancel)
+	}
+	return nil
+}
+
+// TestBuildCancelled: a build stopped mid-compile returns the context's
+// error, never a verdict such as "not compiled" or "does not compile".
+func TestBuildCancelled(t *testing.T) {
+	k := debianKernel(t)
+	fix, err := os.ReadFile(filepath.Join("testdata", "cmdline.patch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, phase := range []string{"compiling before the fix", "compiling after the fix"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		log := slog.New(cancelOn{Handler: slog.DiscardHandler, msg: phase, cancel: cancel})
+		start := time.Now()
+		_, err := klp.Build(ctx, k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: "cmdline.patch", Diff: fix}}, Name: "tt_cancel",
+			WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_cancel.ko"), Log: log})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled while %s: Build error = %v, want context.Canceled", phase, err)
+		}
+		if r, ok := klp.AsRefusal(err); ok {
+			t.Errorf("cancelled while %s: got the verdict %s (%s)", phase, r.Code, r.Reason)
+		}
+		t.Logf("cancelled while %s: returned after %v: %v", phase, time.Since(start).Round(time.Millisecond), err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	_, err = klp.Build(ctx, k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: "cmdline.patch", Diff: fix}}, Name: "tt_cancel",
+		WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_cancel.ko")})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("past its deadline: Build error = %v, want context.DeadlineExceeded", err)
 	}
 }

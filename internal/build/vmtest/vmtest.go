@@ -28,6 +28,8 @@ import (
 	"sync"
 	"text/template"
 	"time"
+
+	"github.com/tuxtape/tuxtape/internal/model/kmsg"
 )
 
 var (
@@ -115,7 +117,7 @@ type Result struct {
 	// ExitCode is the script's exit status, or -1 if it did not finish.
 	ExitCode int
 	// Problems are the kernel problems found in Console and Dmesg.
-	Problems []Problem
+	Problems []kmsg.Problem
 	// BootTime is from QEMU's start to the guest's init running.
 	BootTime time.Duration
 	// Duration is from QEMU's start to its end.
@@ -209,7 +211,7 @@ func Boot(ctx context.Context, cfg Config) (*Result, error) {
 		"-m", strconv.Itoa(cfg.MemoryMB), "-smp", strconv.Itoa(cfg.CPUs),
 		"-nographic", "-no-reboot",
 		"-kernel", cfg.Kernel, "-initrd", initrd,
-		// printk.time makes kernel lines recognisable (see ParseProblems).
+		// printk.time makes kernel lines recognisable (see kmsg.Problems).
 		"-append", strings.TrimSpace("console=ttyS0 panic=-1 printk.time=1 " + cfg.Append),
 	}
 	args = append(args, cfg.QEMUArgs...)
@@ -373,7 +375,7 @@ func (c *console) result(mk markers) *Result {
 		}
 	}
 	seen := map[string]bool{}
-	for _, p := range append(ParseProblems(text), ParseProblems(res.Dmesg)...) {
+	for _, p := range append(kmsg.Problems(text), kmsg.Problems(res.Dmesg)...) {
 		if !seen[p.Line] {
 			seen[p.Line] = true
 			res.Problems = append(res.Problems, p)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/build/debpkg"
+	"github.com/tuxtape/tuxtape/internal/model/kmsg"
 )
 
 // The kernel the project tests against (see docs/DESIGN.md).
@@ -142,7 +143,7 @@ func TestParseProblems(t *testing.T) {
 		"WARNING: this line is script output, not the kernel",
 		"[   15.000000] livepatch: enabling patch 'livepatch_sample'",
 	}, "\r\n")
-	got := ParseProblems(log)
+	got := kmsg.Problems(log)
 	want := []string{"WARNING", "Call Trace", "BUG", "Oops", "BUG", "Kernel panic"}
 	var kinds []string
 	for _, p := range got {
@@ -152,7 +153,7 @@ func TestParseProblems(t *testing.T) {
 		}
 	}
 	if !slices.Equal(kinds, want) {
-		t.Errorf("ParseProblems kinds = %q, want %q", kinds, want)
+		t.Errorf("kmsg.Problems kinds = %q, want %q", kinds, want)
 	}
 }
 

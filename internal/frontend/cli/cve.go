@@ -4,18 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tuxtape/tuxtape/internal/analysis/gauge"
-	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
-	"github.com/tuxtape/tuxtape/internal/server/store"
+	"github.com/tuxtape/tuxtape/internal/service"
 )
 
 func newCVECmd(g *Globals) *cobra.Command {
@@ -106,74 +105,19 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 	if err != nil {
 		return err
 	}
-	switch vulns.Status(o.Status) {
-	case "", vulns.StatusPublished, vulns.StatusRejected, vulns.StatusAnnounced:
-	default:
-		return usagef("--status %q: want published, rejected or announced", o.Status)
-	}
-	if o.MinCVSS < 0 || o.MinCVSS > 10 {
-		return usagef("--min-cvss %v: want a score from 0 to 10", o.MinCVSS)
-	}
-	st, err := g.openStore(ctx)
+	list, err := g.svc.ListCVEs(ctx, service.CVEQuery{
+		Since: since, File: o.File, MinCVSS: o.MinCVSS, Status: vulns.Status(o.Status), Limit: o.Limit,
+		Kernel: o.Kernel, Affected: o.Affected, Profile: service.ProfileChoice(o.Profile), Sort: o.Sort,
+		Priority: service.PriorityInputs(o.Priority),
+	})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	switch o.Sort {
-	case "id", "cvss", "priority":
-	default:
-		return usagef("--sort %q: want id, cvss or priority", o.Sort)
-	}
-	if o.Affected && o.Kernel == "" {
-		return usagef("--affected needs --kernel NAME")
-	}
-	limit := o.Limit
-	if o.Kernel != "" || o.Sort != "id" {
-		limit = 0 // filter and rank first, then cut
-	}
-	recs, err := st.CVEs(ctx, store.Filter{Since: since, File: o.File, MinCVSS: o.MinCVSS, Status: vulns.Status(o.Status), Limit: limit})
-	if err != nil {
-		return err
-	}
-	rows := make([]listRow, len(recs))
-	for i := range recs {
-		rows[i].rec = &recs[i]
-	}
-	if o.Kernel != "" {
-		_, _, gg, err := g.kernelGauge(ctx, st, o.Kernel, ProfileFlag(o.Profile))
-		if err != nil {
-			return err
-		}
-		kept := rows[:0]
-		var sum verdictSummary
-		for _, r := range rows {
-			v := gg.Judge(r.rec)
-			r.verdict = &v
-			sum.add(&v)
-			if !o.Affected || v.Counts() {
-				kept = append(kept, r)
-			}
-		}
-		rows = kept
-		if !o.JSON && !g.Quiet {
-			defer fmt.Fprintf(g.Stderr, "%s: %s\n", o.Kernel, sum.String())
-		}
-	}
-	if err := o.Priority.score(rows); err != nil {
-		return err
-	}
-	sortRows(rows, o.Sort)
-	if o.Limit > 0 && len(rows) > o.Limit {
-		rows = rows[:o.Limit]
+	if list.Summary != nil && !o.JSON && !g.Quiet {
+		defer fmt.Fprintf(g.Stderr, "%s: %s\n", o.Kernel, list.Summary.String())
 	}
 	if o.JSON {
-		out := make([]cveJSON, len(rows))
-		for i, r := range rows {
-			out[i] = toJSON(r.rec)
-			out[i].Verdict = r.verdict
-			out[i].Priority = r.priority
-		}
-		return writeJSON(g.Stdout, out)
+		return writeJSON(g.Stdout, list.CVEs)
 	}
 	tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
 	if o.Kernel != "" {
@@ -181,8 +125,9 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 	} else {
 		fmt.Fprintln(tw, "CVE\tSTATUS\tPRIORITY\tCVSS\tFIRST SEEN\tFILES\tTITLE")
 	}
-	for _, row := range rows {
-		r := row.rec
+	for i := range list.CVEs {
+		c := &list.CVEs[i]
+		r := c.Record()
 		score := "-"
 		if r.CVSS != nil {
 			score = strconv.FormatFloat(r.CVSS.Score, 'f', 1, 64)
@@ -196,10 +141,10 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 			files = fmt.Sprintf("%s (+%d)", r.ProgramFiles[0], len(r.ProgramFiles)-1)
 		}
 		prio := "-"
-		if row.priority != nil {
-			prio = fmt.Sprintf("%s %.0f", row.priority.Tier, row.priority.Score)
+		if c.Priority != nil {
+			prio = fmt.Sprintf("%s %.0f", c.Priority.Tier, c.Priority.Score)
 		}
-		if v := row.verdict; v != nil {
+		if v := c.Verdict; v != nil {
 			verdict := string(v.Status)
 			if v.Status != gauge.Affected {
 				verdict += " (" + string(v.Reason) + ")"
@@ -210,45 +155,6 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, prio, score, seen, files, truncate(r.Title, 70))
 	}
 	return tw.Flush()
-}
-
-// verdictSummary counts verdicts by outcome and reason.
-type verdictSummary struct {
-	total, vmlinux, modules int
-	by                      map[string]int
-}
-
-func (s *verdictSummary) add(v *gauge.Verdict) {
-	if s.by == nil {
-		s.by = map[string]int{}
-	}
-	s.total++
-	key := string(v.Status)
-	if v.Status != gauge.Affected {
-		key += " (" + string(v.Reason) + ")"
-	} else if slices.Contains(v.Where, profile.Vmlinux) {
-		s.vmlinux++
-	} else if len(v.Where) > 0 {
-		s.modules++
-	}
-	s.by[key]++
-}
-
-func (s *verdictSummary) String() string {
-	keys := make([]string, 0, len(s.by))
-	for k := range s.by {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, 0, len(keys))
-	for _, k := range keys {
-		part := fmt.Sprintf("%d %s", s.by[k], k)
-		if k == string(gauge.Affected) && s.vmlinux+s.modules > 0 {
-			part += fmt.Sprintf(" [%d in vmlinux, %d only in modules]", s.vmlinux, s.modules)
-		}
-		parts = append(parts, part)
-	}
-	return fmt.Sprintf("%d records: %s", s.total, strings.Join(parts, ", "))
 }
 
 func targetsShort(ts []string) string {
@@ -297,46 +203,21 @@ func newCVEShowCmd(g *Globals) *cobra.Command {
 }
 
 func runCVEShow(ctx context.Context, g *Globals, o CVEShowOptions, id string) error {
-	id = strings.ToUpper(strings.TrimSpace(id))
-	if !strings.HasPrefix(id, "CVE-") || strings.Count(id, "-") != 2 {
-		return usagef("%q is not a CVE ID (want e.g. CVE-2025-21703)", id)
-	}
-	st, err := g.openStore(ctx)
+	c, err := g.svc.ShowCVE(ctx, id, service.ShowOptions{Kernel: o.Kernel, Profile: service.ProfileChoice(o.Profile), Priority: service.PriorityInputs(o.Priority)})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	r, err := st.CVE(ctx, id)
-	if err != nil {
-		return err
-	}
-	row := listRow{rec: &r}
-	if o.Kernel != "" {
-		_, _, gg, err := g.kernelGauge(ctx, st, o.Kernel, ProfileFlag(o.Profile))
-		if err != nil {
-			return err
-		}
-		v := gg.Judge(&r)
-		row.verdict = &v
-	}
-	rows := []listRow{row}
-	if err := o.Priority.score(rows); err != nil {
-		return err
-	}
-	row = rows[0]
 	if o.JSON {
-		j := toJSON(&r)
-		j.Verdict, j.Priority = row.verdict, row.priority
-		return writeJSON(g.Stdout, j)
+		return writeJSON(g.Stdout, c)
 	}
-	printCVE(g.Stdout, &r)
-	if row.priority != nil {
-		fmt.Fprintf(g.Stdout, "\npriority:    %s (%.0f)\n", row.priority.Tier, row.priority.Score)
-		for _, why := range row.priority.Reasons {
+	printCVE(g.Stdout, c.Record())
+	if p := c.Priority; p != nil {
+		fmt.Fprintf(g.Stdout, "\npriority:    %s (%.0f)\n", p.Tier, p.Score)
+		for _, why := range p.Reasons {
 			fmt.Fprintf(g.Stdout, "  - %s\n", why)
 		}
 	}
-	if v := row.verdict; v != nil {
+	if v := c.Verdict; v != nil {
 		fmt.Fprintf(g.Stdout, "\nkernel %s: %s (%s)\n", v.Kernel, v.Status, v.Reason)
 		if v.TreatAsAffected {
 			fmt.Fprintln(g.Stdout, "  treated as affected")
@@ -395,70 +276,12 @@ func short(c string) string {
 	return orDash(c)
 }
 
-// cveJSON is the JSON shape of a record on the command line.
-type cveJSON struct {
-	ID            string       `json:"id"`
-	Status        string       `json:"status"`
-	Source        string       `json:"source"`
-	Title         string       `json:"title"`
-	Description   string       `json:"description"`
-	FirstSeen     *time.Time   `json:"first_seen,omitempty"`
-	CVSS          *cvssJSON    `json:"cvss"`
-	ProgramFiles  []string     `json:"program_files"`
-	FixCommits    []string     `json:"fix_commits"`
-	MainlineFix   string       `json:"mainline_fix,omitempty"`
-	DefaultStatus string       `json:"default_status,omitempty"`
-	Branches      []branchJSON `json:"branches"`
-	// With --kernel:
-	Verdict  *gauge.Verdict `json:"verdict,omitempty"`
-	Priority *priorityJSON  `json:"priority,omitempty"`
+// PriorityFlags are the prioritizer's optional inputs.
+type PriorityFlags struct {
+	KEV, EPSS string
 }
 
-type cvssJSON struct {
-	Vector    string   `json:"vector"`
-	Score     float64  `json:"score"`
-	Severity  string   `json:"severity"`
-	Scenarios []string `json:"scenarios,omitempty"`
-}
-
-type branchJSON struct {
-	Branch            string `json:"branch,omitempty"`
-	IntroducedVersion string `json:"introduced_version,omitempty"`
-	IntroducedCommit  string `json:"introduced_commit,omitempty"`
-	FixedVersion      string `json:"fixed_version,omitempty"`
-	FixedCommit       string `json:"fixed_commit,omitempty"`
-}
-
-func toJSON(r *vulns.Record) cveJSON {
-	out := cveJSON{
-		ID: r.ID, Status: string(r.Status), Source: string(r.Source), Title: r.Title, Description: r.Description,
-		ProgramFiles: nonNil(r.ProgramFiles), FixCommits: nonNil(r.FixCommits), MainlineFix: r.MainlineFix,
-		DefaultStatus: r.DefaultStatus, Branches: []branchJSON{},
-	}
-	if !r.FirstSeen.IsZero() {
-		t := r.FirstSeen
-		out.FirstSeen = &t
-	}
-	if r.CVSS != nil {
-		out.CVSS = &cvssJSON{Vector: r.CVSS.Vector, Score: r.CVSS.Score, Severity: r.CVSS.Severity, Scenarios: r.CVSS.Scenarios}
-	}
-	for _, b := range r.Branches {
-		bj := branchJSON{IntroducedVersion: b.IntroducedVersion, IntroducedCommit: b.IntroducedCommit, FixedVersion: b.FixedVersion, FixedCommit: b.FixedCommit}
-		v := b.FixedVersion
-		if v == "" {
-			v = b.IntroducedVersion
-		}
-		if pv, err := vulns.ParseVersion(v); err == nil {
-			bj.Branch = pv.Branch()
-		}
-		out.Branches = append(out.Branches, bj)
-	}
-	return out
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
+func (p *PriorityFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&p.KEV, "kev", "", "CISA Known Exploited Vulnerabilities catalog (known_exploited_vulnerabilities.json)")
+	f.StringVar(&p.EPSS, "epss", "", "FIRST EPSS scores (epss_scores-YYYY-MM-DD.csv, or .csv.gz)")
 }

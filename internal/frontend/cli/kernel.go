@@ -3,9 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,14 +14,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tuxtape/tuxtape/internal/build/debpkg"
-	"github.com/tuxtape/tuxtape/internal/build/kbuild"
-	"github.com/tuxtape/tuxtape/internal/build/kernelsrc"
 	"github.com/tuxtape/tuxtape/internal/frontend/progress"
-	"github.com/tuxtape/tuxtape/internal/model/kconfig"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
-	"github.com/tuxtape/tuxtape/internal/server/store"
+	"github.com/tuxtape/tuxtape/internal/service"
 )
 
 func newKernelCmd(g *Globals) *cobra.Command {
@@ -102,111 +95,32 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 }
 
 func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptions) error {
-	if o.Release == "" {
-		return usagef("kernel add: --release is required (the kernel's uname -r)")
-	}
-	src, err := kernel.ParseSource(o.Source, o.Ref)
-	if err != nil {
-		return usageError{err}
-	}
-	k := &kernel.Kernel{Name: name, Release: o.Release, Version: o.Version, Arch: o.Arch, Source: src}
+	ko := service.AddKernelOptions{Name: name, Release: o.Release, Version: o.Version, Arch: o.Arch, Source: o.Source, Ref: o.Ref, NoChangelog: o.NoChangelog}
 	if o.Patches != "" {
-		if src.Kind != kernel.SourceGit {
-			return usagef("--patches applies to git sources")
-		}
-		if k.Source.Patches, err = readPatches(o.Patches); err != nil {
+		var err error
+		if ko.Patches, err = readPatches(o.Patches); err != nil {
 			return err
 		}
 	}
-	if pkg, ver, ok := src.DebianPackage(); ok {
-		k.Debian = kernel.DebianFor(o.Release, ver)
-		if k.Debian.Source != pkg {
-			return usagef("source package %s does not match release %s (want %s)", pkg, o.Release, k.Debian.Source)
-		}
-		if k.Version == "" {
-			k.Version, _, _ = strings.Cut(ver, "-")
-		}
-	}
-	if k.Version == "" {
-		return usagef("kernel add: --version is required for a non-Debian source (e.g. 6.1.176)")
-	}
-	switch {
-	case o.Config != "":
-		if k.Config, err = os.ReadFile(o.Config); err != nil {
+	if o.Config != "" {
+		var err error
+		if ko.Config, err = os.ReadFile(o.Config); err != nil {
 			return fmt.Errorf("read --config: %w", err)
 		}
-	case k.Debian == nil:
-		return usagef("kernel add: --config is required for a non-Debian source")
-	}
-	if k.Debian != nil && (k.Config == nil || !o.NoChangelog) {
-		dk, err := debpkg.NewKernel(debpkg.Options{CacheDir: filepath.Join(g.cfg.CacheDir, "debs"), Logger: g.log}, k.Release, k.Debian.Version)
-		if err != nil {
-			return usageError{err}
-		}
-		g.progressf("fetching %s=%s for its config and changelog…", k.Debian.Image, k.Debian.Version)
-		img, err := dk.Image(ctx)
-		if err != nil {
-			return err
-		}
-		if k.Config == nil {
-			if k.Config, err = os.ReadFile(img.Config); err != nil {
-				return err
-			}
-		}
-		if !o.NoChangelog {
-			// Debian's changelog names the CVEs each upload fixes,
-			// backports included.
-			cl := filepath.Join(img.Root, "usr", "share", "doc", k.Debian.Image, "changelog.gz")
-			cves, _, err := readFixedList(cl)
-			if err != nil {
-				return fmt.Errorf("kernel %s: Debian changelog: %w (use --no-changelog to skip it)", name, err)
-			}
-			k.FixedCVEs = append(k.FixedCVEs, cves...)
-		}
-	}
-	if _, err := kconfig.ParseConfig(bytes.NewReader(k.Config)); err != nil {
-		return usagef("kernel %s: %v", name, err)
 	}
 	for _, f := range o.Fixed {
-		cves, commits, err := readFixedList(f)
+		data, err := os.ReadFile(f)
 		if err != nil {
 			return fmt.Errorf("--fixed: %w", err)
 		}
-		k.FixedCVEs = append(k.FixedCVEs, cves...)
-		k.FixedCommits = append(k.FixedCommits, commits...)
+		ko.Fixed = append(ko.Fixed, service.NamedData{Name: f, Data: data})
 	}
-	slices.Sort(k.FixedCVEs)
-	k.FixedCVEs = slices.Compact(k.FixedCVEs)
-	slices.Sort(k.FixedCommits)
-	k.FixedCommits = slices.Compact(k.FixedCommits)
-	if err := k.Validate(); err != nil {
-		return usageError{err}
-	}
-	st, err := g.openStore(ctx)
+	k, err := g.svc.AddKernel(ctx, ko)
 	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.AddKernel(ctx, k); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return usagef("%v: pick another name, or `tuxtape kernel rm %s` first", err, name)
-		}
 		return err
 	}
 	fmt.Fprintf(g.Stdout, "added kernel %s (%s, %s)\n", k.Name, k.Release, k.Version)
 	return nil
-}
-
-func readFixedList(path string) (cves, commits []string, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer f.Close()
-	if cves, commits, err = kernel.ReadFixes(f); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cves, commits, nil
 }
 
 func readPatches(dir string) ([]kernel.Patch, error) {
@@ -226,27 +140,7 @@ func readPatches(dir string) ([]kernel.Patch, error) {
 	return ps, nil
 }
 
-// kernelJSON is how kernels are printed with --json.
-type kernelJSON struct {
-	*kernel.Kernel
-	ConfigSHA256 string               `json:"config_sha256"`
-	Profiles     map[string]time.Time `json:"profiles"`
-}
-
-func kernelView(ctx context.Context, st store.Store, k *kernel.Kernel) (kernelJSON, error) {
-	sum := sha256.Sum256(k.Config)
-	kinds, err := st.ProfileKinds(ctx, k.Name)
-	if err != nil {
-		return kernelJSON{}, err
-	}
-	v := kernelJSON{Kernel: k, ConfigSHA256: hex.EncodeToString(sum[:]), Profiles: map[string]time.Time{}}
-	for kind, t := range kinds {
-		v.Profiles[string(kind)] = t
-	}
-	return v, nil
-}
-
-func profileNames(v kernelJSON) string {
+func profileNames(v service.KernelView) string {
 	var ks []string
 	for k := range v.Profiles {
 		ks = append(ks, k)
@@ -265,23 +159,9 @@ func newKernelListCmd(g *Globals) *cobra.Command {
 		Short: "List kernels",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := g.openStore(ctx)
+			views, err := g.svc.Kernels(cmd.Context())
 			if err != nil {
 				return err
-			}
-			defer st.Close()
-			ks, err := st.Kernels(ctx)
-			if err != nil {
-				return err
-			}
-			views := make([]kernelJSON, 0, len(ks))
-			for _, k := range ks {
-				v, err := kernelView(ctx, st, k)
-				if err != nil {
-					return err
-				}
-				views = append(views, v)
 			}
 			if asJSON {
 				return writeJSON(g.Stdout, views)
@@ -305,20 +185,11 @@ func newKernelShowCmd(g *Globals) *cobra.Command {
 		Short: "Show a kernel",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := g.openStore(ctx)
+			v, err := g.svc.Kernel(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			k, err := st.Kernel(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			v, err := kernelView(ctx, st, k)
-			if err != nil {
-				return err
-			}
+			k := v.Kernel
 			if asJSON {
 				return writeJSON(g.Stdout, v)
 			}
@@ -356,13 +227,7 @@ func newKernelRmCmd(g *Globals) *cobra.Command {
 		Short: "Remove a kernel and its profiles",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := g.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			if err := st.RemoveKernel(ctx, args[0]); err != nil {
+			if err := g.svc.RemoveKernel(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.Stdout, "removed kernel %s\n", args[0])
@@ -401,53 +266,46 @@ vmlinux.a, and each module's .mod file.
 }
 
 func runKernelBuild(ctx context.Context, g *Globals, name string, o KernelBuildOptions) error {
-	st, err := g.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	k, err := st.Kernel(ctx, name)
-	if err != nil {
-		return err
-	}
 	var p *profile.Profile
+	var err error
 	if o.From != "" {
-		if p, err = kbuild.ReadBuild(ctx, o.From); err != nil {
-			return err
-		}
+		p, err = g.svc.BuildKernel(ctx, name, service.BuildKernelOptions{From: o.From})
 	} else {
-		dir := filepath.Join(g.cfg.CacheDir, "builds", name)
-		if err := os.MkdirAll(dir+".logs", 0o755); err != nil {
-			return err
-		}
-		logPath := filepath.Join(dir+".logs", "build.log")
-		logf, err := os.Create(logPath)
-		if err != nil {
-			return err
-		}
-		defer logf.Close()
-		g.progressf("building %s in %s (log: %s)…", name, dir, logPath)
-		// The static profile, when there is one, says about how many
-		// objects the build compiles: enough for a progress estimate.
-		total := 0
-		if sp, _, err := st.Profile(ctx, name, profile.KindStatic); err == nil {
-			total = len(sp.Units)
-		}
-		counter := &compileCounter{w: logf, bar: progress.New(stderrFile(g.Stderr), "kernel build: objects", g.Quiet), total: total}
-		start := time.Now()
-		src := kernelsrc.Sources{CacheDir: g.cfg.CacheDir, Log: g.log}
-		p, err = src.Build(ctx, k, kernelsrc.BuildOptions{Dir: dir, Jobs: o.Jobs, Output: counter})
-		counter.bar.Done()
-		if err != nil {
-			return fmt.Errorf("%w (log: %s)", err, logPath)
-		}
-		g.progressf("built in %s", time.Since(start).Round(time.Second))
+		p, err = g.buildKernel(ctx, name, o)
 	}
-	if err := st.PutProfile(ctx, name, p); err != nil {
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(g.Stdout, "%s: real profile: %s\n", name, profileSummary(p))
 	return nil
+}
+
+// buildKernel runs the full build with make's output in a log file and a
+// count of compiled objects on the terminal.
+func (g *Globals) buildKernel(ctx context.Context, name string, o KernelBuildOptions) (*profile.Profile, error) {
+	if _, err := g.svc.Kernel(ctx, name); err != nil {
+		return nil, err
+	}
+	dir := g.svc.BuildDir(name)
+	if err := os.MkdirAll(dir+".logs", 0o755); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir+".logs", "build.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	g.progressf("building %s in %s (log: %s)…", name, dir, logPath)
+	counter := &compileCounter{w: logf, bar: progress.New(g.Stderr, "kernel build: objects", g.Quiet)}
+	start := time.Now()
+	p, err := g.svc.BuildKernel(ctx, name, service.BuildKernelOptions{Jobs: o.Jobs, Output: counter, Estimate: func(n int) { counter.total = n }})
+	counter.bar.Done()
+	if err != nil {
+		return nil, fmt.Errorf("%w (log: %s)", err, logPath)
+	}
+	g.progressf("built in %s", time.Since(start).Round(time.Second))
+	return p, nil
 }
 
 // compileCounter passes make's output on and counts compiled objects.
@@ -516,28 +374,14 @@ static one (computed and stored the first time).`,
 			if o.Static && o.Real {
 				return usagef("give --static or --real, not both")
 			}
-			ctx := cmd.Context()
-			st, err := g.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			k, err := st.Kernel(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			kind := profile.KindStatic
+			choice := service.ProfileAuto
 			switch {
 			case o.Real:
-				kind = profile.KindReal
-			case !o.Static:
-				if kinds, err := st.ProfileKinds(ctx, k.Name); err == nil {
-					if _, ok := kinds[profile.KindReal]; ok {
-						kind = profile.KindReal
-					}
-				}
+				choice = service.ProfileReal
+			case o.Static:
+				choice = service.ProfileStatic
 			}
-			p, err := g.profile(ctx, st, k, kind, o.Refresh)
+			p, err := g.svc.Profile(cmd.Context(), args[0], service.ProfileOptions{Choice: choice, Refresh: o.Refresh})
 			if err != nil {
 				return err
 			}
@@ -559,7 +403,7 @@ static one (computed and stored the first time).`,
 			for _, w := range p.Warnings {
 				fmt.Fprintf(g.Stderr, "warning: %s\n", w)
 			}
-			fmt.Fprintf(g.Stderr, "%s profile of %s: %s\n", p.Kind, k.Name, profileSummary(p))
+			fmt.Fprintf(g.Stderr, "%s profile of %s: %s\n", p.Kind, args[0], profileSummary(p))
 			return nil
 		},
 	}
@@ -569,35 +413,4 @@ static one (computed and stored the first time).`,
 	f.BoolVar(&o.Refresh, "refresh", false, "recompute the static profile even if one is stored")
 	f.BoolVar(&o.JSON, "json", false, "print JSON")
 	return cmd
-}
-
-// profile returns a kernel's stored profile of kind; a static one is
-// computed and stored when missing (or when refresh is set).
-func (g *Globals) profile(ctx context.Context, st store.Store, k *kernel.Kernel, kind profile.Kind, refresh bool) (*profile.Profile, error) {
-	if !refresh || kind == profile.KindReal {
-		p, _, err := st.Profile(ctx, k.Name, kind)
-		if err == nil || !errors.Is(err, store.ErrNotFound) {
-			return p, err
-		}
-		if kind == profile.KindReal {
-			return nil, fmt.Errorf("%w: run `tuxtape kernel build %s` (a full build), or use the static profile", err, k.Name)
-		}
-	}
-	g.progressf("evaluating the Kbuild Makefiles of %s…", k.Name)
-	p, err := kernelsrc.Sources{CacheDir: g.cfg.CacheDir, Log: g.log}.StaticProfile(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.PutProfile(ctx, k.Name, p); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// progressf tells the user what a long step is doing, unless -q.
-func (g *Globals) progressf(format string, args ...any) {
-	if g.Quiet {
-		return
-	}
-	fmt.Fprintf(g.Stderr, format+"\n", args...)
 }

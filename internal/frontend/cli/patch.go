@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,15 +10,14 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tuxtape/tuxtape/internal/build/debpkg"
+	"github.com/tuxtape/tuxtape/internal/atomicfile"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
-	"github.com/tuxtape/tuxtape/internal/build/ktree"
+	"github.com/tuxtape/tuxtape/internal/build/target"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
-	"github.com/tuxtape/tuxtape/internal/server/store"
+	"github.com/tuxtape/tuxtape/internal/service"
 )
 
 func newPatchCmd(g *Globals) *cobra.Command {
@@ -51,65 +49,9 @@ func (kf *KernelFlags) add(cmd *cobra.Command) {
 	f.StringVar(&kf.Modules, "modules", "", "the kernel's /lib/modules/RELEASE directory (with --source)")
 }
 
-func (kf *KernelFlags) resolve(ctx context.Context, g *Globals) (*klp.Kernel, error) {
-	trees := filepath.Join(g.cfg.CacheDir, "trees")
-	log := g.log.With("component", "klp")
-	if spec, ok := strings.CutPrefix(kf.Kernel, "debian:"); ok {
-		release, version, ok := strings.Cut(spec, "=")
-		if !ok || release == "" || version == "" {
-			return nil, usagef("--kernel %q: want debian:RELEASE=VERSION, or the name of a kernel from `tuxtape kernel list`", kf.Kernel)
-		}
-		return klp.DebianKernel(ctx, debpkg.Options{CacheDir: filepath.Join(g.cfg.CacheDir, "debs"), Logger: log}, release, version, trees, log)
-	}
-	if kf.Kernel != "" {
-		return kf.named(ctx, g, trees)
-	}
-	if kf.Source == "" || kf.Config == "" || kf.Headers == "" || kf.Symbols == "" || kf.Modules == "" {
-		return nil, usagef("give --kernel, or all of --source, --config, --headers, --symbols and --modules")
-	}
-	abs, err := filepath.Abs(kf.Source)
-	if err != nil {
-		return nil, err
-	}
-	tree, err := ktree.Prepare(ctx, ktree.PrepareOptions{Tarball: abs, Config: kf.Config, Dir: filepath.Join(trees, "custom-"+filepath.Base(abs)), Log: log})
-	if err != nil {
-		return nil, err
-	}
-	exports, err := klp.ReadSymvers(filepath.Join(kf.Headers, "Module.symvers"))
-	if err != nil {
-		return nil, err
-	}
-	return &klp.Kernel{Tree: tree, HeadersDir: kf.Headers, Vmlinux: kf.Symbols, ModulesDir: kf.Modules, Exports: exports}, nil
-}
-
-// named resolves a stored kernel record: its Debian packages, and its real
-// build profile when it has one (which lets fixes to headers be handled).
-func (kf *KernelFlags) named(ctx context.Context, g *Globals, trees string) (*klp.Kernel, error) {
-	log := g.log.With("component", "klp")
-	st, err := g.openStore(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	rec, err := st.Kernel(ctx, kf.Kernel)
-	if err != nil {
-		return nil, fmt.Errorf("--kernel: %w (add it with `tuxtape kernel add`, or give debian:RELEASE=VERSION)", err)
-	}
-	if rec.Debian == nil {
-		return nil, usagef("kernel %s is not a Debian kernel: give its --source, --config, --headers, --symbols and --modules instead", rec.Name)
-	}
-	k, err := klp.DebianKernel(ctx, debpkg.Options{CacheDir: filepath.Join(g.cfg.CacheDir, "debs"), Logger: log}, rec.Release, rec.Debian.Version, trees, log)
-	if err != nil {
-		return nil, err
-	}
-	p, _, err := st.Profile(ctx, rec.Name, profile.KindReal)
-	switch {
-	case err == nil:
-		k.Profile = profile.NewIndex(p)
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, err
-	}
-	return k, nil
+func (kf *KernelFlags) resolve(ctx context.Context, g *Globals) (*target.Kernel, error) {
+	return g.svc.ResolveTarget(ctx, service.TargetSpec{Kernel: kf.Kernel, Custom: target.CustomOptions{
+		Source: kf.Source, Config: kf.Config, Headers: kf.Headers, Symbols: kf.Symbols, Modules: kf.Modules}})
 }
 
 // PatchBuildOptions are the flags of `tuxtape patch build`.
@@ -151,39 +93,11 @@ entry, headers, assembly…) is refused with the reason (exit code 4).`,
 	return cmd
 }
 
-func moduleName(name, out string) string {
-	if name != "" {
-		return name
-	}
-	base := strings.TrimSuffix(filepath.Base(out), ".ko")
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
-			return r
-		case r >= 'A' && r <= 'Z':
-			return r + 'a' - 'A'
-		}
-		return '_'
-	}, base)
-}
-
-func readFixes(paths []string) ([]klp.Fix, error) {
-	var fixes []klp.Fix
-	for _, p := range paths {
-		d, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("read fix: %w", err)
-		}
-		fixes = append(fixes, klp.Fix{Name: filepath.Base(p), Diff: d})
-	}
-	return fixes, nil
-}
-
 func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 	if len(o.Fixes) == 0 || o.Out == "" {
 		return usagef("patch build needs at least one --fix and -o OUT.ko")
 	}
-	fixes, err := readFixes(o.Fixes)
+	fixes, err := service.ReadFixes(o.Fixes)
 	if err != nil {
 		return err
 	}
@@ -191,14 +105,16 @@ func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := klp.Build(ctx, k, klp.Options{Fixes: fixes, Name: moduleName(o.Name, o.Out), Replace: !o.NoReplace, Out: o.Out, Log: g.log.With("component", "klp")})
+	res, err := g.svc.BuildPatch(ctx, k, service.PatchOptions{Fixes: fixes, Name: service.ModuleName(o.Name, o.Out), Replace: !o.NoReplace, Out: o.Out})
 	if o.JSON && res != nil {
 		out := struct {
 			*klp.Result
-			Error string `json:"error,omitempty"`
+			Error   string       `json:"error,omitempty"`
+			Refusal *klp.Refusal `json:"refusal,omitempty"`
 		}{Result: res}
 		if err != nil {
 			out.Error = err.Error()
+			out.Refusal, _ = klp.AsRefusal(err)
 		}
 		if jerr := writeJSON(g.Stdout, out); jerr != nil {
 			return jerr
@@ -279,122 +195,58 @@ prints the table of a saved --report again without running anything.`,
 	return cmd
 }
 
-// CorpusEntry is the outcome for one patch.
-type CorpusEntry struct {
-	ID      string           `json:"id"`
-	Class   string           `json:"class"`
-	Reason  string           `json:"reason,omitempty"`
-	Objects []string         `json:"objects,omitempty"`
-	Changed []string         `json:"changed,omitempty"`
-	Seconds float64          `json:"build_seconds"`
-	VM      *klp.VMReport    `json:"vm,omitempty"`
-	Units   []klp.UnitResult `json:"units,omitempty"`
-	// Base: the fix changes only .c files the kernel compiles.
-	Base bool `json:"base,omitempty"`
-}
-
-// corpusClasses in the order the summary lists them.
-var corpusClasses = []string{ClassLoaded, ClassLoadedAbsent, ClassBuilt, ClassVMFailed, ClassNotLivepatchable, ClassNoChange, ClassNotCompiled, ClassFixIncomplete, ClassFailed}
-
-// Corpus classes.
-const (
-	ClassNotCompiled      = "not compiled"
-	ClassNotLivepatchable = "not livepatchable"
-	ClassNoChange         = "no functional change"
-	ClassBuilt            = "module built"
-	ClassLoaded           = "loaded, transitioned, clean"
-	ClassLoadedAbsent     = "loaded, target module absent in VM"
-	ClassVMFailed         = "built, failed in VM"
-	ClassFixIncomplete    = "fix does not compile"
-	ClassFailed           = "failed"
-)
-
 func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir string) error {
-	paths, err := filepath.Glob(filepath.Join(dir, "patches", "*.patch"))
-	if err != nil || len(paths) == 0 {
-		return fmt.Errorf("no patches in %s/patches (want *.patch files)", dir)
-	}
-	sort.Strings(paths)
-	only := map[string]bool{}
-	for _, id := range o.Only {
-		only[id] = true
+	if _, err := service.CorpusPatches(dir); err != nil {
+		return err
 	}
 	k, err := o.KernelFlags.resolve(ctx, g)
 	if err != nil {
 		return err
 	}
+	profiled := k.Profile != nil && k.Profile.Profile().Kind == profile.KindReal
 	if o.FromReport != "" {
 		data, err := os.ReadFile(o.FromReport)
 		if err != nil {
 			return fmt.Errorf("read report: %w", err)
 		}
-		var entries []CorpusEntry
+		var entries []service.CorpusEntry
 		if err := json.Unmarshal(data, &entries); err != nil {
 			return fmt.Errorf("read report %s: %w", o.FromReport, err)
 		}
 		for i := range entries {
-			entries[i].Base = goalBase(k, filepath.Join(dir, "patches", entries[i].ID+".patch"))
+			entries[i].Base = service.GoalBase(k.Profile, filepath.Join(dir, "patches", entries[i].ID+".patch"))
 		}
 		if o.JSON {
 			return writeJSON(g.Stdout, entries)
 		}
-		printCorpus(g, entries, k.Profile != nil)
+		printCorpus(g, entries, profiled)
 		return nil
 	}
-	work, err := os.MkdirTemp("", "tuxtape-corpus-")
+	var reportErr error
+	entries, err := g.svc.Corpus(ctx, k, service.CorpusOptions{Dir: dir, Only: o.Only, Limit: o.Limit, VM: o.VM,
+		OnEntry: func(entries []service.CorpusEntry) {
+			e := entries[len(entries)-1]
+			if !o.JSON {
+				fmt.Fprintf(g.Stderr, "%s: %s %s\n", e.ID, e.Class, firstLine(e.Reason))
+			}
+			if o.Report != "" && reportErr == nil {
+				data, _ := json.MarshalIndent(entries, "", "  ")
+				if err := atomicfile.WriteFile(o.Report, data, 0o644); err != nil {
+					reportErr = fmt.Errorf("write report: %w", err)
+				}
+			}
+		}})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	var entries []CorpusEntry
-	for _, p := range paths {
-		id := strings.TrimSuffix(filepath.Base(p), ".patch")
-		if len(only) > 0 && !only[id] {
-			continue
-		}
-		if o.Limit > 0 && len(entries) >= o.Limit {
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		e := corpusOne(ctx, g, k, p, id, work, o.VM)
-		e.Base = goalBase(k, p)
-		if !o.JSON {
-			fmt.Fprintf(g.Stderr, "%s: %s %s\n", e.ID, e.Class, firstLine(e.Reason))
-		}
-		entries = append(entries, e)
-		if o.Report != "" {
-			data, _ := json.MarshalIndent(entries, "", "  ")
-			if err := os.WriteFile(o.Report, data, 0o644); err != nil {
-				return fmt.Errorf("write report: %w", err)
-			}
-		}
+	if reportErr != nil {
+		return reportErr
 	}
 	if o.JSON {
 		return writeJSON(g.Stdout, entries)
 	}
-	printCorpus(g, entries, k.Profile != nil)
+	printCorpus(g, entries, profiled)
 	return nil
-}
-
-// goalBase says whether the fix at path changes only .c files that the
-// kernel's real build profile compiles (false without a profile).
-func goalBase(k *klp.Kernel, path string) bool {
-	if k.Profile == nil {
-		return false
-	}
-	diff, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	files := ktree.PatchFiles(diff)
-	for _, f := range files {
-		if !strings.HasSuffix(f, ".c") || len(k.Profile.Units(f)) == 0 {
-			return false
-		}
-	}
-	return len(files) > 0
 }
 
 func firstLine(s string) string {
@@ -402,81 +254,21 @@ func firstLine(s string) string {
 	return l
 }
 
-func corpusOne(ctx context.Context, g *Globals, k *klp.Kernel, path, id, work string, vm bool) CorpusEntry {
-	e := CorpusEntry{ID: id}
-	fixes, err := readFixes([]string{path})
-	if err != nil {
-		e.Class, e.Reason = ClassFailed, err.Error()
-		return e
-	}
-	name := moduleName("", "tt_"+strings.ToLower(strings.ReplaceAll(id, "-", "_")))
-	out := filepath.Join(work, name+".ko")
-	start := time.Now()
-	res, err := klp.Build(ctx, k, klp.Options{Fixes: fixes, Name: name, Replace: true, Out: out, WorkDir: filepath.Join(work, "w-"+id), Log: g.log.With("component", "klp")})
-	os.RemoveAll(filepath.Join(work, "w-"+id))
-	e.Seconds = time.Since(start).Seconds()
-	if res != nil {
-		e.Units = res.Units
-		for _, u := range res.Units {
-			e.Objects = append(e.Objects, u.Object)
-			e.Changed = append(e.Changed, u.Changed...)
-		}
-	}
-	switch {
-	case errors.Is(err, klp.ErrNotCompiled):
-		e.Class, e.Reason = ClassNotCompiled, err.Error()
-		return e
-	case klp.IsNotLivepatchable(err):
-		e.Class, e.Reason = ClassNotLivepatchable, err.Error()
-		return e
-	case errors.Is(err, klp.ErrNoChange):
-		e.Class, e.Reason = ClassNoChange, err.Error()
-		return e
-	case errors.Is(err, klp.ErrFixDoesNotCompile):
-		e.Class, e.Reason = ClassFixIncomplete, err.Error()
-		return e
-	case err != nil:
-		e.Class, e.Reason = ClassFailed, err.Error()
-		return e
-	}
-	e.Class = ClassBuilt
-	if !vm {
-		return e
-	}
-	r, err := klp.CheckInVM(ctx, k, out, name, e.Objects, "")
-	if err != nil {
-		e.Class, e.Reason = ClassVMFailed, err.Error()
-		return e
-	}
-	e.VM = r
-	switch {
-	case !r.OK():
-		e.Class, e.Reason = ClassVMFailed, r.Summary()
-	case len(r.Absent) > 0:
-		e.Class = ClassLoadedAbsent
-		e.Reason = fmt.Sprintf("%s cannot load in the VM (no such device or hypervisor there): the livepatch loaded and transitioned without it, its functions registered but not patched", strings.Join(r.Absent, ", "))
-	default:
-		e.Class = ClassLoaded
-	}
-	os.Remove(out)
-	return e
-}
-
-func printCorpus(g *Globals, entries []CorpusEntry, profiled bool) {
+func printCorpus(g *Globals, entries []service.CorpusEntry, profiled bool) {
 	counts := map[string]int{}
 	var times []float64
 	tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PATCH\tRESULT\tOBJECTS\tSECONDS\tREASON")
 	for _, e := range entries {
 		counts[e.Class]++
-		if e.Class == ClassBuilt || e.Class == ClassLoaded || e.Class == ClassLoadedAbsent || e.Class == ClassVMFailed {
+		if e.Class == service.ClassBuilt || e.Class == service.ClassLoaded || e.Class == service.ClassLoadedAbsent || e.Class == service.ClassVMFailed {
 			times = append(times, e.Seconds)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\n", e.ID, e.Class, strings.Join(slices.Compact(slices.Sorted(slices.Values(e.Objects))), ","), e.Seconds, truncate(firstLine(e.Reason), 110))
 	}
 	tw.Flush()
 	fmt.Fprintln(g.Stdout)
-	for _, c := range corpusClasses {
+	for _, c := range service.CorpusClasses {
 		if counts[c] > 0 {
 			fmt.Fprintf(g.Stdout, "%-28s %d\n", c+":", counts[c])
 		}
@@ -496,7 +288,7 @@ func printCorpus(g *Globals, entries []CorpusEntry, profiled bool) {
 		}
 	}
 	fmt.Fprintf(g.Stdout, "\nfixes that change only .c files this kernel compiles (real build profile): %d\n", n)
-	for _, c := range corpusClasses {
+	for _, c := range service.CorpusClasses {
 		if base[c] > 0 {
 			fmt.Fprintf(g.Stdout, "  %-36s %3d  %5.1f%%\n", c+":", base[c], 100*float64(base[c])/float64(n))
 		}
@@ -557,15 +349,11 @@ func runPatchTry(ctx context.Context, g *Globals, o PatchTryOptions, ko string) 
 	if err != nil {
 		return err
 	}
-	if k.Vmlinuz == "" {
-		return usagef("patch try needs --kernel (a bootable image)")
-	}
 	exercise := ""
 	if o.Exercise != "" {
 		exercise = "exercise() {\n\techo \"phase: $1\"\n" + o.Exercise + "\n}"
 	}
-	name := moduleName("", ko)
-	r, err := klp.CheckInVM(ctx, k, ko, name, o.Modules, exercise)
+	r, err := g.svc.TryPatch(ctx, k, ko, service.ModuleName("", ko), o.Modules, exercise)
 	if err != nil {
 		return err
 	}

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tuxtape/tuxtape/internal/frontend/config"
 	"github.com/tuxtape/tuxtape/internal/server/store"
+	"github.com/tuxtape/tuxtape/internal/service"
 )
 
 // Exit codes.
@@ -37,6 +37,7 @@ type Globals struct {
 	Stdout, Stderr io.Writer
 	cfg            config.Config
 	log            *slog.Logger
+	svc            *service.Service
 }
 
 // usageError marks errors in how the command was called.
@@ -52,6 +53,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	if g.svc != nil {
+		if cerr := g.svc.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -69,7 +75,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitNotLivepatchable
 	}
 	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || service.IsInvalid(err) {
 		fmt.Fprintf(stderr, "tuxtape: %v\nRun 'tuxtape --help' for usage.\n", err)
 		return ExitUsage
 	}
@@ -100,6 +106,7 @@ then defaults.`,
 				level = slog.LevelDebug
 			}
 			g.log = slog.New(slog.NewTextHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+			g.svc = service.New(service.Config{DB: cfg.DB, CacheDir: cfg.CacheDir, MirrorDir: cfg.MirrorDir(), Source: cfg.Source, Log: g.log, Notify: g.notify})
 			return nil
 		},
 	}
@@ -115,21 +122,18 @@ then defaults.`,
 	return root
 }
 
-// openStore opens the configured database.
-func (g *Globals) openStore(ctx context.Context) (store.Store, error) {
-	return store.Open(ctx, g.cfg.DB)
-}
-
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-// stderrFile is the *os.File behind w, for terminal checks.
-func stderrFile(w io.Writer) io.Writer {
-	if f, ok := w.(*os.File); ok {
-		return f
+// notify tells the user what a long step is doing, unless -q.
+func (g *Globals) notify(msg string) {
+	if !g.Quiet {
+		fmt.Fprintln(g.Stderr, msg)
 	}
-	return w
 }
+
+// progressf is notify with a format.
+func (g *Globals) progressf(format string, args ...any) { g.notify(fmt.Sprintf(format, args...)) }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tuxtape/tuxtape/internal/frontend/progress"
 	"github.com/tuxtape/tuxtape/internal/server/cvesync"
+	"github.com/tuxtape/tuxtape/internal/service"
 )
 
 // SyncOptions are the flags of `tuxtape sync`.
@@ -54,11 +54,6 @@ their repository record.`,
 }
 
 func runSync(ctx context.Context, g *Globals, o SyncOptions) error {
-	st, err := g.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	if o.Announce != "" {
 		in := os.Stdin
 		if o.Announce != "-" {
@@ -69,7 +64,7 @@ func runSync(ctx context.Context, g *Globals, o SyncOptions) error {
 			defer f.Close()
 			in = f
 		}
-		sum, err := cvesync.Announce(ctx, st, in, time.Now())
+		sum, err := g.svc.Announce(ctx, in)
 		if err != nil {
 			return err
 		}
@@ -83,20 +78,8 @@ func runSync(ctx context.Context, g *Globals, o SyncOptions) error {
 		}
 		return nil
 	}
-	source := o.Source
-	if source == "" {
-		source = g.cfg.Source
-	}
-	bar := progress.New(stderrFile(g.Stderr), "sync: records", g.Quiet || o.JSON)
-	sum, err := cvesync.Run(ctx, st, cvesync.Options{
-		Source:    source,
-		Rev:       o.Rev,
-		MirrorDir: g.cfg.MirrorDir(),
-		NoFetch:   o.NoFetch,
-		Full:      o.Full,
-		Progress:  bar.Update,
-		Log:       g.log.With("component", "sync"),
-	})
+	bar := progress.New(g.Stderr, "sync: records", g.Quiet || o.JSON)
+	sum, err := g.svc.Sync(ctx, service.SyncOptions{Source: o.Source, Rev: o.Rev, NoFetch: o.NoFetch, Full: o.Full, Progress: bar.Update})
 	bar.Done()
 	if err != nil {
 		return err

@@ -3,14 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tuxtape/tuxtape/internal/analysis/openvex"
-	"github.com/tuxtape/tuxtape/internal/model/vulns"
-	"github.com/tuxtape/tuxtape/internal/server/store"
+	"github.com/tuxtape/tuxtape/internal/atomicfile"
+	"github.com/tuxtape/tuxtape/internal/service"
 )
 
 // VEXOptions are the flags of `tuxtape vex`.
@@ -38,52 +37,26 @@ configuration), or "under_investigation" when the data cannot decide.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Kernel, "kernel", "", "the kernel (required)")
-	f.StringVarP(&o.Out, "output", "o", "", "write to this file instead of standard output")
+	f.StringVarP(&o.Out, "output", "o", "", "write to this file instead of standard output (- for standard output); only a regular file is replaced")
 	f.StringVar(&o.Author, "author", openvex.Author, "the document's author")
 	f.StringVar(&o.Profile, "profile", "", "build profile to use: real, static or none (default: real if built, else static)")
 	return cmd
 }
 
 func runVEX(ctx context.Context, g *Globals, o VEXOptions) error {
-	if o.Kernel == "" {
-		return usagef("vex needs --kernel NAME")
-	}
-	st, err := g.openStore(ctx)
+	doc, err := g.svc.VEX(ctx, service.VEXOptions{Kernel: o.Kernel, Author: o.Author, Profile: service.ProfileChoice(o.Profile)})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	k, _, gg, err := g.kernelGauge(ctx, st, o.Kernel, ProfileFlag(o.Profile))
-	if err != nil {
-		return err
-	}
-	recs, err := st.CVEs(ctx, store.Filter{Status: vulns.StatusPublished})
-	if err != nil {
-		return err
-	}
-	doc, err := openvex.Document(k, judgeAll(gg, recs), openvex.Options{Author: o.Author})
-	if err != nil {
-		return err
-	}
-	if o.Out == "" {
+	if o.Out == "" || o.Out == "-" {
 		return openvex.Write(g.Stdout, doc)
 	}
-	// Write beside the target and rename, so a failed run leaves no half file.
-	tmp, err := os.CreateTemp(filepath.Dir(o.Out), ".vex-*")
-	if err != nil {
+	// Replaces only a regular file, through a fresh temp file beside it:
+	// a failed run leaves no half file, and a link or device at the path
+	// is refused, not written through.
+	if err := atomicfile.Write(o.Out, 0o644, func(w io.Writer) error { return openvex.Write(w, doc) }); err != nil {
 		return fmt.Errorf("write %s: %w", o.Out, err)
 	}
-	defer os.Remove(tmp.Name())
-	if err := openvex.Write(tmp, doc); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", o.Out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", o.Out, err)
-	}
-	if err := os.Rename(tmp.Name(), o.Out); err != nil {
-		return fmt.Errorf("write %s: %w", o.Out, err)
-	}
-	fmt.Fprintf(g.Stderr, "wrote %d statements for %s to %s\n", len(doc.Statements), k.Name, o.Out)
+	fmt.Fprintf(g.Stderr, "wrote %d statements for %s to %s\n", len(doc.Statements), o.Kernel, o.Out)
 	return nil
 }

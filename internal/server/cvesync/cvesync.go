@@ -86,9 +86,15 @@ func Run(ctx context.Context, st store.Store, opts Options) (Summary, error) {
 	if opts.Source == "" {
 		opts.Source = DefaultSource
 	}
+	// The store records the source as git is given it: a relative path
+	// would mean another directory on the next run.
+	source, err := gitrepo.Source(opts.Source)
+	if err != nil {
+		return Summary{Source: opts.Source}, err
+	}
+	opts.Source = source
 	sum := Summary{Source: opts.Source}
 	var repo *gitrepo.Repo
-	var err error
 	if opts.NoFetch {
 		repo, err = gitrepo.Open(opts.MirrorDir)
 	} else {

@@ -26,19 +26,60 @@ type Repo struct {
 	Dir string
 }
 
+// Source checks a repository source given by a user and returns it the way
+// git should be given it: a URL (scheme://…) or scp-style address
+// (host:path, user@host:path) as it is, and a local path (a directory or a
+// bundle) made absolute, because the mirror remembers it as its remote and
+// later fetches run inside the mirror, where a relative path means
+// something else. A source that git could take for an option is refused.
+func Source(source string) (string, error) {
+	if source == "" {
+		return "", errors.New("check source: empty repository source")
+	}
+	if strings.HasPrefix(source, "-") {
+		return "", fmt.Errorf("check source %q: a repository source cannot start with \"-\" (for a local path that does, write ./%s)", source, source)
+	}
+	if isRemote(source) {
+		return source, nil
+	}
+	abs, err := filepath.Abs(source)
+	if err != nil {
+		return "", fmt.Errorf("check source %q: %w", source, err)
+	}
+	return abs, nil
+}
+
+// isRemote reports whether git reads source as a URL rather than a path:
+// scheme://…, or git's scp-like syntax, a colon with no slash before it
+// (which also covers git's transport::address).
+func isRemote(source string) bool {
+	if strings.Contains(source, "://") {
+		return true
+	}
+	colon := strings.IndexByte(source, ':')
+	return colon > 0 && !strings.Contains(source[:colon], "/")
+}
+
 // Mirror makes dir a bare mirror of source, cloning it on first use and
 // fetching afterwards. The clone goes to a temporary directory first so that
-// an interrupted clone never leaves a half-made mirror behind.
+// an interrupted clone never leaves a half-made mirror behind. A local
+// source is made absolute (see Source).
 func Mirror(ctx context.Context, source, dir string) (*Repo, error) {
 	if _, err := exec.LookPath("git"); err != nil {
 		return nil, ErrNoGit
 	}
+	source, err := Source(source)
+	if err != nil {
+		return nil, err
+	}
 	r := &Repo{Dir: dir}
 	if _, err := os.Stat(filepath.Join(dir, "HEAD")); err == nil {
-		if _, err := r.git(ctx, "remote", "set-url", "origin", source); err != nil {
+		// "--" everywhere a user's value follows: git must never read it
+		// as an option (--upload-pack=… runs a command).
+		if _, err := r.git(ctx, "remote", "set-url", "--", "origin", source); err != nil {
 			return nil, err
 		}
-		if _, err := r.git(ctx, "fetch", "--prune", "--quiet", "origin"); err != nil {
+		if _, err := r.git(ctx, "fetch", "--prune", "--quiet", "--", "origin"); err != nil {
 			return nil, fmt.Errorf("fetch %s: %w", source, err)
 		}
 		return r, nil
@@ -51,7 +92,7 @@ func Mirror(ctx context.Context, source, dir string) (*Repo, error) {
 		return nil, fmt.Errorf("create mirror dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	cmd := exec.CommandContext(ctx, "git", "clone", "--mirror", "--quiet", source, tmp)
+	cmd := exec.CommandContext(ctx, "git", "clone", "--mirror", "--quiet", "--", source, tmp)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -95,6 +136,11 @@ func (r *Repo) git(ctx context.Context, args ...string) ([]byte, error) {
 // mirror's HEAD, or, when HEAD names no branch the source has (a bundle
 // often has no HEAD), its only branch or its master/main.
 func (r *Repo) Resolve(ctx context.Context, rev string) (string, error) {
+	if strings.HasPrefix(rev, "-") {
+		// rev-parse has no "--" that keeps --verify: refuse what it would
+		// read as an option.
+		return "", fmt.Errorf("resolve revision %q: a revision cannot start with \"-\"", rev)
+	}
 	if rev != "" {
 		out, err := r.git(ctx, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
 		if err != nil {

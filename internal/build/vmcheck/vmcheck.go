@@ -1,18 +1,21 @@
-package klp
+// Package vmcheck runs a livepatch module through its life in a VM of
+// its target kernel (load, transition, exercise, disable, unload) and
+// reports what the kernel log showed.
+package vmcheck
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/build/vmtest"
+	"github.com/tuxtape/tuxtape/internal/model/kmsg"
 )
 
-// VMReport is what loading a livepatch in a VM showed.
-type VMReport struct {
+// Report is what loading a livepatch in a VM showed.
+type Report struct {
 	Enabled    bool     `json:"enabled"`
 	Transition bool     `json:"transitioned"`
 	Unloaded   bool     `json:"unloaded"`
@@ -31,29 +34,12 @@ type VMReport struct {
 }
 
 // OK reports whether the patch loaded, transitioned and unloaded cleanly.
-func (r *VMReport) OK() bool {
+func (r *Report) OK() bool {
 	return r.Enabled && r.Transition && r.Unloaded && len(r.Problems) == 0
 }
 
-var sleepingOn = regexp.MustCompile(`: (\S+:\d+) is sleeping on function (\S+)`)
-
-// transitionBlockers reads the livepatch transition's debug lines: the
-// distinct tasks found sleeping in a function being patched.
-func transitionBlockers(dmesg string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, m := range sleepingOn.FindAllStringSubmatch(dmesg, -1) {
-		b := m[1] + " in " + m[2]
-		if !seen[b] {
-			seen[b] = true
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
 // Summary says in one line what went wrong, or "" if nothing did.
-func (r *VMReport) Summary() string {
+func (r *Report) Summary() string {
 	var parts []string
 	if !r.Enabled {
 		parts = append(parts, "the patch did not enable")
@@ -105,10 +91,16 @@ exercise after
 `, name, exercise)
 }
 
-// CheckInVM boots the target kernel in QEMU with the modules the patch
+// Target is the kernel a check boots.
+type Target struct {
+	Vmlinuz    string // the bootable image
+	ModulesDir string // its /lib/modules/RELEASE
+}
+
+// Check boots the target kernel in QEMU with the modules the patch
 // targets loaded, and runs the patch through its life. files are extra
 // files for the guest (what the exercise reads).
-func CheckInVM(ctx context.Context, k *Kernel, ko, name string, objects []string, exercise string, files ...vmtest.File) (*VMReport, error) {
+func Check(ctx context.Context, k Target, ko, name string, objects []string, exercise string, files ...vmtest.File) (*Report, error) {
 	var mods []string
 	for _, o := range objects {
 		if o != "vmlinux" {
@@ -138,8 +130,8 @@ func CheckInVM(ctx context.Context, k *Kernel, ko, name string, objects []string
 		}
 		return nil, fmt.Errorf("boot the VM: %w\n%s", err, tail)
 	}
-	r := &VMReport{Values: map[string]string{}, Dmesg: res.Dmesg, Duration: res.Duration, Absent: absent}
-	r.Blockers = transitionBlockers(res.Dmesg)
+	r := &Report{Values: map[string]string{}, Dmesg: res.Dmesg, Duration: res.Duration, Absent: absent}
+	r.Blockers = kmsg.Blockers(res.Dmesg)
 	for _, line := range strings.Split(res.Output, "\n") {
 		if key, v, ok := strings.Cut(line, ": "); ok {
 			r.Values[key] = strings.TrimSpace(v)
@@ -156,4 +148,12 @@ func CheckInVM(ctx context.Context, k *Kernel, ko, name string, objects []string
 		r.Problems = append(r.Problems, fmt.Sprintf("the test script failed (exit %d): %s", res.ExitCode, lastLines(res.Console, 15)))
 	}
 	return r, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -1,0 +1,342 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tuxtape/tuxtape/internal/build/debpkg"
+	"github.com/tuxtape/tuxtape/internal/build/kbuild"
+	"github.com/tuxtape/tuxtape/internal/build/kernelsrc"
+	"github.com/tuxtape/tuxtape/internal/model/kconfig"
+	"github.com/tuxtape/tuxtape/internal/model/kernel"
+	"github.com/tuxtape/tuxtape/internal/model/profile"
+	"github.com/tuxtape/tuxtape/internal/server/store"
+)
+
+// NamedData is a file's content and the name it is known by.
+type NamedData struct {
+	Name string
+	Data []byte
+}
+
+// AddKernelOptions describe a kernel to add.
+type AddKernelOptions struct {
+	Name, Release, Version, Arch string
+	Source, Ref                  string // as kernel.ParseSource takes them
+	Config                       []byte // its .config; Debian kernels default to the image's
+	Patches                      []kernel.Patch
+	// Fixed are lists of fixes the kernel carries beyond its version (CVE
+	// IDs anywhere, lines that are commit IDs).
+	Fixed []NamedData
+	// NoChangelog: a Debian kernel does not take the CVEs its image's
+	// changelog names as fixed.
+	NoChangelog bool
+}
+
+// AddKernel records a kernel. A Debian kernel's config (when not given)
+// and the CVEs its changelog names come from its image package.
+func (s *Service) AddKernel(ctx context.Context, o AddKernelOptions) (*kernel.Kernel, error) {
+	if o.Release == "" {
+		return nil, invalidf("kernel add: --release is required (the kernel's uname -r)")
+	}
+	src, err := kernel.ParseSource(o.Source, o.Ref)
+	if err != nil {
+		return nil, &InvalidError{err.Error()}
+	}
+	k := &kernel.Kernel{Name: o.Name, Release: o.Release, Version: o.Version, Arch: o.Arch, Source: src, Config: o.Config}
+	if len(o.Patches) > 0 {
+		if src.Kind != kernel.SourceGit {
+			return nil, invalidf("--patches applies to git sources")
+		}
+		k.Source.Patches = o.Patches
+	}
+	if pkg, ver, ok := src.DebianPackage(); ok {
+		k.Debian = kernel.DebianFor(o.Release, ver)
+		if k.Debian.Source != pkg {
+			return nil, invalidf("source package %s does not match release %s (want %s)", pkg, o.Release, k.Debian.Source)
+		}
+		if k.Version == "" {
+			k.Version, _, _ = strings.Cut(ver, "-")
+		}
+	}
+	if k.Version == "" {
+		return nil, invalidf("kernel add: --version is required for a non-Debian source (e.g. 6.1.176)")
+	}
+	if k.Config == nil && k.Debian == nil {
+		return nil, invalidf("kernel add: --config is required for a non-Debian source")
+	}
+	if k.Debian != nil && (k.Config == nil || !o.NoChangelog) {
+		if err := s.harvestDebian(ctx, k, !o.NoChangelog); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := kconfig.ParseConfig(bytes.NewReader(k.Config)); err != nil {
+		return nil, invalidf("kernel %s: %v", o.Name, err)
+	}
+	for _, f := range o.Fixed {
+		cves, commits, err := kernel.ReadFixes(bytes.NewReader(f.Data))
+		if err != nil {
+			return nil, fmt.Errorf("--fixed: %s: %w", f.Name, err)
+		}
+		k.FixedCVEs = append(k.FixedCVEs, cves...)
+		k.FixedCommits = append(k.FixedCommits, commits...)
+	}
+	slices.Sort(k.FixedCVEs)
+	k.FixedCVEs = slices.Compact(k.FixedCVEs)
+	slices.Sort(k.FixedCommits)
+	k.FixedCommits = slices.Compact(k.FixedCommits)
+	if err := k.Validate(); err != nil {
+		return nil, &InvalidError{err.Error()}
+	}
+	st, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.AddKernel(ctx, k); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil, invalidf("%v: pick another name, or `tuxtape kernel rm %s` first", err, o.Name)
+		}
+		return nil, err
+	}
+	return k, nil
+}
+
+// harvestDebian fills in a Debian kernel's config (when it has none) and,
+// with changelog, the CVEs its image package's changelog names: Debian's
+// changelog names the CVEs each upload fixes, backports included.
+func (s *Service) harvestDebian(ctx context.Context, k *kernel.Kernel, changelog bool) error {
+	dk, err := debpkg.NewKernel(debpkg.Options{CacheDir: s.debsDir(), Logger: s.log}, k.Release, k.Debian.Version)
+	if err != nil {
+		return &InvalidError{err.Error()}
+	}
+	s.notify("fetching %s=%s for its config and changelog…", k.Debian.Image, k.Debian.Version)
+	img, err := dk.Image(ctx)
+	if err != nil {
+		return err
+	}
+	if k.Config == nil {
+		if k.Config, err = os.ReadFile(img.Config); err != nil {
+			return err
+		}
+	}
+	if !changelog {
+		return nil
+	}
+	cl := filepath.Join(img.Root, "usr", "share", "doc", k.Debian.Image, "changelog.gz")
+	f, err := os.Open(cl)
+	if err != nil {
+		return fmt.Errorf("kernel %s: Debian changelog: %w (use --no-changelog to skip it)", k.Name, err)
+	}
+	defer f.Close()
+	cves, _, err := kernel.ReadFixes(f)
+	if err != nil {
+		return fmt.Errorf("kernel %s: Debian changelog: %s: %w (use --no-changelog to skip it)", k.Name, cl, err)
+	}
+	k.FixedCVEs = append(k.FixedCVEs, cves...)
+	return nil
+}
+
+// KernelView is a kernel record as front ends show it.
+type KernelView struct {
+	*kernel.Kernel
+	ConfigSHA256 string               `json:"config_sha256"`
+	Profiles     map[string]time.Time `json:"profiles"`
+}
+
+func kernelView(ctx context.Context, st store.Store, k *kernel.Kernel) (KernelView, error) {
+	sum := sha256.Sum256(k.Config)
+	kinds, err := st.ProfileKinds(ctx, k.Name)
+	if err != nil {
+		return KernelView{}, err
+	}
+	v := KernelView{Kernel: k, ConfigSHA256: hex.EncodeToString(sum[:]), Profiles: map[string]time.Time{}}
+	for kind, t := range kinds {
+		v.Profiles[string(kind)] = t
+	}
+	return v, nil
+}
+
+// Kernels lists the kernels.
+func (s *Service) Kernels(ctx context.Context) ([]KernelView, error) {
+	st, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := st.Kernels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]KernelView, 0, len(ks))
+	for _, k := range ks {
+		v, err := kernelView(ctx, st, k)
+		if err != nil {
+			return nil, err
+		}
+		views = append(views, v)
+	}
+	return views, nil
+}
+
+// Kernel returns one kernel.
+func (s *Service) Kernel(ctx context.Context, name string) (KernelView, error) {
+	st, err := s.Store(ctx)
+	if err != nil {
+		return KernelView{}, err
+	}
+	k, err := st.Kernel(ctx, name)
+	if err != nil {
+		return KernelView{}, err
+	}
+	return kernelView(ctx, st, k)
+}
+
+// RemoveKernel removes a kernel and its profiles.
+func (s *Service) RemoveKernel(ctx context.Context, name string) error {
+	st, err := s.Store(ctx)
+	if err != nil {
+		return err
+	}
+	return st.RemoveKernel(ctx, name)
+}
+
+// BuildKernelOptions shape a full kernel build.
+type BuildKernelOptions struct {
+	Jobs int
+	// From reads the profile of a build that already finished there.
+	From string
+	// Output hears make's output; Estimate, when set, is told about how
+	// many objects the build will compile (from the static profile).
+	Output   io.Writer
+	Estimate func(objects int)
+}
+
+// BuildDir is where a kernel's full build is kept.
+func (s *Service) BuildDir(name string) string { return filepath.Join(s.cfg.CacheDir, "builds", name) }
+
+// BuildKernel runs a kernel's full build (or reads a finished one) and
+// stores its real build profile.
+func (s *Service) BuildKernel(ctx context.Context, name string, o BuildKernelOptions) (*profile.Profile, error) {
+	st, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := st.Kernel(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var p *profile.Profile
+	if o.From != "" {
+		if p, err = kbuild.ReadBuild(ctx, o.From); err != nil {
+			return nil, err
+		}
+	} else {
+		if o.Estimate != nil {
+			// The static profile, when there is one, says about how many
+			// objects the build compiles.
+			if sp, _, err := st.Profile(ctx, name, profile.KindStatic); err == nil {
+				o.Estimate(len(sp.Units))
+			}
+		}
+		src := kernelsrc.Sources{CacheDir: s.cfg.CacheDir, Log: s.log}
+		if p, err = src.Build(ctx, k, kernelsrc.BuildOptions{Dir: s.BuildDir(name), Jobs: o.Jobs, Output: o.Output}); err != nil {
+			return nil, err
+		}
+	}
+	if err := st.PutProfile(ctx, name, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// ProfileChoice says which build profile a use case takes.
+type ProfileChoice string
+
+// The choices.
+const (
+	ProfileAuto   ProfileChoice = ""       // real if stored, else static
+	ProfileReal   ProfileChoice = "real"   // only the real one
+	ProfileStatic ProfileChoice = "static" // only the static one
+	ProfileNone   ProfileChoice = "none"   // none: version checks only
+)
+
+// Valid checks c.
+func (c ProfileChoice) Valid() error {
+	switch c {
+	case ProfileAuto, ProfileReal, ProfileStatic, ProfileNone:
+		return nil
+	}
+	return invalidf("--profile %q: want real, static or none", string(c))
+}
+
+// ProfileOptions choose a kernel's profile.
+type ProfileOptions struct {
+	Choice ProfileChoice
+	// Refresh recomputes the static profile even if one is stored.
+	Refresh bool
+}
+
+// Profile returns a kernel's build profile as o chooses (nil for
+// ProfileNone). The static one is computed and stored when missing.
+func (s *Service) Profile(ctx context.Context, name string, o ProfileOptions) (*profile.Profile, error) {
+	if err := o.Choice.Valid(); err != nil {
+		return nil, err
+	}
+	st, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := st.Kernel(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.profile(ctx, st, k, o)
+}
+
+func (s *Service) profile(ctx context.Context, st store.Store, k *kernel.Kernel, o ProfileOptions) (*profile.Profile, error) {
+	switch o.Choice {
+	case ProfileNone:
+		return nil, nil
+	case ProfileReal:
+		return s.storedOrStatic(ctx, st, k, profile.KindReal, false)
+	case ProfileStatic:
+		return s.storedOrStatic(ctx, st, k, profile.KindStatic, o.Refresh)
+	}
+	p, _, err := st.Profile(ctx, k.Name, profile.KindReal)
+	if errors.Is(err, store.ErrNotFound) {
+		return s.storedOrStatic(ctx, st, k, profile.KindStatic, o.Refresh)
+	}
+	return p, err
+}
+
+// storedOrStatic returns a kernel's stored profile of kind; a static one
+// is computed and stored when missing (or when refresh is set).
+func (s *Service) storedOrStatic(ctx context.Context, st store.Store, k *kernel.Kernel, kind profile.Kind, refresh bool) (*profile.Profile, error) {
+	if !refresh || kind == profile.KindReal {
+		p, _, err := st.Profile(ctx, k.Name, kind)
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return p, err
+		}
+		if kind == profile.KindReal {
+			return nil, fmt.Errorf("%w: run `tuxtape kernel build %s` (a full build), or use the static profile", err, k.Name)
+		}
+	}
+	s.notify("evaluating the Kbuild Makefiles of %s…", k.Name)
+	p, err := kernelsrc.Sources{CacheDir: s.cfg.CacheDir, Log: s.log}.StaticProfile(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.PutProfile(ctx, k.Name, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}

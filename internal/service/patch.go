@@ -1,0 +1,325 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tuxtape/tuxtape/internal/build/debpkg"
+	"github.com/tuxtape/tuxtape/internal/build/klp"
+	"github.com/tuxtape/tuxtape/internal/build/ktree"
+	"github.com/tuxtape/tuxtape/internal/build/target"
+	"github.com/tuxtape/tuxtape/internal/build/vmcheck"
+	"github.com/tuxtape/tuxtape/internal/model/profile"
+	"github.com/tuxtape/tuxtape/internal/model/refusal"
+	"github.com/tuxtape/tuxtape/internal/server/store"
+)
+
+// TargetSpec names the kernel a patch is for: a stored kernel's name, a
+// Debian kernel as "debian:RELEASE=VERSION", or (Kernel empty) a custom
+// kernel's parts.
+type TargetSpec struct {
+	Kernel string
+	Custom target.CustomOptions
+}
+
+// ResolveTarget sets up the kernel a patch is built for: its packages,
+// its prepared source and, for a stored kernel, its real build profile
+// when it has one (else the generator evaluates the static one).
+func (s *Service) ResolveTarget(ctx context.Context, t TargetSpec) (*target.Kernel, error) {
+	log := s.log.With("component", "klp")
+	debs := debpkg.Options{CacheDir: s.debsDir(), Logger: log}
+	if spec, ok := strings.CutPrefix(t.Kernel, "debian:"); ok {
+		release, version, ok := strings.Cut(spec, "=")
+		if !ok || release == "" || version == "" {
+			return nil, invalidf("--kernel %q: want debian:RELEASE=VERSION, or the name of a kernel from `tuxtape kernel list`", t.Kernel)
+		}
+		return target.Debian(ctx, debs, release, version, s.treesDir(), log)
+	}
+	if t.Kernel != "" {
+		return s.namedTarget(ctx, t.Kernel, debs, log)
+	}
+	c := t.Custom
+	if c.Source == "" || c.Config == "" || c.Headers == "" || c.Symbols == "" || c.Modules == "" {
+		return nil, invalidf("give --kernel, or all of --source, --config, --headers, --symbols and --modules")
+	}
+	c.TreesDir, c.Log = s.treesDir(), log
+	return target.Custom(ctx, c)
+}
+
+func (s *Service) namedTarget(ctx context.Context, name string, debs debpkg.Options, log *slog.Logger) (*target.Kernel, error) {
+	st, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := st.Kernel(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("--kernel: %w (add it with `tuxtape kernel add`, or give debian:RELEASE=VERSION)", err)
+	}
+	if rec.Debian == nil {
+		return nil, invalidf("kernel %s is not a Debian kernel: give its --source, --config, --headers, --symbols and --modules instead", rec.Name)
+	}
+	k, err := target.Debian(ctx, debs, rec.Release, rec.Debian.Version, s.treesDir(), log)
+	if err != nil {
+		return nil, err
+	}
+	p, _, err := st.Profile(ctx, rec.Name, profile.KindReal)
+	switch {
+	case err == nil:
+		k.Profile = profile.NewIndex(p)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	return k, nil
+}
+
+// PatchOptions shape one livepatch build.
+type PatchOptions struct {
+	Fixes   []klp.Fix
+	Name    string // module name
+	Replace bool   // cumulative: replaces every earlier patch
+	Out     string // the .ko to write
+	WorkDir string // scratch space (default: a temporary directory)
+}
+
+// BuildPatch turns fixes into one livepatch module for k. A fix that does
+// not become one is a *klp.Refusal.
+func (s *Service) BuildPatch(ctx context.Context, k *target.Kernel, o PatchOptions) (*klp.Result, error) {
+	if len(o.Fixes) == 0 || o.Out == "" {
+		return nil, invalidf("patch build needs at least one --fix and -o OUT.ko")
+	}
+	return klp.Build(ctx, k.Kernel, klp.Options{Fixes: o.Fixes, Name: o.Name, Replace: o.Replace, Out: o.Out, WorkDir: o.WorkDir, Log: s.log.With("component", "klp")})
+}
+
+// TryPatch runs a built module through its life in a VM of k.
+func (s *Service) TryPatch(ctx context.Context, k *target.Kernel, ko, name string, modules []string, exercise string) (*vmcheck.Report, error) {
+	if _, err := os.Stat(ko); err != nil {
+		return nil, fmt.Errorf("livepatch module: %w", err)
+	}
+	if k.Vmlinuz == "" {
+		return nil, invalidf("patch try needs --kernel (a bootable image)")
+	}
+	return vmcheck.Check(ctx, k.VM(), ko, name, modules, exercise)
+}
+
+// ModuleName is a module name made from a file name: lower-case letters,
+// digits and underscores.
+func ModuleName(name, out string) string {
+	if name != "" {
+		return name
+	}
+	base := strings.TrimSuffix(filepath.Base(out), ".ko")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '_'
+	}, base)
+}
+
+// ReadFixes reads fix files.
+func ReadFixes(paths []string) ([]klp.Fix, error) {
+	var fixes []klp.Fix
+	for _, p := range paths {
+		d, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read fix: %w", err)
+		}
+		fixes = append(fixes, klp.Fix{Name: filepath.Base(p), Diff: d})
+	}
+	return fixes, nil
+}
+
+// CorpusEntry is the outcome for one fix of a corpus.
+type CorpusEntry struct {
+	ID      string           `json:"id"`
+	Class   string           `json:"class"`
+	Code    refusal.Code     `json:"code,omitempty"`
+	Reason  string           `json:"reason,omitempty"`
+	Objects []string         `json:"objects,omitempty"`
+	Changed []string         `json:"changed,omitempty"`
+	Seconds float64          `json:"build_seconds"`
+	VM      *vmcheck.Report  `json:"vm,omitempty"`
+	Units   []klp.UnitResult `json:"units,omitempty"`
+	// Base: the fix changes only .c files the kernel compiles.
+	Base bool `json:"base,omitempty"`
+}
+
+// Corpus classes.
+const (
+	ClassNotCompiled      = "not compiled"
+	ClassNotLivepatchable = "not livepatchable"
+	ClassNoChange         = "no functional change"
+	ClassBuilt            = "module built"
+	ClassLoaded           = "loaded, transitioned, clean"
+	ClassLoadedAbsent     = "loaded, target module absent in VM"
+	ClassVMFailed         = "built, failed in VM"
+	ClassFixIncomplete    = "fix does not compile"
+	ClassFixDoesNotApply  = "fix does not apply"
+	ClassFailed           = "failed"
+)
+
+// CorpusClasses in the order summaries list them.
+var CorpusClasses = []string{ClassLoaded, ClassLoadedAbsent, ClassBuilt, ClassVMFailed, ClassNotLivepatchable, ClassNoChange, ClassNotCompiled, ClassFixIncomplete, ClassFixDoesNotApply, ClassFailed}
+
+// corpusClass is the corpus class of a refusal class.
+func corpusClass(c refusal.Class) string {
+	switch c {
+	case refusal.ClassNotCompiled:
+		return ClassNotCompiled
+	case refusal.ClassNotLivepatchable:
+		return ClassNotLivepatchable
+	case refusal.ClassNoChange:
+		return ClassNoChange
+	case refusal.ClassFixDoesNotCompile:
+		return ClassFixIncomplete
+	case refusal.ClassFixDoesNotApply:
+		return ClassFixDoesNotApply
+	}
+	return ClassFailed
+}
+
+// CorpusOptions shape a corpus run.
+type CorpusOptions struct {
+	Dir   string   // the corpus: Dir/patches/*.patch
+	Only  []string // only these IDs (file names without .patch)
+	Limit int
+	VM    bool // load each module in a VM
+	// OnEntry hears each entry as it is done.
+	OnEntry func(entries []CorpusEntry)
+}
+
+// CorpusPatches lists a corpus's patch files, sorted.
+func CorpusPatches(dir string) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "patches", "*.patch"))
+	if err != nil || len(paths) == 0 {
+		return nil, fmt.Errorf("no patches in %s/patches (want *.patch files)", dir)
+	}
+	return paths, nil
+}
+
+// Corpus runs every fix of a corpus through the generator on its own and
+// classifies it. A cancelled run stops with ctx's error.
+func (s *Service) Corpus(ctx context.Context, k *target.Kernel, o CorpusOptions) ([]CorpusEntry, error) {
+	paths, err := CorpusPatches(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	only := map[string]bool{}
+	for _, id := range o.Only {
+		only[id] = true
+	}
+	work, err := os.MkdirTemp("", "tuxtape-corpus-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	var entries []CorpusEntry
+	for _, p := range paths {
+		id := strings.TrimSuffix(filepath.Base(p), ".patch")
+		if len(only) > 0 && !only[id] {
+			continue
+		}
+		if o.Limit > 0 && len(entries) >= o.Limit {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return entries, err
+		}
+		e, err := s.corpusOne(ctx, k, p, id, work, o.VM)
+		if err != nil {
+			return entries, err
+		}
+		e.Base = GoalBase(k.Profile, p)
+		entries = append(entries, e)
+		if o.OnEntry != nil {
+			o.OnEntry(entries)
+		}
+	}
+	return entries, nil
+}
+
+// GoalBase says whether the fix at path changes only .c files that the
+// kernel's real build profile compiles (false without one).
+func GoalBase(ix *profile.Index, path string) bool {
+	if ix == nil || ix.Profile().Kind != profile.KindReal {
+		return false
+	}
+	diff, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	files := ktree.PatchFiles(diff)
+	for _, f := range files {
+		if !strings.HasSuffix(f, ".c") || len(ix.Units(f)) == 0 {
+			return false
+		}
+	}
+	return len(files) > 0
+}
+
+// corpusOne builds one fix; only a cancelled ctx is an error.
+func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, work string, vm bool) (CorpusEntry, error) {
+	e := CorpusEntry{ID: id}
+	fixes, err := ReadFixes([]string{path})
+	if err != nil {
+		e.Class, e.Reason = ClassFailed, err.Error()
+		return e, nil
+	}
+	name := ModuleName("", "tt_"+strings.ToLower(strings.ReplaceAll(id, "-", "_")))
+	out := filepath.Join(work, name+".ko")
+	start := time.Now()
+	wd := filepath.Join(work, "w-"+id)
+	res, err := s.BuildPatch(ctx, k, PatchOptions{Fixes: fixes, Name: name, Replace: true, Out: out, WorkDir: wd})
+	os.RemoveAll(wd)
+	e.Seconds = time.Since(start).Seconds()
+	if ctx.Err() != nil {
+		return e, ctx.Err()
+	}
+	if res != nil {
+		e.Units = res.Units
+		for _, u := range res.Units {
+			e.Objects = append(e.Objects, u.Object)
+			e.Changed = append(e.Changed, u.Changed...)
+		}
+	}
+	if err != nil {
+		e.Class, e.Reason = ClassFailed, err.Error()
+		if r, ok := klp.AsRefusal(err); ok {
+			e.Class, e.Code = corpusClass(r.Code.Class()), r.Code
+		}
+		return e, nil
+	}
+	e.Class = ClassBuilt
+	if !vm {
+		return e, nil
+	}
+	r, err := vmcheck.Check(ctx, k.VM(), out, name, e.Objects, "")
+	if err != nil {
+		if ctx.Err() != nil {
+			return e, ctx.Err()
+		}
+		e.Class, e.Reason = ClassVMFailed, err.Error()
+		return e, nil
+	}
+	e.VM = r
+	switch {
+	case !r.OK():
+		e.Class, e.Reason = ClassVMFailed, r.Summary()
+	case len(r.Absent) > 0:
+		e.Class = ClassLoadedAbsent
+		e.Reason = fmt.Sprintf("%s cannot load in the VM (no such device or hypervisor there): the livepatch loaded and transitioned without it, its functions registered but not patched", strings.Join(r.Absent, ", "))
+	default:
+		e.Class = ClassLoaded
+	}
+	os.Remove(out)
+	return e, nil
+}

@@ -1,0 +1,47 @@
+package service
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tuxtape/tuxtape/internal/model/profile"
+)
+
+func TestGoalBase(t *testing.T) {
+	ix := profile.NewIndex(&profile.Profile{Kind: profile.KindReal, Units: []profile.Unit{
+		{Source: "fs/isofs/inode.c", Object: "fs/isofs/inode.o", Target: "isofs"},
+		{Source: "kernel/audit.c", Object: "kernel/audit.o", Target: "vmlinux"},
+	}})
+	dir := t.TempDir()
+	diff := func(files ...string) string {
+		var b strings.Builder
+		for _, f := range files {
+			b.WriteString("--- a/" + f + "\n+++ b/" + f + "\n@@ -1 +1 @@\n-a\n+b\n")
+		}
+		p := filepath.Join(dir, strings.ReplaceAll(strings.Join(files, "+"), "/", "_")+".patch")
+		if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tests := []struct {
+		files []string
+		want  bool
+	}{
+		{[]string{"fs/isofs/inode.c"}, true},
+		{[]string{"fs/isofs/inode.c", "kernel/audit.c"}, true},
+		{[]string{"fs/isofs/inode.c", "fs/udf/inode.c"}, false}, // partly compiled
+		{[]string{"kernel/audit.c", "include/linux/audit.h"}, false},
+		{[]string{"net/bluetooth/hci_event.c"}, false},
+	}
+	for _, tt := range tests {
+		if got := GoalBase(ix, diff(tt.files...)); got != tt.want {
+			t.Errorf("GoalBase(%v) = %v, want %v", tt.files, got, tt.want)
+		}
+	}
+	if GoalBase(nil, diff("fs/isofs/inode.c")) {
+		t.Error("GoalBase without a profile = true, want false")
+	}
+}
