@@ -61,14 +61,19 @@ func PatchPaths(diff []byte, treeDir string) ([]string, error) {
 		}
 	}
 	var oldLeft, newLeft int // lines still due in the current unified hunk
+	var hunkIndent int       // the indentation of its header
 	lines := strings.Split(string(diff), "\n")
-	for i, line := range lines {
+	for i, raw := range lines {
 		n := i + 1
-		line = strings.TrimSuffix(line, "\r")
+		raw = strings.TrimSuffix(raw, "\r")
+		// patch reads an indented diff (a mail quoting one, say) as well:
+		// indentation is white space or X, as much as the header had.
+		indent := len(raw) - len(strings.TrimLeft(raw, " \tX"))
+		line := raw[indent:]
 		if oldLeft > 0 || newLeft > 0 {
-			if inHunk(line, &oldLeft, &newLeft) {
-				if strings.HasPrefix(line, "+++ ") {
-					if err := checkLoose(n, line, treeDir); err != nil {
+			if inHunk(raw[min(indent, hunkIndent):], &oldLeft, &newLeft) {
+				if strings.HasPrefix(raw, "+++ ") {
+					if err := checkLoose(n, raw, treeDir); err != nil {
 						return nil, err
 					}
 				}
@@ -80,10 +85,12 @@ func PatchPaths(diff []byte, treeDir string) ([]string, error) {
 		}
 		if m := hunkHeader.FindStringSubmatch(line); m != nil {
 			oldLeft, newLeft = hunkLen(m[1]), hunkLen(m[2])
+			hunkIndent = indent
 			continue
 		}
-		if strings.HasPrefix(line, "+++ ") {
-			if err := checkLoose(n, line, treeDir); err != nil {
+		// PatchFiles reads only unindented lines, patch indented ones too.
+		if strings.HasPrefix(raw, "+++ ") {
+			if err := checkLoose(n, raw, treeDir); err != nil {
 				return nil, err
 			}
 		}

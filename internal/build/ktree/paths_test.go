@@ -87,6 +87,9 @@ func TestCheckPatchPathsRefused(t *testing.T) {
 		{"after a hunk", "--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n--- a/../y.c\n+++ b/../y.c\n", 6, `".."`},
 		{"hunk too long to count", "--- a/x.c\n+++ b/x.c\n@@ -1,99999999999999999999 +1 @@\n--- a/../y.c\n+++ b/../y.c\n", 4, `".."`},
 		{"hunk cut short", "--- a/x.c\n+++ b/x.c\n@@ -1,5 +1,5 @@\n a\ndiff --git a/../y b/../y\n", 5, `".."`},
+		{"indented", "Quoted:\n  --- a/x.c\n  +++ b/../x.c\n  @@ -1 +1 @@\n  -a\n  +b\n", 3, `".."`},
+		{"indented with X", "X--- a/../x.c\nX+++ b/x.c\n", 1, `".."`},
+		{"after an indented hunk", "  --- a/x.c\n  +++ b/x.c\n  @@ -1 +1 @@\n  -a\n  +b\n  --- a/../y.c\n", 6, `".."`},
 		{"crlf", "--- a/../x.c\r\n+++ b/../x.c\r\n", 1, `".."`},
 		// An added line "++ ../../x.c" is content to patch, but the tree's
 		// file list (PatchFiles) reads every "+++ " line.
@@ -144,6 +147,7 @@ func TestPatchPathsAccepted(t *testing.T) {
 		{"top-level file", "--- a/Makefile\n+++ b/Makefile\n", []string{"Makefile"}},
 		{"dotfile that is not .git", "--- a/.gitignore\n+++ b/.gitignore\n", []string{".gitignore"}},
 		{"no names", "just text\n", nil},
+		{"indented", "  --- a/fs/inode.c\n  +++ b/fs/inode.c\n  @@ -1,2 +1,2 @@\n   a\n  --- ../../not-a-name\n  +b\n", []string{"fs/inode.c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 )
 
 // upstream is a small git repository laid out like the CNA's, built from
-// real records in internal/vulns/testdata.
+// real records in internal/model/vulns/testdata.
 type upstream struct {
 	t   *testing.T
 	dir string
@@ -39,7 +39,7 @@ func (u *upstream) git(args ...string) string {
 // put copies a real record's files into dir (published/2025, say).
 func (u *upstream) put(dir, id string) {
 	u.t.Helper()
-	src := filepath.Join(testenv.RepoRoot(), "internal", "vulns", "testdata")
+	src := filepath.Join(testenv.RepoRoot(), "internal", "model", "vulns", "testdata")
 	for _, ext := range []string{".json", ".dyad", ".sha1", ".cvss", ".mbox"} {
 		data, err := os.ReadFile(filepath.Join(src, id+ext))
 		if err != nil {
