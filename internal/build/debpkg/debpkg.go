@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tuxtape/tuxtape/internal/build/cmdout"
 )
 
 var (
@@ -215,7 +217,7 @@ func aptError(name, version, cacheDir string, err error, stderr string) error {
 	case errors.Is(err, exec.ErrNotFound):
 		return fmt.Errorf("fetch %s=%s: %w (debpkg needs apt-get: run it on Debian or a derivative)", name, version, err)
 	}
-	return fmt.Errorf("fetch %s=%s: apt-get download: %w: %s", name, version, err, lastLines(msg, 5))
+	return fmt.Errorf("fetch %s=%s: apt-get download: %w: %s", name, version, err, cmdout.TailLine(msg, 5))
 }
 
 // verifyDeb checks that the file's control fields name the package and
@@ -240,17 +242,9 @@ func verifyDeb(ctx context.Context, path, name, version string) error {
 func exitStderr(err error) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-		return ": " + lastLines(strings.TrimSpace(string(ee.Stderr)), 5)
+		return ": " + cmdout.TailLine(string(ee.Stderr), 5)
 	}
 	return ""
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "; ")
 }
 
 func fsyncFile(path string) error {

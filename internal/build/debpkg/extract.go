@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tuxtape/tuxtape/internal/build/cmdout"
 )
 
 // Extract unpacks the whole file system tree of the .deb at debPath into
@@ -39,7 +41,7 @@ func Extract(ctx context.Context, debPath, destDir string) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("extract %s: %w", debPath, ctx.Err())
 		}
-		return fmt.Errorf("extract %s: dpkg-deb -x: %w: %s", debPath, err, lastLines(strings.TrimSpace(stderr.String()), 5))
+		return fmt.Errorf("extract %s: dpkg-deb -x: %w: %s", debPath, err, cmdout.TailLine(stderr.String(), 5))
 	}
 	// Flush the unpacked files before the rename makes them visible; one
 	// syncfs is far cheaper than an fsync per file for a thousand modules.
@@ -123,7 +125,7 @@ func ExtractFiles(ctx context.Context, debPath, destDir string, members ...strin
 		if ctx.Err() != nil {
 			return fmt.Errorf("extract files from %s: %w", debPath, context.Cause(ctx))
 		}
-		return fmt.Errorf("extract files from %s: dpkg-deb --fsys-tarfile: %w: %s", debPath, waitErr, lastLines(strings.TrimSpace(stderr.String()), 5))
+		return fmt.Errorf("extract files from %s: dpkg-deb --fsys-tarfile: %w: %s", debPath, waitErr, cmdout.TailLine(stderr.String(), 5))
 	case len(want) > 0:
 		missing := make([]string, 0, len(want))
 		for m := range want {

@@ -8,70 +8,36 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"github.com/tuxtape/tuxtape/internal/build/cmdout"
+	"github.com/tuxtape/tuxtape/internal/model/kernel"
 )
 
 // Kernel is one Debian kernel build: a release as `uname -r` prints it
-// (6.1.0-50-cloud-amd64) at a Debian package version (6.1.176-1). It knows
-// the names of the packages that make it up and where their files live.
+// (6.1.0-50-cloud-amd64) at a Debian package version (6.1.176-1). Its
+// packages are named by kernel.DebianRelease; Kernel knows where their
+// files live.
 type Kernel struct {
-	// Release is the kernel release, e.g. "6.1.0-50-cloud-amd64".
-	Release string
+	kernel.DebianRelease
 	// Version is the Debian package version, e.g. "6.1.176-1".
 	Version string
-	// Base is the upstream major.minor series, e.g. "6.1".
-	Base string
-	// ABI is the Debian ABI name, e.g. "6.1.0-50".
-	ABI string
-	// Flavour is what follows the ABI, e.g. "cloud-amd64" or "rt-amd64".
-	Flavour string
 
 	opts Options
 }
 
-// releaseRE splits a Debian kernel release: "6.1.0-50" is the ABI name,
-// "6.1" the series, the rest the flavour.
-var releaseRE = regexp.MustCompile(`^((\d+\.\d+)\.\d+-\d+)-([a-z0-9][a-z0-9-]*)$`)
-
 // NewKernel describes the Debian kernel release at package version. It
 // only parses; nothing is fetched until a method needs it.
 func NewKernel(opts Options, release, version string) (*Kernel, error) {
-	m := releaseRE.FindStringSubmatch(release)
-	if m == nil {
-		return nil, fmt.Errorf("parse kernel release %q: want a Debian release like 6.1.0-50-cloud-amd64", release)
+	r, err := kernel.ParseDebianRelease(release)
+	if err != nil {
+		return nil, err
 	}
 	if version == "" {
 		return nil, fmt.Errorf("kernel %s: package version is required (e.g. 6.1.176-1)", release)
 	}
-	return &Kernel{Release: release, Version: version, Base: m[2], ABI: m[1], Flavour: m[3], opts: opts}, nil
+	return &Kernel{DebianRelease: r, Version: version, opts: opts}, nil
 }
-
-// ImagePackage is the package with vmlinuz, config and modules.
-func (k *Kernel) ImagePackage() string { return "linux-image-" + k.Release }
-
-// DebugPackage has the real System.map and vmlinux with debug info (the
-// image package's System.map is a stub).
-func (k *Kernel) DebugPackage() string { return "linux-image-" + k.Release + "-dbg" }
-
-// HeadersPackage has the flavour's build files (.config, Module.symvers,
-// generated headers); its Makefile includes the -common tree.
-func (k *Kernel) HeadersPackage() string { return "linux-headers-" + k.Release }
-
-// HeadersCommonPackage has the headers shared by all flavours of the ABI;
-// the realtime flavours have their own.
-func (k *Kernel) HeadersCommonPackage() string {
-	if strings.HasPrefix(k.Flavour, "rt-") {
-		return "linux-headers-" + k.ABI + "-common-rt"
-	}
-	return "linux-headers-" + k.ABI + "-common"
-}
-
-// KbuildPackage has the host programs of the kernel build (modpost, fixdep…).
-func (k *Kernel) KbuildPackage() string { return "linux-kbuild-" + k.Base }
-
-// SourcePackage has the patched source as usr/src/linux-source-<base>.tar.xz.
-func (k *Kernel) SourcePackage() string { return "linux-source-" + k.Base }
 
 // HeadersDir is where InstallHeaders puts the flavour's headers.
 func (k *Kernel) HeadersDir() string { return "/usr/src/linux-headers-" + k.Release }
@@ -223,7 +189,7 @@ func (k *Kernel) SourceFile(ctx context.Context, rel string) (string, error) {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("kernel source file %s: %w", rel, ctx.Err())
 		}
-		return "", fmt.Errorf("kernel source file %s: extract %s from %s: %w: %s", rel, member, tarball, err, lastLines(strings.TrimSpace(stderr.String()), 3))
+		return "", fmt.Errorf("kernel source file %s: extract %s from %s: %w: %s", rel, member, tarball, err, cmdout.TailLine(stderr.String(), 3))
 	}
 	if err := tmp.Sync(); err != nil {
 		return "", fmt.Errorf("kernel source file %s: %w", rel, err)
@@ -298,7 +264,7 @@ func (k *Kernel) InstallHeaders(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("install headers for %s: %w", k.Release, ctx.Err())
 		}
 		return "", fmt.Errorf("install headers for %s: apt-get install: %w: %s (run `apt-get update` if a dependency was not found)",
-			k.Release, err, lastLines(strings.TrimSpace(string(out)), 5))
+			k.Release, err, cmdout.TailLine(string(out), 5))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "Makefile")); err != nil {
 		return "", fmt.Errorf("install headers for %s: %w", k.Release, err)

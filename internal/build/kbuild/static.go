@@ -92,8 +92,6 @@ func Static(ctx context.Context, srcDir string, cfg kconfig.Config, opts StaticO
 		root:     root,
 		cfg:      cfg,
 		jobs:     jobs,
-		files:    make(map[string]*parsedEntry),
-		dirs:     make(map[string]*dirEntry),
 		warnings: make(map[string]bool),
 		taints:   make(map[string][]string),
 		rust:     cfg.Values["CONFIG_RUST"] == "y",
@@ -182,23 +180,13 @@ type staticEval struct {
 	libDirs map[string]bool   // libs-y: their lib.a is linked into vmlinux
 	headY   []mkWord          // head-y of older arch Makefiles
 
+	files onceMap[string, *mkFile]
+	dirs  onceMap[string, map[string]bool]
+
 	mu       sync.Mutex
-	files    map[string]*parsedEntry
-	dirs     map[string]*dirEntry
 	warnings map[string]bool
 	// taints maps each uncertainty to the objects it made Possible.
 	taints map[string][]string
-}
-
-type parsedEntry struct {
-	once sync.Once
-	f    *mkFile
-	err  error
-}
-
-type dirEntry struct {
-	once  sync.Once
-	names map[string]bool
 }
 
 func (e *staticEval) cancelled() bool { return e.ctx.Err() != nil }
@@ -230,28 +218,20 @@ func (e *staticEval) rel(p string) string {
 // parsed returns the parsed makefile at p, reading each file once.
 func (e *staticEval) parsed(p string) (*mkFile, error) {
 	fp := e.fsPath(p)
-	e.mu.Lock()
-	pe, ok := e.files[fp]
-	if !ok {
-		pe = &parsedEntry{}
-		e.files[fp] = pe
-	}
-	e.mu.Unlock()
-	pe.once.Do(func() {
+	return e.files.get(fp, func() (*mkFile, error) {
 		data, err := os.ReadFile(fp)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				err = errors.New("no such file")
 			}
-			pe.err = err
-			return
+			return nil, err
 		}
-		pe.f = parseMakefile(e.rel(fp), string(data))
-		for _, m := range pe.f.errs {
+		f := parseMakefile(e.rel(fp), string(data))
+		for _, m := range f.errs {
 			e.warn("%s", m)
 		}
+		return f, nil
 	})
-	return pe.f, pe.err
 }
 
 // exists reports whether the tree-relative file p exists, listing each
@@ -259,24 +239,18 @@ func (e *staticEval) parsed(p string) (*mkFile, error) {
 func (e *staticEval) exists(p string) bool {
 	dir, name := path.Split(p)
 	dir = strings.TrimSuffix(dir, "/")
-	e.mu.Lock()
-	de, ok := e.dirs[dir]
-	if !ok {
-		de = &dirEntry{}
-		e.dirs[dir] = de
-	}
-	e.mu.Unlock()
-	de.once.Do(func() {
-		de.names = make(map[string]bool)
+	names, _ := e.dirs.get(dir, func() (map[string]bool, error) {
+		names := make(map[string]bool)
 		ents, err := os.ReadDir(e.fsPath(orDotDir(dir)))
 		if err != nil {
-			return
+			return names, nil // a missing directory has no files
 		}
 		for _, ent := range ents {
-			de.names[ent.Name()] = true
+			names[ent.Name()] = true
 		}
+		return names, nil
 	})
-	return de.names[name]
+	return names[name]
 }
 
 func orDotDir(d string) string {

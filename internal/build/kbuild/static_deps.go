@@ -29,7 +29,7 @@ func (e *staticEval) scanIncludes(p *profile.Profile) error {
 	}
 	slices.Sort(srcs)
 
-	c := &incCache{e: e, direct: make(map[string]*incEntry)}
+	c := &incCache{e: e}
 	found := make([][]string, len(srcs))
 	errs := make([]error, len(srcs))
 	var wg sync.WaitGroup
@@ -75,14 +75,7 @@ func (e *staticEval) scanIncludes(p *profile.Profile) error {
 
 type incCache struct {
 	e      *staticEval
-	mu     sync.Mutex
-	direct map[string]*incEntry
-}
-
-type incEntry struct {
-	once sync.Once
-	incs []string
-	err  error
+	direct onceMap[string, []string] // the .c files each file includes
 }
 
 // closure returns the files src includes, transitively, that matter as
@@ -124,26 +117,19 @@ func (c *incCache) closure(src string) ([]string, error) {
 // tree. unit is the unit being compiled, whose directory is usually on
 // the include path too.
 func (c *incCache) includes(f, unit string) ([]string, error) {
-	c.mu.Lock()
-	ent, ok := c.direct[f]
-	if !ok {
-		ent = &incEntry{}
-		c.direct[f] = ent
-	}
-	c.mu.Unlock()
-	ent.once.Do(func() {
+	return c.direct.get(f, func() ([]string, error) {
 		data, err := os.ReadFile(c.e.fsPath(f))
 		if err != nil {
-			ent.err = fmt.Errorf("scan %s for included .c files: %w", f, err)
-			return
+			return nil, fmt.Errorf("scan %s for included .c files: %w", f, err)
 		}
+		var incs []string
 		for _, name := range includedCFiles(data, c.e.cfg.Values) {
 			if p := c.resolve(name, f, unit); p != "" {
-				ent.incs = append(ent.incs, p)
+				incs = append(incs, p)
 			}
 		}
+		return incs, nil
 	})
-	return ent.incs, ent.err
 }
 
 // cInclude is one #include line's file name and its form.

@@ -11,7 +11,6 @@ func evalSnippet(t *testing.T, text string) (*mkRun, *staticEval) {
 	t.Helper()
 	e := &staticEval{
 		ctx: context.Background(), root: t.TempDir(), jobs: 1,
-		files: map[string]*parsedEntry{}, dirs: map[string]*dirEntry{},
 		warnings: map[string]bool{}, taints: map[string][]string{},
 	}
 	r := newRun(e, map[string]*mkVar{

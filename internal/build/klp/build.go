@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tuxtape/tuxtape/internal/build/cmdout"
 	"github.com/tuxtape/tuxtape/internal/build/elfobj"
 	"github.com/tuxtape/tuxtape/internal/build/kbuild"
 	"github.com/tuxtape/tuxtape/internal/build/ktree"
@@ -612,5 +613,5 @@ func firstErrors(out string) string {
 	if len(picked) > 0 {
 		return strings.Join(picked, "; ")
 	}
-	return strings.ReplaceAll(lastLines(out, 5), "\n", "; ")
+	return cmdout.TailLine(out, 5)
 }

@@ -14,6 +14,7 @@ import (
 	"text/template"
 
 	"github.com/tuxtape/tuxtape/internal/atomicfile"
+	"github.com/tuxtape/tuxtape/internal/build/cmdout"
 	"github.com/tuxtape/tuxtape/internal/build/elfobj"
 )
 
@@ -143,10 +144,10 @@ func BuildModule(ctx context.Context, o ModuleOptions, units []*Extracted, descr
 	cmd := exec.CommandContext(ctx, "make", "-C", o.HeadersDir, "M="+dir, "CC="+o.CC, "modules")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("kbuild of the livepatch module: %w\n%s", err, lastLines(string(out), 25))
+		return fmt.Errorf("kbuild of the livepatch module: %w\n%s", err, cmdout.Tail(string(out), 25))
 	}
 	if bytes.Contains(out, []byte("undefined!")) {
-		return fmt.Errorf("kbuild of the livepatch module: modpost found undefined symbols:\n%s", lastLines(string(out), 25))
+		return fmt.Errorf("kbuild of the livepatch module: modpost found undefined symbols:\n%s", cmdout.Tail(string(out), 25))
 	}
 	ko := filepath.Join(dir, o.Name+".ko")
 	var klp []KlpReloc
@@ -230,12 +231,4 @@ func check(data []byte) error {
 		}
 	}
 	return nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

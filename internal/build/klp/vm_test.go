@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tuxtape/tuxtape/internal/build/cmdout"
 	"github.com/tuxtape/tuxtape/internal/build/debpkg"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
 	"github.com/tuxtape/tuxtape/internal/build/target"
@@ -82,17 +83,9 @@ func bootWith(t *testing.T, k *target.Kernel, ko, name, exercise string, objects
 		t.Errorf("problem: %s", p)
 	}
 	if !r.OK() {
-		t.Errorf("VM report: %+v\n%s", r, lastLines(r.Dmesg, 30))
+		t.Errorf("VM report: %+v\n%s", r, cmdout.Tail(r.Dmesg, 30))
 	}
 	return r.Values
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func build(t *testing.T, k *target.Kernel, name string, fixes ...string) (string, *klp.Result) {
@@ -238,7 +231,7 @@ func TestModuleExercised(t *testing.T) {
 	}
 	t.Logf("VM values: %v", r.Values)
 	if !r.OK() {
-		t.Fatalf("VM report: %s\n%s", r.Summary(), lastLines(r.Dmesg, 30))
+		t.Fatalf("VM report: %s\n%s", r.Summary(), cmdout.Tail(r.Dmesg, 30))
 	}
 	kv := r.Values
 	for _, phase := range []string{"patched", "after"} {

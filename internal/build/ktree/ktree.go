@@ -20,6 +20,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/tuxtape/tuxtape/internal/build/cmdout"
 )
 
 // Errors callers decide on.
@@ -243,17 +245,9 @@ func run(ctx context.Context, dir string, env []string, name string, args ...str
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w\n%s", err, tail(out.String(), 30))
+		return fmt.Errorf("%w\n%s", err, cmdout.Tail(out.String(), 30))
 	}
 	return nil
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // Build runs the full kernel build (vmlinux and modules) in the tree with
@@ -264,7 +258,7 @@ func (t *Tree) Build(ctx context.Context, jobs int, log io.Writer) error {
 	cmd := exec.CommandContext(ctx, "make", t.makeArgs(jobs, "all")...)
 	cmd.Dir = t.Dir
 	// Only the end of half an hour of output is worth an error message.
-	last := &tailBuffer{max: 64 << 10}
+	last := &cmdout.Buffer{Max: 64 << 10}
 	w := io.Writer(last)
 	if log != nil {
 		w = io.MultiWriter(log, last)
@@ -274,21 +268,7 @@ func (t *Tree) Build(ctx context.Context, jobs int, log io.Writer) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("kernel build in %s: %w\n%s", t.Dir, err, tail(string(last.b), 30))
+		return fmt.Errorf("kernel build in %s: %w\n%s", t.Dir, err, cmdout.Tail(last.String(), 30))
 	}
 	return nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	b   []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
 }

@@ -92,15 +92,3 @@ func TestWorkspaceApply(t *testing.T) {
 		}
 	}
 }
-
-func TestTailBuffer(t *testing.T) {
-	b := &tailBuffer{max: 8}
-	for _, s := range []string{"abc", "defgh", "ijk"} {
-		if n, err := b.Write([]byte(s)); n != len(s) || err != nil {
-			t.Fatalf("Write(%q) = %d, %v", s, n, err)
-		}
-	}
-	if got := string(b.b); got != "defghijk" {
-		t.Errorf("tail = %q, want the last 8 bytes", got)
-	}
-}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tuxtape/tuxtape/internal/build/cmdout"
 	"github.com/tuxtape/tuxtape/internal/build/vmtest"
 	"github.com/tuxtape/tuxtape/internal/model/kmsg"
 )
@@ -126,7 +127,7 @@ func Check(ctx context.Context, k Target, ko, name string, objects []string, exe
 	if err != nil {
 		tail := ""
 		if res != nil {
-			tail = lastLines(res.Console, 40)
+			tail = cmdout.Tail(res.Console, 40)
 		}
 		return nil, fmt.Errorf("boot the VM: %w\n%s", err, tail)
 	}
@@ -145,15 +146,7 @@ func Check(ctx context.Context, k Target, ko, name string, objects []string, exe
 		r.Problems = append(r.Problems, p.Line)
 	}
 	if res.ExitCode != 0 {
-		r.Problems = append(r.Problems, fmt.Sprintf("the test script failed (exit %d): %s", res.ExitCode, lastLines(res.Console, 15)))
+		r.Problems = append(r.Problems, fmt.Sprintf("the test script failed (exit %d): %s", res.ExitCode, cmdout.Tail(res.Console, 15)))
 	}
 	return r, nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

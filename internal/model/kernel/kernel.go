@@ -76,18 +76,23 @@ type Debian struct {
 	Source  string `json:"source"`  // linux-source-6.1
 }
 
-// DebianFor names the packages of Debian's kernel release at version.
+// DebianFor names the packages of Debian's kernel release at version. A
+// release Debian's scheme does not split keeps its first two numbers as
+// the source series; Validate refuses it later.
 func DebianFor(release, version string) *Debian {
-	base := release
-	if parts := strings.SplitN(release, ".", 3); len(parts) >= 2 {
-		base = parts[0] + "." + parts[1]
+	r, err := ParseDebianRelease(release)
+	if err != nil {
+		r = DebianRelease{Release: release, Base: release}
+		if parts := strings.SplitN(release, ".", 3); len(parts) >= 2 {
+			r.Base = parts[0] + "." + parts[1]
+		}
 	}
 	return &Debian{
 		Version: version,
-		Image:   "linux-image-" + release,
-		Headers: "linux-headers-" + release,
-		Debug:   "linux-image-" + release + "-dbg",
-		Source:  "linux-source-" + base,
+		Image:   r.ImagePackage(),
+		Headers: r.HeadersPackage(),
+		Debug:   r.DebugPackage(),
+		Source:  r.SourcePackage(),
 	}
 }
 
