@@ -23,6 +23,8 @@ var (
 	ErrFixDoesNotApply = errors.New("the fix does not apply")
 	// ErrBuildFailed: make failed otherwise.
 	ErrBuildFailed = errors.New("build failed")
+	// ErrBadFix: the fix is empty, or names paths outside the tree.
+	ErrBadFix = errors.New("bad fix")
 )
 
 // Refusal is the generator's typed verdict on a fix it did not turn into
@@ -38,6 +40,9 @@ type Refusal struct {
 }
 
 func (r *Refusal) sentinel() error {
+	if r.Code == refusal.BadFix {
+		return ErrBadFix
+	}
 	switch r.Code.Class() {
 	case refusal.ClassNotCompiled:
 		return ErrNotCompiled
