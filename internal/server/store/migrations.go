@@ -68,4 +68,23 @@ var migrations = []string{
 		made_at    BIGINT NOT NULL,
 		PRIMARY KEY (kernel, kind)
 	);`,
+	// 3: server tokens and the audit log.
+	`CREATE TABLE tokens (
+		id         TEXT PRIMARY KEY,
+		role       TEXT NOT NULL,
+		machine    TEXT NOT NULL,
+		hash       BYTEA NOT NULL,
+		created_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL,
+		revoked_at BIGINT NOT NULL
+	);
+	CREATE TABLE audit (
+		at_ns  BIGINT NOT NULL,
+		actor  TEXT NOT NULL,
+		action TEXT NOT NULL,
+		target TEXT NOT NULL,
+		origin TEXT NOT NULL,
+		detail TEXT NOT NULL
+	);
+	CREATE INDEX audit_at ON audit (at_ns);`,
 }

@@ -1,0 +1,174 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tuxtape/tuxtape/internal/analysis/openvex"
+	"github.com/tuxtape/tuxtape/internal/model/authz"
+	"github.com/tuxtape/tuxtape/internal/model/vulns"
+	"github.com/tuxtape/tuxtape/internal/service"
+	pb "github.com/tuxtape/tuxtape/proto/tuxtape/v1"
+)
+
+// handlers translates each RPC onto the service layer.
+type handlers struct {
+	pb.UnimplementedCVEServiceServer
+	pb.UnimplementedKernelServiceServer
+	pb.UnimplementedVEXServiceServer
+	pb.UnimplementedTokenServiceServer
+	pb.UnimplementedAuditServiceServer
+
+	svc *service.Service
+	log interface{ Info(string, ...any) }
+}
+
+func (h *handlers) ListCVEs(ctx context.Context, r *pb.ListCVEsRequest) (*pb.ListCVEsResponse, error) {
+	for _, f := range []struct{ name, v string }{{"file", r.File}, {"status", r.Status}, {"kernel", r.Kernel}, {"profile", r.Profile}, {"sort", r.Sort}} {
+		if err := field(f.name, f.v, false); err != nil {
+			return nil, err
+		}
+	}
+	if r.Limit < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "limit is %d; want 0 (all) or more", r.Limit)
+	}
+	q := service.CVEQuery{Since: fromTS(r.Since), File: r.File, MinCVSS: r.MinCvss, Status: vulns.Status(r.Status), Limit: int(r.Limit),
+		Kernel: r.Kernel, Affected: r.Affected, Profile: service.ProfileChoice(r.Profile), Sort: r.Sort}
+	list, err := h.svc.ListCVEs(ctx, q)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	out := &pb.ListCVEsResponse{Summary: SummaryToProto(list.Summary), Cves: make([]*pb.CVE, len(list.CVEs))}
+	for i := range list.CVEs {
+		out.Cves[i] = CVEToProto(&list.CVEs[i])
+	}
+	return out, nil
+}
+
+func (h *handlers) GetCVE(ctx context.Context, r *pb.GetCVERequest) (*pb.CVE, error) {
+	if err := field("id", r.Id, true); err != nil {
+		return nil, err
+	}
+	if err := field("kernel", r.Kernel, false); err != nil {
+		return nil, err
+	}
+	c, err := h.svc.ShowCVE(ctx, r.Id, service.ShowOptions{Kernel: r.Kernel, Profile: service.ProfileChoice(r.Profile)})
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return CVEToProto(c), nil
+}
+
+func (h *handlers) ListKernels(ctx context.Context, _ *pb.ListKernelsRequest) (*pb.ListKernelsResponse, error) {
+	vs, err := h.svc.Kernels(ctx)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	out := &pb.ListKernelsResponse{}
+	for _, v := range vs {
+		out.Kernels = append(out.Kernels, KernelToProto(v))
+	}
+	return out, nil
+}
+
+func (h *handlers) GetKernel(ctx context.Context, r *pb.GetKernelRequest) (*pb.Kernel, error) {
+	if err := field("name", r.Name, true); err != nil {
+		return nil, err
+	}
+	v, err := h.svc.Kernel(ctx, r.Name)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return KernelToProto(v), nil
+}
+
+func (h *handlers) RemoveKernel(ctx context.Context, r *pb.RemoveKernelRequest) (*pb.RemoveKernelResponse, error) {
+	if err := field("name", r.Name, true); err != nil {
+		return nil, err
+	}
+	if err := h.svc.RemoveKernel(ctx, r.Name); err != nil {
+		return nil, grpcError(err)
+	}
+	return &pb.RemoveKernelResponse{}, nil
+}
+
+func (h *handlers) GetVEX(ctx context.Context, r *pb.GetVEXRequest) (*pb.VEXDocument, error) {
+	if err := field("kernel", r.Kernel, true); err != nil {
+		return nil, err
+	}
+	if err := field("author", r.Author, false); err != nil {
+		return nil, err
+	}
+	author := r.Author
+	if author == "" {
+		author = openvex.Author
+	}
+	doc, err := h.svc.VEX(ctx, service.VEXOptions{Kernel: r.Kernel, Author: author, Profile: service.ProfileChoice(r.Profile)})
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	var b bytes.Buffer
+	if err := openvex.Write(&b, doc); err != nil {
+		return nil, grpcError(err)
+	}
+	return &pb.VEXDocument{OpenvexJson: b.Bytes(), Statements: int32(len(doc.Statements))}, nil
+}
+
+func (h *handlers) CreateToken(ctx context.Context, r *pb.CreateTokenRequest) (*pb.CreateTokenResponse, error) {
+	if err := field("role", r.Role, true); err != nil {
+		return nil, err
+	}
+	if err := field("machine", r.Machine, false); err != nil {
+		return nil, err
+	}
+	if r.ExpiresSeconds < 0 || r.ExpiresSeconds > int64((100*365*24*time.Hour)/time.Second) {
+		return nil, status.Errorf(codes.InvalidArgument, "expires_seconds is %d; want 0 (never) up to a hundred years", r.ExpiresSeconds)
+	}
+	t, secret, err := h.svc.CreateToken(ctx, service.CreateTokenOptions{Role: authz.Role(r.Role), Machine: r.Machine,
+		Expires: time.Duration(r.ExpiresSeconds) * time.Second, By: actor(ctx)})
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &pb.CreateTokenResponse{Token: TokenToProto(t), Secret: secret}, nil
+}
+
+func (h *handlers) ListTokens(ctx context.Context, _ *pb.ListTokensRequest) (*pb.ListTokensResponse, error) {
+	ts, err := h.svc.Tokens(ctx)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	out := &pb.ListTokensResponse{}
+	for _, t := range ts {
+		out.Tokens = append(out.Tokens, TokenToProto(t))
+	}
+	return out, nil
+}
+
+func (h *handlers) RevokeToken(ctx context.Context, r *pb.RevokeTokenRequest) (*pb.RevokeTokenResponse, error) {
+	if err := field("id", r.Id, true); err != nil {
+		return nil, err
+	}
+	if err := h.svc.RevokeToken(ctx, r.Id, actor(ctx)); err != nil {
+		return nil, grpcError(err)
+	}
+	return &pb.RevokeTokenResponse{}, nil
+}
+
+func (h *handlers) ListAudit(ctx context.Context, r *pb.ListAuditRequest) (*pb.ListAuditResponse, error) {
+	if r.Limit < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "limit is %d; want 0 (all) or more", r.Limit)
+	}
+	es, err := h.svc.Audit(ctx, int(r.Limit))
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	out := &pb.ListAuditResponse{}
+	for _, e := range es {
+		out.Entries = append(out.Entries, AuditToProto(e))
+	}
+	return out, nil
+}
