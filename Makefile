@@ -29,8 +29,8 @@ lint:
 
 # test first runs the fast tests under the race detector (it needs cgo):
 # -short and TUXTAPE_SKIP_VM=1 leave out the kernel builds and VM boots,
-# which race-instrumented would take far too long (about 3 minutes on 2
-# cores as it is). Then every test runs as it is.
+# far too slow race-instrumented; the rest takes a few minutes on 2 cores,
+# mostly compiling. Then every test runs as it is.
 test: vet lint
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	./scripts/with-postgres env CGO_ENABLED=1 TUXTAPE_SKIP_VM=1 $(GO) test -race -short -count=1 -timeout 20m ./...
@@ -50,6 +50,12 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzLoadKEV -fuzztime=60s ./internal/analysis/priority/
 	$(GO) test -run=^$$ -fuzz=FuzzLoadEPSS -fuzztime=60s ./internal/analysis/priority/
 	$(GO) test -run=^$$ -fuzz=FuzzParseConfig -fuzztime=60s ./internal/model/kconfig/
+	$(GO) test -run=^$$ -fuzz=FuzzParseRecord -fuzztime=60s ./internal/model/kmsg/
+	$(GO) test -run=^$$ -fuzz=FuzzParseText -fuzztime=60s ./internal/model/kmsg/
+	$(GO) test -run=^$$ -fuzz=FuzzParseSecret -fuzztime=60s ./internal/model/authz/
+	$(GO) test -run=^$$ -fuzz=FuzzCheckPatchPaths -fuzztime=60s ./internal/build/ktree/
+	$(GO) test -run=^$$ -fuzz=FuzzOpen -fuzztime=60s ./internal/build/elfobj/
+	$(GO) test -run=^$$ -fuzz=FuzzSafe -fuzztime=60s ./internal/frontend/termtext/
 
 # proto regenerates the committed gRPC code from proto/ (needs Debian's
 # protobuf-compiler and libprotobuf-dev for protoc and its well-known types).

@@ -34,8 +34,9 @@ func RepoRoot() string {
 	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
 }
 
-// missing fails the test in CI and skips it elsewhere.
-func missing(t testing.TB, format string, args ...any) {
+// Missing fails the test in CI, where every test asset must be there, and
+// skips it elsewhere.
+func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if os.Getenv("CI") != "" {
@@ -53,7 +54,7 @@ func Bundle(t testing.TB) string {
 		p = filepath.Join(RepoRoot(), "..", "shared", "data", "vulns-2026-08-19.bundle")
 	}
 	if _, err := os.Stat(p); err != nil {
-		missing(t, "CNA data bundle not found at %s (set TUXTAPE_VULNS_BUNDLE): %v", p, err)
+		Missing(t, "CNA data bundle not found at %s (set TUXTAPE_VULNS_BUNDLE): %v", p, err)
 	}
 	return p
 }
@@ -64,7 +65,7 @@ func Corpus(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(RepoRoot(), "..", "shared", "corpus", name)
 	if _, err := os.Stat(filepath.Join(p, "patches")); err != nil {
-		missing(t, "corpus %s not found: %v", name, err)
+		Missing(t, "corpus %s not found: %v", name, err)
 	}
 	return p
 }
@@ -94,6 +95,47 @@ func Mirror(t testing.TB) string {
 	}
 	if err := os.Rename(tmp, dir); err != nil && !os.IsExist(err) {
 		t.Fatal(err)
+	}
+	return dir
+}
+
+// Checkout returns a directory holding the files of the bundle at
+// BundleHead (cve/published/..., scripts/, ...), for tests that read the
+// CNA's files as a clone has them. It is unpacked from Mirror once and kept
+// in the user cache; it is only read.
+func Checkout(t testing.TB) string {
+	t.Helper()
+	mirror := Mirror(t)
+	sum := sha256.Sum256([]byte(Bundle(t)))
+	name := "vulns-" + hex.EncodeToString(sum[:6]) + "-" + BundleHead[:12]
+	dir, err := CachedDir(name, BundleHead, func(dir string) error {
+		t.Logf("unpacking the bundle at %s into %s", BundleHead[:12], dir)
+		// git archive reads the shared mirror without writing to it, as a
+		// worktree or checkout would (index, worktree metadata).
+		archive := exec.Command("git", "--git-dir", mirror, "archive", "--format=tar", BundleHead)
+		untar := exec.Command("tar", "-x", "-C", dir)
+		pipe, err := archive.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		untar.Stdin = pipe
+		var archiveErr, untarErr strings.Builder
+		archive.Stderr, untar.Stderr = &archiveErr, &untarErr
+		if err := archive.Start(); err != nil {
+			return err
+		}
+		if err := untar.Run(); err != nil {
+			archive.Process.Kill()
+			archive.Wait()
+			return fmt.Errorf("tar: %v: %s", err, untarErr.String())
+		}
+		if err := archive.Wait(); err != nil {
+			return fmt.Errorf("git archive %s: %v: %s", BundleHead, err, archiveErr.String())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("check out the bundle at %s: %v", BundleHead, err)
 	}
 	return dir
 }

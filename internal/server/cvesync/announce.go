@@ -2,6 +2,7 @@ package cvesync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -12,12 +13,12 @@ import (
 
 // AnnounceSummary says what ingesting a mailbox did.
 type AnnounceSummary struct {
-	Messages  int             `json:"messages"`
-	Added     int             `json:"added"`
-	Updated   int             `json:"updated"`
-	Known     int             `json:"already_in_repo"`
-	Malformed int             `json:"malformed"`
-	Problems  []store.Problem `json:"problems,omitempty"`
+	Messages  int       `json:"messages"`
+	Added     int       `json:"added"`
+	Updated   int       `json:"updated"`
+	Known     int       `json:"already_in_repo"`
+	Malformed int       `json:"malformed"`
+	Problems  []Problem `json:"problems,omitempty"`
 }
 
 // Announce ingests linux-cve-announce messages (an mbox stream). A CVE the
@@ -31,8 +32,10 @@ func Announce(ctx context.Context, st store.Store, r io.Reader, now time.Time) (
 	recs, errs := vulns.ParseMbox(r)
 	sum.Messages = len(recs) + len(errs)
 	for _, err := range errs {
-		p := store.Problem{File: "mbox", Reason: err.Error()}
-		if re, ok := err.(*vulns.RecordError); ok {
+		p := Problem{File: "mbox", Reason: err.Error()}
+		// ParseMbox wraps the record's error with the message number.
+		var re *vulns.RecordError
+		if errors.As(err, &re) {
 			p.ID = re.ID
 		}
 		sum.Problems = append(sum.Problems, p)

@@ -57,9 +57,27 @@ type Summary struct {
 	Rejected       int    `json:"rejected"`
 	Deleted        int    `json:"deleted"`
 	Malformed      int    `json:"malformed"`
+	// Kept are malformed records whose last good version stays stored.
+	Kept int `json:"kept"`
 	// Problems are the malformed records, each with its reason.
-	Problems []store.Problem `json:"problems,omitempty"`
-	Duration time.Duration   `json:"duration_ns"`
+	Problems []Problem     `json:"problems,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Problem is a record that could not be read, as summaries print it (the
+// store's Problem has no JSON names).
+type Problem struct {
+	ID     string `json:"id"`
+	File   string `json:"file"`
+	Reason string `json:"reason"`
+}
+
+func problemList(ps []store.Problem) []Problem {
+	out := make([]Problem, len(ps))
+	for i, p := range ps {
+		out[i] = Problem(p)
+	}
+	return out
 }
 
 var idPattern = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
@@ -94,10 +112,27 @@ func Run(ctx context.Context, st store.Store, opts Options) (Summary, error) {
 	}
 	opts.Source = source
 	sum := Summary{Source: opts.Source}
+	if opts.MirrorDir == "" {
+		return sum, errors.New("sync: no mirror directory")
+	}
+	lock, err := lockDir(opts.MirrorDir, !opts.NoFetch)
+	if err != nil {
+		return sum, err
+	}
+	defer lock.release()
 	var repo *gitrepo.Repo
 	if opts.NoFetch {
 		repo, err = gitrepo.Open(opts.MirrorDir)
 	} else {
+		// The exclusive lock makes every clone left beside the mirror one
+		// that a killed run abandoned.
+		removed, rerr := gitrepo.RemoveStaleClones(ctx, opts.MirrorDir)
+		for _, dir := range removed {
+			log.Info("removed the clone of a killed sync", "dir", dir)
+		}
+		if rerr != nil {
+			return sum, rerr
+		}
 		log.Info("fetching", "source", opts.Source, "mirror", opts.MirrorDir)
 		repo, err = gitrepo.Mirror(ctx, opts.Source, opts.MirrorDir)
 	}
@@ -190,6 +225,15 @@ func Run(ctx context.Context, st store.Store, opts Options) (Summary, error) {
 		recs[i].FirstSeen = firstSeen(dr.dates, recs[i].ID)
 	}
 	sum.Records = len(todo)
+	kept := 0
+	if full {
+		// A full batch replaces every repository record: carry over the
+		// stored versions of the malformed ones, as an incremental run
+		// leaves them, so that both modes end in the same database.
+		if recs, kept, err = keepLastGood(ctx, st, recs, problems); err != nil {
+			return sum, err
+		}
+	}
 	batch.Upserts = recs
 	batch.Problems = problems
 	counts, err := st.ApplySync(ctx, batch)
@@ -197,11 +241,55 @@ func Run(ctx context.Context, st store.Store, opts Options) (Summary, error) {
 		return sum, err
 	}
 	log.Debug("records stored", "elapsed", time.Since(start))
-	sum.Added, sum.Updated, sum.Rejected, sum.Deleted = counts.Added, counts.Updated, counts.Rejected, counts.Deleted
+	// Carried-over records were written back as they were: not updates.
+	sum.Added, sum.Updated, sum.Rejected, sum.Deleted = counts.Added, counts.Updated-kept, counts.Rejected, counts.Deleted
 	sum.Malformed = len(problems)
-	sum.Problems = problems
+	sum.Kept = kept
+	if !full {
+		for _, p := range problems {
+			if r, err := st.CVE(ctx, p.ID); err == nil && r.Source == vulns.SourceRepo {
+				sum.Kept++
+			}
+		}
+	}
+	sum.Problems = problemList(problems)
 	sum.Duration = time.Since(start)
 	return sum, nil
+}
+
+// keepLastGood adds to recs the stored repository version of each record
+// that is malformed now, and says how many it added.
+//
+// A malformed record keeps its last good version rather than being
+// deleted: the CNA fixes a bad commit with the next one, and deleting
+// meanwhile would make the record vanish from reports, and its first-seen
+// date with it, for a typo. The problem stays recorded (sync status lists
+// it) until a good version replaces it. A record deleted upstream is
+// deleted in both modes; one that was never good is not stored in either.
+func keepLastGood(ctx context.Context, st store.Store, recs []vulns.Record, problems []store.Problem) ([]vulns.Record, int, error) {
+	kept := 0
+	seen := map[string]bool{}
+	for _, p := range problems {
+		if seen[p.ID] {
+			continue
+		}
+		seen[p.ID] = true
+		old, err := st.CVE(ctx, p.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("keep last good version of %s: %w", p.ID, err)
+		}
+		// A record known only from a mail is not the repository's to
+		// replace: a full run leaves it alone anyway.
+		if old.Source != vulns.SourceRepo {
+			continue
+		}
+		recs = append(recs, old)
+		kept++
+	}
+	return recs, kept, nil
 }
 
 type dateResult struct {

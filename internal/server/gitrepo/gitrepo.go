@@ -62,8 +62,10 @@ func isRemote(source string) bool {
 
 // Mirror makes dir a bare mirror of source, cloning it on first use and
 // fetching afterwards. The clone goes to a temporary directory first so that
-// an interrupted clone never leaves a half-made mirror behind. A local
-// source is made absolute (see Source).
+// an interrupted clone never leaves a half-made mirror behind (one left by
+// kill -9 is for RemoveStaleClones). A local source is made absolute (see
+// Source). Calls for one dir must not overlap: git's own locks would make
+// the second fail.
 func Mirror(ctx context.Context, source, dir string) (*Repo, error) {
 	if _, err := exec.LookPath("git"); err != nil {
 		return nil, ErrNoGit
@@ -87,15 +89,20 @@ func Mirror(ctx context.Context, source, dir string) (*Repo, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("create mirror dir: %w", err)
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".mirror-*")
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), clonePrefix+"*")
 	if err != nil {
 		return nil, fmt.Errorf("create mirror dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, "git", "clone", "--mirror", "--quiet", "--", source, tmp)
+	cmd.Env = gitEnv()
+	detach(cmd)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, fmt.Errorf("clone %s: %w: %s", source, err, strings.TrimSpace(stderr.String()))
 	}
 	if err := os.Rename(tmp, dir); err != nil {
@@ -114,8 +121,16 @@ func Open(dir string) (*Repo, error) {
 
 func (r *Repo) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", r.Dir}, args...)...)
-	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	cmd.Env = gitEnv()
+	detach(cmd)
 	return cmd
+}
+
+// gitEnv is the environment git runs in: no password prompts (git runs in
+// a process group of its own, where reading the terminal would stop it)
+// and messages in English, which errors quote.
+func gitEnv() []string {
+	return append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
 }
 
 func (r *Repo) git(ctx context.Context, args ...string) ([]byte, error) {

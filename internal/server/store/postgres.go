@@ -2,37 +2,78 @@ package store
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
+// Defaults for what the DSN does not say. Without a connect timeout a
+// server that accepts the connection and never answers hangs every command;
+// the statement timeout is generous because a full sync writes every record
+// in one transaction.
+var (
+	defaultConnectTimeout   = 10 * time.Second
+	defaultStatementTimeout = "5min"
+)
+
+// migrationLock is the advisory lock key that serializes migrations of one
+// PostgreSQL database. Earlier versions took the same key as a session lock,
+// which shares the key space, so old and new servers still take turns.
+const migrationLock = 7388
+
 func openPostgres(ctx context.Context, dsn string) (Store, error) {
-	sqldb, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
+		// pgx's message shows the DSN with its password hidden.
 		return nil, fmt.Errorf("open postgres %s: %w", Redact(dsn), err)
 	}
-	d := &db{sql: sqldb, backend: "postgres", rebind: dollarRebind}
+	q := dsnQuery(dsn)
+	if !q.Has("connect_timeout") && os.Getenv("PGCONNECT_TIMEOUT") == "" {
+		cfg.ConnectTimeout = defaultConnectTimeout
+	}
+	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok && !strings.Contains(cfg.RuntimeParams["options"], "statement_timeout") {
+		cfg.RuntimeParams["statement_timeout"] = defaultStatementTimeout
+	}
+	sqldb := stdlib.OpenDB(*cfg)
+	d := &db{sql: sqldb, backend: "postgres", rebind: dollarRebind,
+		lockMigrations: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrationLock)}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
-		return nil, fmt.Errorf("open postgres %s: %w (is the server running and the DSN right?)", Redact(dsn), err)
+		return nil, connectError(ctx, dsn, cfg.ConnectTimeout, err)
 	}
-	// Several servers may start at once: serialize their migrations.
-	conn, err := sqldb.Conn(ctx)
-	if err != nil {
-		sqldb.Close()
-		return nil, fmt.Errorf("open postgres %s: %w", Redact(dsn), err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(7388)`); err != nil {
-		sqldb.Close()
-		return nil, fmt.Errorf("open postgres %s: lock for migration: %w", Redact(dsn), err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7388)`)
 	if err := d.migrate(ctx); err != nil {
 		sqldb.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", Redact(dsn), err)
 	}
 	return d, nil
+}
+
+// connectError says why a connection could not be made, in the words of
+// what happened rather than pgx's.
+func connectError(ctx context.Context, dsn string, timeout time.Duration, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("connect to %s: %w", Redact(dsn), context.Cause(ctx))
+	case pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("connect to %s: no answer within %s (is it a PostgreSQL server, and reachable?): %w", Redact(dsn), timeout, err)
+	default:
+		return fmt.Errorf("connect to %s: %w (is the server running and the DSN right?)", Redact(dsn), err)
+	}
+}
+
+// dsnQuery is a postgres:// DSN's query parameters; none when it does not
+// parse, in which case pgx has already said why.
+func dsnQuery(dsn string) url.Values {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return url.Values{}
+	}
+	return u.Query()
 }

@@ -21,6 +21,9 @@ type db struct {
 	// rebind turns the ?-placeholders the queries are written with into
 	// the backend's own.
 	rebind func(string) string
+	// lockMigrations is run first in a migration transaction to keep other
+	// openers out; empty when beginning the transaction already does.
+	lockMigrations string
 }
 
 func (d *db) Backend() string { return d.backend }
@@ -41,40 +44,88 @@ func dollarRebind(q string) string {
 	return b.String()
 }
 
+// migrate brings the schema to the current version. Several processes may
+// open a fresh database at once, so each migration runs in a transaction
+// that first takes the migration lock and only then reads the version:
+// whoever comes second waits, then sees the migration done.
 func (d *db) migrate(ctx context.Context) error {
-	if _, err := d.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("migrate: %w", err)
+	// Fast path, without the lock: a database that is up to date stays so,
+	// and taking SQLite's write lock would make every open wait for a
+	// running sync.
+	var current int
+	if err := d.sql.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err == nil {
+		if current > len(migrations) {
+			return newerSchemaError(current)
+		}
+		if current == len(migrations) {
+			return nil
+		}
+	}
+	// Each step applies one migration or finds none left.
+	for range len(migrations) + 1 {
+		done, err := d.migrateStep(ctx)
+		if err != nil || done {
+			return err
+		}
+	}
+	return errors.New("migrate: schema version did not reach the current one")
+}
+
+func newerSchemaError(v int) error {
+	return fmt.Errorf("migrate: database schema version %d is newer than this tuxtape knows (%d): upgrade tuxtape", v, len(migrations))
+}
+
+// migrateStep applies the next migration, under the lock, or reports that
+// there is none.
+func (d *db) migrateStep(ctx context.Context) (done bool, err error) {
+	// On SQLite this is BEGIN IMMEDIATE (_txlock): the write lock is the
+	// migration lock, and the busy timeout makes others wait for it.
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	if d.lockMigrations != "" {
+		if _, err := tx.ExecContext(ctx, d.lockMigrations); err != nil {
+			return false, fmt.Errorf("migrate: lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
 	}
 	var current int
-	if err := d.sql.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("migrate: read version: %w", err)
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return false, fmt.Errorf("migrate: read version: %w", err)
 	}
 	if current > len(migrations) {
-		return fmt.Errorf("migrate: database schema version %d is newer than this tuxtape knows (%d): upgrade tuxtape", current, len(migrations))
+		return false, newerSchemaError(current)
 	}
-	for v := current + 1; v <= len(migrations); v++ {
-		tx, err := d.sql.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("migrate to %d: %w", v, err)
-		}
-		for _, stmt := range strings.Split(migrations[v-1], ";") {
-			if strings.TrimSpace(stmt) == "" {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("migrate to %d: %w", v, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, time.Now().Unix()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migrate to %d: %w", v, err)
-		}
+	if current == len(migrations) {
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migrate to %d: %w", v, err)
+			return false, fmt.Errorf("migrate: %w", err)
+		}
+		return true, nil
+	}
+	v := current + 1
+	for _, stmt := range strings.Split(migrations[v-1], ";") {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return false, fmt.Errorf("migrate to %d: %w", v, err)
 		}
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, time.Now().Unix()); err != nil {
+		return false, fmt.Errorf("migrate to %d: %w", v, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate to %d: %w", v, err)
+	}
+	return false, nil
 }
 
 func (d *db) SyncState(ctx context.Context) (SyncState, error) {

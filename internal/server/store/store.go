@@ -6,9 +6,12 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
+	"github.com/tuxtape/tuxtape/internal/model/authz"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
@@ -52,6 +55,19 @@ type Store interface {
 	Profile(ctx context.Context, kernel string, kind profile.Kind) (*profile.Profile, time.Time, error)
 	// ProfileKinds says which profiles a kernel has, and when each was made.
 	ProfileKinds(ctx context.Context, kernel string) (map[profile.Kind]time.Time, error)
+	// AddToken stores a new token, and its audit entry with it.
+	AddToken(ctx context.Context, t authz.Token, audit authz.AuditEntry) error
+	// Token returns one token, or ErrNotFound.
+	Token(ctx context.Context, id string) (authz.Token, error)
+	// Tokens lists the tokens, oldest first.
+	Tokens(ctx context.Context) ([]authz.Token, error)
+	// RevokeToken marks a token revoked at audit.At (ErrNotFound if there
+	// is no such token), and writes the audit entry with it.
+	RevokeToken(ctx context.Context, id string, audit authz.AuditEntry) error
+	// AddAudit writes an audit entry.
+	AddAudit(ctx context.Context, e authz.AuditEntry) error
+	// Audit lists audit entries, newest first, at most limit (0: all).
+	Audit(ctx context.Context, limit int) ([]authz.AuditEntry, error)
 	// Backend names the database kind ("sqlite" or "postgres").
 	Backend() string
 	Close() error
@@ -105,31 +121,61 @@ type Filter struct {
 	Limit   int
 }
 
+// ErrUnsupportedDSN is returned by Open for a DSN that names a database
+// it cannot use (mysql://…, a misspelt postgres://, a file: URI).
+var ErrUnsupportedDSN = errors.New("unsupported database DSN")
+
+// acceptedDSNs says what Open takes, for its errors.
+const acceptedDSNs = "want a SQLite file path, or postgres://user@host/db (postgresql://)"
+
+// urlScheme matches a DSN that starts like a URL: such a DSN is never meant
+// as a file name, so it must not become one.
+var urlScheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*://`)
+
 // Open connects to dsn: a postgres:// or postgresql:// URL selects
-// PostgreSQL; anything else is a SQLite file path (optionally "sqlite:" or
-// "file:" prefixed). The schema is migrated to the current version.
+// PostgreSQL; a path, optionally "sqlite:" prefixed, is a SQLite file. Any
+// other URL, and file: URIs (their parameters would clash with ours), are
+// refused with ErrUnsupportedDSN. The schema is migrated to the current
+// version.
 func Open(ctx context.Context, dsn string) (Store, error) {
+	scheme, _, _ := strings.Cut(dsn, ":")
+	scheme = strings.ToLower(scheme)
 	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return openPostgres(ctx, dsn)
 	case dsn == "":
 		return nil, errors.New("open store: empty database DSN")
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return openPostgres(ctx, dsn)
+	case urlScheme.MatchString(dsn), scheme == "file", scheme == "postgres", scheme == "postgresql":
+		return nil, fmt.Errorf("open store %s: %w: %s", Redact(dsn), ErrUnsupportedDSN, acceptedDSNs)
 	default:
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
-		return openSQLite(ctx, path)
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
 	}
 }
 
-// Redact hides the password of a PostgreSQL DSN for messages.
+// Redact hides the password of a PostgreSQL DSN, in its user information
+// or its query, for messages.
 func Redact(dsn string) string {
-	at := strings.LastIndex(dsn, "@")
 	scheme := strings.Index(dsn, "://")
-	if at < 0 || scheme < 0 {
+	if scheme < 0 {
 		return dsn
 	}
-	userinfo := dsn[scheme+3 : at]
-	if user, _, ok := strings.Cut(userinfo, ":"); ok {
-		return dsn[:scheme+3] + user + ":xxx" + dsn[at:]
+	// The last '@' ends the user information even when an unescaped '@'
+	// in the password (or later in the query) confuses a URL parser: better
+	// to hide too much than too little.
+	if at := strings.LastIndex(dsn, "@"); at > scheme {
+		if user, _, ok := strings.Cut(dsn[scheme+3:at], ":"); ok {
+			dsn = dsn[:scheme+3] + user + ":xxx" + dsn[at:]
+		}
 	}
-	return dsn
+	base, query, ok := strings.Cut(dsn, "?")
+	if !ok {
+		return dsn
+	}
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		if k, _, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "password") {
+			params[i] = k + "=xxx"
+		}
+	}
+	return base + "?" + strings.Join(params, "&")
 }
