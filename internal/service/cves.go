@@ -3,7 +3,6 @@ package service
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -238,7 +237,7 @@ func (s *Service) ShowCVE(ctx context.Context, id string, o ShowOptions) (*CVE, 
 	}
 	r, err := st.CVE(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, notFound("cve", err)
 	}
 	c := newCVE(&r)
 	if o.Kernel != "" {
@@ -260,10 +259,7 @@ func (s *Service) ShowCVE(ctx context.Context, id string, o ShowOptions) (*CVE, 
 func (s *Service) kernelGauge(ctx context.Context, st store.Store, name string, pc ProfileChoice) (*kernel.Kernel, *profile.Profile, *gauge.Gauge, error) {
 	k, err := st.Kernel(ctx, name)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, nil, fmt.Errorf("%w: add it with `tuxtape kernel add %s …` (see `tuxtape kernel list`)", err, name)
-		}
-		return nil, nil, nil, err
+		return nil, nil, nil, notFound("kernel", err)
 	}
 	p, err := s.profile(ctx, st, k, ProfileOptions{Choice: pc})
 	if err != nil {

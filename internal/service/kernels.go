@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,7 +54,11 @@ func (s *Service) AddKernel(ctx context.Context, o AddKernelOptions) (*kernel.Ke
 	if err != nil {
 		return nil, &InvalidError{err.Error()}
 	}
-	k := &kernel.Kernel{Name: o.Name, Release: o.Release, Version: o.Version, Arch: o.Arch, Source: src, Config: o.Config}
+	arch, err := kernelArch(o.Arch, o.Release)
+	if err != nil {
+		return nil, err
+	}
+	k := &kernel.Kernel{Name: o.Name, Release: o.Release, Version: o.Version, Arch: arch, Source: src, Config: o.Config}
 	if len(o.Patches) > 0 {
 		if src.Kind != kernel.SourceGit {
 			return nil, invalidf("--patches applies to git sources")
@@ -73,15 +78,23 @@ func (s *Service) AddKernel(ctx context.Context, o AddKernelOptions) (*kernel.Ke
 		return nil, invalidf("kernel add: --version is required for a non-Debian source (e.g. 6.1.176)")
 	}
 	if k.Config == nil && k.Debian == nil {
-		return nil, invalidf("kernel add: --config is required for a non-Debian source")
+		return nil, invalidf("kernel add: --kconfig is required for a non-Debian source (the kernel's .config)")
 	}
 	if k.Debian != nil && (k.Config == nil || !o.NoChangelog) {
 		if err := s.harvestDebian(ctx, k, !o.NoChangelog); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := kconfig.ParseConfig(bytes.NewReader(k.Config)); err != nil {
+	cfg, err := kconfig.ParseConfig(bytes.NewReader(k.Config))
+	if err != nil {
 		return nil, invalidf("kernel %s: %v", o.Name, err)
+	}
+	archs, err := kernel.ConfigArch(cfg.Arch, cfg.Get)
+	if err != nil {
+		return nil, invalidf("kernel %s: %v", o.Name, err)
+	}
+	if !slices.Contains(archs, k.Arch) {
+		return nil, invalidf("kernel %s: the config is for %s, not %s (the kernel's --arch, or its Debian release's): give the config this kernel was built with", o.Name, strings.Join(archs, " or "), k.Arch)
 	}
 	for _, f := range o.Fixed {
 		cves, commits, err := kernel.ReadFixes(bytes.NewReader(f.Data))
@@ -98,6 +111,9 @@ func (s *Service) AddKernel(ctx context.Context, o AddKernelOptions) (*kernel.Ke
 	if err := k.Validate(); err != nil {
 		return nil, &InvalidError{err.Error()}
 	}
+	if err := checkLocalSource(k.Source); err != nil {
+		return nil, err
+	}
 	st, err := s.Store(ctx)
 	if err != nil {
 		return nil, err
@@ -109,6 +125,63 @@ func (s *Service) AddKernel(ctx context.Context, o AddKernelOptions) (*kernel.Ke
 		return nil, err
 	}
 	return k, nil
+}
+
+// kernelArch is the architecture of a kernel to add: --arch (any name
+// NormalizeArch knows), else the one its Debian release's flavour names,
+// else x86_64. A --arch the release contradicts is refused.
+func kernelArch(flag, release string) (string, error) {
+	var fromRelease string
+	if r, err := kernel.ParseDebianRelease(release); err == nil {
+		fromRelease = r.Arch()
+	}
+	if flag == "" {
+		if fromRelease != "" {
+			return fromRelease, nil
+		}
+		return kernel.ArchX86_64, nil
+	}
+	arch, ok := kernel.NormalizeArch(flag)
+	if !ok {
+		return "", invalidf("--arch %q: want an architecture as uname -m prints it: x86_64, arm64, i386…", flag)
+	}
+	if fromRelease != "" && fromRelease != arch {
+		return "", invalidf("--arch %s, but release %s is a Debian %s kernel", flag, release, fromRelease)
+	}
+	return arch, nil
+}
+
+// checkLocalSource refuses a local tarball source that cannot be one: a
+// FIFO or device, or a directory that is neither a kernel source tree nor
+// (without --ref) a git repository. Found now, not at the first build. A
+// path that does not exist (yet) is accepted: the record may be made
+// before the tarball is put in place.
+func checkLocalSource(src kernel.Source) error {
+	if src.Kind != kernel.SourceTarball || strings.HasPrefix(src.Spec, "http://") || strings.HasPrefix(src.Spec, "https://") {
+		return nil
+	}
+	const kinds = "a source is a tarball (linux-6.1.176.tar.xz), an http(s) URL of one, debian:PACKAGE=VERSION, a git repository with --ref, or a kernel source tree"
+	p := strings.TrimPrefix(src.Spec, "file://")
+	st, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("--source: %w", err)
+	case st.Mode().IsRegular():
+		return nil
+	case !st.IsDir():
+		return invalidf("--source %s is %s, not a tarball (%s)", p, fileKind(st.Mode()), kinds)
+	}
+	if _, err := os.Stat(filepath.Join(p, ".git")); err == nil {
+		return invalidf("--source %s is a git repository: give the tag, branch or commit to build with --ref", p)
+	}
+	for _, f := range []string{"Makefile", "Kbuild"} {
+		if _, err := os.Stat(filepath.Join(p, f)); err != nil {
+			return invalidf("--source %s is a directory without a top-level %s, not a kernel source tree (%s)", p, f, kinds)
+		}
+	}
+	return nil
 }
 
 // harvestDebian fills in a Debian kernel's config (when it has none) and,
@@ -125,7 +198,7 @@ func (s *Service) harvestDebian(ctx context.Context, k *kernel.Kernel, changelog
 		return err
 	}
 	if k.Config == nil {
-		if k.Config, err = os.ReadFile(img.Config); err != nil {
+		if k.Config, err = ReadRegularFile("the image's config", img.Config, MaxKernelConfig); err != nil {
 			return err
 		}
 	}
@@ -195,7 +268,7 @@ func (s *Service) Kernel(ctx context.Context, name string) (KernelView, error) {
 	}
 	k, err := st.Kernel(ctx, name)
 	if err != nil {
-		return KernelView{}, err
+		return KernelView{}, notFound("kernel", err)
 	}
 	return kernelView(ctx, st, k)
 }
@@ -206,7 +279,7 @@ func (s *Service) RemoveKernel(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return st.RemoveKernel(ctx, name)
+	return notFound("kernel", st.RemoveKernel(ctx, name))
 }
 
 // BuildKernelOptions shape a full kernel build.
@@ -232,7 +305,7 @@ func (s *Service) BuildKernel(ctx context.Context, name string, o BuildKernelOpt
 	}
 	k, err := st.Kernel(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, notFound("kernel", err)
 	}
 	var p *profile.Profile
 	if o.From != "" {
@@ -297,7 +370,7 @@ func (s *Service) Profile(ctx context.Context, name string, o ProfileOptions) (*
 	}
 	k, err := st.Kernel(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, notFound("kernel", err)
 	}
 	return s.profile(ctx, st, k, o)
 }

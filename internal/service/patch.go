@@ -46,7 +46,12 @@ func (s *Service) ResolveTarget(ctx context.Context, t TargetSpec) (*target.Kern
 	}
 	c := t.Custom
 	if c.Source == "" || c.Config == "" || c.Headers == "" || c.Symbols == "" || c.Modules == "" {
-		return nil, invalidf("give --kernel, or all of --source, --config, --headers, --symbols and --modules")
+		return nil, invalidf("give --kernel, or all of --source, --kconfig, --headers, --symbols and --modules")
+	}
+	// The tree is prepared from the config later; a FIFO or device there
+	// would block or never end.
+	if err := CheckRegularFile("--kconfig", c.Config, MaxKernelConfig); err != nil {
+		return nil, err
 	}
 	c.TreesDir, c.Log = s.treesDir(), log
 	return target.Custom(ctx, c)
@@ -59,10 +64,12 @@ func (s *Service) namedTarget(ctx context.Context, name string, debs debpkg.Opti
 	}
 	rec, err := st.Kernel(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("--kernel: %w (add it with `tuxtape kernel add`, or give debian:RELEASE=VERSION)", err)
+		// Not a NotFoundError: the remedy is given here, with the
+		// debian: alternative.
+		return nil, fmt.Errorf("--kernel: %w (see `tuxtape kernel list`, add it with `tuxtape kernel add`, or give debian:RELEASE=VERSION)", err)
 	}
 	if rec.Debian == nil {
-		return nil, invalidf("kernel %s is not a Debian kernel: give its --source, --config, --headers, --symbols and --modules instead", rec.Name)
+		return nil, invalidf("kernel %s is not a Debian kernel: give its --source, --kconfig, --headers, --symbols and --modules instead", rec.Name)
 	}
 	k, err := target.Debian(ctx, debs, rec.Release, rec.Debian.Version, s.treesDir(), log)
 	if err != nil {
@@ -125,13 +132,17 @@ func ModuleName(name, out string) string {
 	}, base)
 }
 
-// ReadFixes reads fix files.
+// ReadFixes reads fix files: regular files of at most MaxFixDiff bytes
+// that are unified diffs.
 func ReadFixes(paths []string) ([]klp.Fix, error) {
 	var fixes []klp.Fix
 	for _, p := range paths {
-		d, err := os.ReadFile(p)
+		d, err := ReadRegularFile("fix", p, MaxFixDiff)
 		if err != nil {
-			return nil, fmt.Errorf("read fix: %w", err)
+			return nil, err
+		}
+		if err := checkDiff(p, d); err != nil {
+			return nil, err
 		}
 		fixes = append(fixes, klp.Fix{Name: filepath.Base(p), Diff: d})
 	}
@@ -253,7 +264,7 @@ func GoalBase(ix *profile.Index, path string) bool {
 	if ix == nil || ix.Profile().Kind != profile.KindReal {
 		return false
 	}
-	diff, err := os.ReadFile(path)
+	diff, err := ReadRegularFile("fix", path, MaxFixDiff)
 	if err != nil {
 		return false
 	}

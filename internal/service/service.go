@@ -99,3 +99,31 @@ func IsInvalid(err error) bool {
 	var ie *InvalidError
 	return errors.As(err, &ie)
 }
+
+// NotFoundError is a store.ErrNotFound that says what kind of record was
+// missing, so a front end can say how to get it: a CVE comes with a sync,
+// a kernel with kernel add.
+type NotFoundError struct {
+	Kind string // "cve" or "kernel"
+	err  error
+}
+
+func (e *NotFoundError) Error() string { return e.err.Error() }
+func (e *NotFoundError) Unwrap() error { return e.err }
+
+// NotFoundKind is the Kind of the NotFoundError in err ("" when none).
+func NotFoundKind(err error) string {
+	var nf *NotFoundError
+	if errors.As(err, &nf) {
+		return nf.Kind
+	}
+	return ""
+}
+
+// notFound marks err, when it is a store.ErrNotFound, as a missing kind.
+func notFound(kind string, err error) error {
+	if err != nil && errors.Is(err, store.ErrNotFound) {
+		return &NotFoundError{Kind: kind, err: err}
+	}
+	return err
+}

@@ -341,6 +341,13 @@ func planUnits(ctx context.Context, k *Kernel, files []string, log *slog.Logger)
 		case strings.HasSuffix(f, ".c"):
 			us := ix.Units(f)
 			if len(us) == 0 {
+				// A file the tree does not have is not "configured out":
+				// the fix was made for other source.
+				if k.Tree != nil {
+					if _, err := os.Stat(filepath.Join(k.Tree.Dir, f)); os.IsNotExist(err) {
+						return nil, refuse(refusal.FixDoesNotApply, "", "the kernel source has no %s: the fix is for another tree or version", f)
+					}
+				}
 				return nil, refuse(refusal.NotCompiled, "", "no unit of this kernel's build compiles or includes %s", f)
 			}
 			add(us)

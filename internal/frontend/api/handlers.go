@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -23,8 +24,9 @@ type handlers struct {
 	pb.UnimplementedTokenServiceServer
 	pb.UnimplementedAuditServiceServer
 
-	svc *service.Service
-	log interface{ Info(string, ...any) }
+	svc      *service.Service
+	log      *slog.Logger
+	priority service.PriorityInputs
 }
 
 func (h *handlers) ListCVEs(ctx context.Context, r *pb.ListCVEsRequest) (*pb.ListCVEsResponse, error) {
@@ -36,15 +38,32 @@ func (h *handlers) ListCVEs(ctx context.Context, r *pb.ListCVEsRequest) (*pb.Lis
 	if r.Limit < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "limit is %d; want 0 (all) or more", r.Limit)
 	}
+	size := int(r.PageSize)
+	switch {
+	case size < 0 || size > MaxPage:
+		return nil, status.Errorf(codes.InvalidArgument, "page_size is %d; want 0 (the default, %d) up to %d", size, DefaultPage, MaxPage)
+	case size == 0:
+		size = DefaultPage
+	}
 	q := service.CVEQuery{Since: fromTS(r.Since), File: r.File, MinCVSS: r.MinCvss, Status: vulns.Status(r.Status), Limit: int(r.Limit),
-		Kernel: r.Kernel, Affected: r.Affected, Profile: service.ProfileChoice(r.Profile), Sort: r.Sort}
+		Kernel: r.Kernel, Affected: r.Affected, Profile: service.ProfileChoice(r.Profile), Sort: r.Sort, Priority: h.priority}
 	list, err := h.svc.ListCVEs(ctx, q)
 	if err != nil {
 		return nil, grpcError(err)
 	}
-	out := &pb.ListCVEsResponse{Summary: SummaryToProto(list.Summary), Cves: make([]*pb.CVE, len(list.CVEs))}
-	for i := range list.CVEs {
-		out.Cves[i] = CVEToProto(&list.CVEs[i])
+	key := pageKey(r)
+	from, err := pageFrom(r.PageToken, key)
+	if err != nil {
+		return nil, err
+	}
+	from = min(from, len(list.CVEs))
+	to := min(from+size, len(list.CVEs))
+	out := &pb.ListCVEsResponse{Summary: SummaryToProto(list.Summary), Cves: make([]*pb.CVE, 0, to-from)}
+	for i := from; i < to; i++ {
+		out.Cves = append(out.Cves, CVEToProto(&list.CVEs[i]))
+	}
+	if to < len(list.CVEs) {
+		out.NextPageToken = pageToken(to, key)
 	}
 	return out, nil
 }
@@ -56,7 +75,7 @@ func (h *handlers) GetCVE(ctx context.Context, r *pb.GetCVERequest) (*pb.CVE, er
 	if err := field("kernel", r.Kernel, false); err != nil {
 		return nil, err
 	}
-	c, err := h.svc.ShowCVE(ctx, r.Id, service.ShowOptions{Kernel: r.Kernel, Profile: service.ProfileChoice(r.Profile)})
+	c, err := h.svc.ShowCVE(ctx, r.Id, service.ShowOptions{Kernel: r.Kernel, Profile: service.ProfileChoice(r.Profile), Priority: h.priority})
 	if err != nil {
 		return nil, grpcError(err)
 	}

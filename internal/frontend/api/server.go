@@ -41,6 +41,8 @@ type Options struct {
 	// TLS is the server's credentials; nil serves plain TCP (the caller
 	// allows that only on loopback).
 	TLS credentials.TransportCredentials
+	// Priority are the prioritizer's inputs every client's ranking uses.
+	Priority service.PriorityInputs
 }
 
 // New returns the gRPC server with every service and the health service
@@ -61,7 +63,7 @@ func New(o Options) *grpc.Server {
 		opts = append(opts, grpc.Creds(o.TLS))
 	}
 	s := grpc.NewServer(opts...)
-	h := &handlers{svc: o.Service, log: log}
+	h := &handlers{svc: o.Service, log: log, priority: o.Priority}
 	pb.RegisterCVEServiceServer(s, h)
 	pb.RegisterKernelServiceServer(s, h)
 	pb.RegisterVEXServiceServer(s, h)

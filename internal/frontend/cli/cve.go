@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tuxtape/tuxtape/internal/analysis/gauge"
+	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
@@ -89,23 +92,42 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 			return t, nil
 		}
 	}
-	if strings.HasSuffix(s, "d") {
-		if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil && n >= 0 {
+	tooLong := usagef("--since %q: a duration can be at most %dd or 2562047h (about 292 years): give a date for earlier", s, maxSinceDays)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			// Past maxSinceDays the product wraps around, to a date in
+			// the future (no rows) or the far past (every row).
+			if n > maxSinceDays {
+				return time.Time{}, tooLong
+			}
 			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		} else if errors.Is(err, strconv.ErrRange) {
+			return time.Time{}, tooLong
 		}
 	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+	d, err := time.ParseDuration(s)
+	if err == nil && d >= 0 {
 		return now.Add(-d), nil
+	}
+	// ParseDuration says "invalid" for an overflow too: a duration that
+	// parses with a small number instead was only too long.
+	if unit := strings.TrimLeft(s, "0123456789."); err != nil && unit != s {
+		if _, err := time.ParseDuration("1" + unit); err == nil {
+			return time.Time{}, tooLong
+		}
 	}
 	return time.Time{}, usagef("--since %q: want a date like 2026-08-01 or a duration like 72h or 30d", s)
 }
+
+// maxSinceDays is the most days a time.Duration holds.
+const maxSinceDays = int(math.MaxInt64 / int64(24*time.Hour))
 
 func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 	since, err := parseSince(o.Since, time.Now())
 	if err != nil {
 		return err
 	}
-	list, err := g.svc.ListCVEs(ctx, service.CVEQuery{
+	list, err := g.q.ListCVEs(ctx, service.CVEQuery{
 		Since: since, File: o.File, MinCVSS: o.MinCVSS, Status: vulns.Status(o.Status), Limit: o.Limit,
 		Kernel: o.Kernel, Affected: o.Affected, Profile: service.ProfileChoice(o.Profile), Sort: o.Sort,
 		Priority: service.PriorityInputs(o.Priority),
@@ -114,7 +136,7 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 		return err
 	}
 	if list.Summary != nil && !o.JSON && !g.Quiet {
-		defer fmt.Fprintf(g.Stderr, "%s: %s\n", o.Kernel, list.Summary.String())
+		defer fmt.Fprintf(g.Stderr, "%s: %s\n", termtext.Line(o.Kernel), termtext.Line(list.Summary.String()))
 	}
 	if o.JSON {
 		return writeJSON(g.Stdout, list.CVEs)
@@ -126,33 +148,35 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 		fmt.Fprintln(tw, "CVE\tSTATUS\tPRIORITY\tCVSS\tFIRST SEEN\tFILES\tTITLE")
 	}
 	for i := range list.CVEs {
-		c := &list.CVEs[i]
-		r := c.Record()
+		r := &list.CVEs[i]
 		score := "-"
 		if r.CVSS != nil {
 			score = strconv.FormatFloat(r.CVSS.Score, 'f', 1, 64)
 		}
 		seen := "-"
-		if !r.FirstSeen.IsZero() {
+		if r.FirstSeen != nil {
 			seen = r.FirstSeen.Format("2006-01-02")
 		}
 		files := strings.Join(r.ProgramFiles, ",")
 		if len(r.ProgramFiles) > 1 {
 			files = fmt.Sprintf("%s (+%d)", r.ProgramFiles[0], len(r.ProgramFiles)-1)
 		}
+		// Record fields come from the CNA's repository and from mails:
+		// a cell is one line with nothing the terminal would obey.
+		id, status, files, title := termtext.Line(r.ID), termtext.Line(string(r.Status)), termtext.Line(files), termtext.Line(r.Title)
 		prio := "-"
-		if c.Priority != nil {
-			prio = fmt.Sprintf("%s %.0f", c.Priority.Tier, c.Priority.Score)
+		if r.Priority != nil {
+			prio = fmt.Sprintf("%s %.0f", r.Priority.Tier, r.Priority.Score)
 		}
-		if v := c.Verdict; v != nil {
+		if v := r.Verdict; v != nil {
 			verdict := string(v.Status)
 			if v.Status != gauge.Affected {
 				verdict += " (" + string(v.Reason) + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, verdict, orDash(targetsShort(v.Where)), prio, score, files, truncate(r.Title, 60))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, termtext.Line(verdict), termtext.Line(orDash(targetsShort(v.Where))), prio, score, files, truncate(title, 60))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, prio, score, seen, files, truncate(r.Title, 70))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, status, prio, score, seen, files, truncate(title, 70))
 	}
 	return tw.Flush()
 }
@@ -203,63 +227,67 @@ func newCVEShowCmd(g *Globals) *cobra.Command {
 }
 
 func runCVEShow(ctx context.Context, g *Globals, o CVEShowOptions, id string) error {
-	c, err := g.svc.ShowCVE(ctx, id, service.ShowOptions{Kernel: o.Kernel, Profile: service.ProfileChoice(o.Profile), Priority: service.PriorityInputs(o.Priority)})
+	c, err := g.q.ShowCVE(ctx, id, service.ShowOptions{Kernel: o.Kernel, Profile: service.ProfileChoice(o.Profile), Priority: service.PriorityInputs(o.Priority)})
 	if err != nil {
 		return err
 	}
 	if o.JSON {
 		return writeJSON(g.Stdout, c)
 	}
-	printCVE(g.Stdout, c.Record())
+	printCVE(g.Stdout, c)
+	// Everything below is printed through termtext: it holds record text
+	// from the CNA's repository or from mails.
 	if p := c.Priority; p != nil {
-		fmt.Fprintf(g.Stdout, "\npriority:    %s (%.0f)\n", p.Tier, p.Score)
+		fmt.Fprintf(g.Stdout, "\npriority:    %s (%.0f)\n", termtext.Line(string(p.Tier)), p.Score)
 		for _, why := range p.Reasons {
-			fmt.Fprintf(g.Stdout, "  - %s\n", why)
+			fmt.Fprintf(g.Stdout, "  - %s\n", termtext.Line(why))
 		}
 	}
 	if v := c.Verdict; v != nil {
-		fmt.Fprintf(g.Stdout, "\nkernel %s: %s (%s)\n", v.Kernel, v.Status, v.Reason)
+		fmt.Fprintf(g.Stdout, "\nkernel %s: %s (%s)\n", termtext.Line(v.Kernel), termtext.Line(string(v.Status)), termtext.Line(string(v.Reason)))
 		if v.TreatAsAffected {
 			fmt.Fprintln(g.Stdout, "  treated as affected")
 		}
 		if len(v.Where) > 0 {
-			fmt.Fprintf(g.Stdout, "  built into: %s\n", strings.Join(v.Where, ", "))
+			fmt.Fprintf(g.Stdout, "  built into: %s\n", termtext.Line(strings.Join(v.Where, ", ")))
 		}
 		for _, e := range v.Evidence {
-			fmt.Fprintf(g.Stdout, "  - %s\n", e)
+			fmt.Fprintf(g.Stdout, "  - %s\n", termtext.Line(e))
 		}
 	}
 	return nil
 }
 
-func printCVE(w io.Writer, r *vulns.Record) {
-	fmt.Fprintf(w, "%s  %s\n", r.ID, r.Title)
-	fmt.Fprintf(w, "status:      %s (from %s)\n", r.Status, r.Source)
-	if !r.FirstSeen.IsZero() {
+// printCVE prints a record for people; every field goes through termtext.
+func printCVE(w io.Writer, r *service.CVE) {
+	l := termtext.Line
+	fmt.Fprintf(w, "%s  %s\n", l(r.ID), l(r.Title))
+	fmt.Fprintf(w, "status:      %s (from %s)\n", l(r.Status), l(r.Source))
+	if r.FirstSeen != nil {
 		fmt.Fprintf(w, "first seen:  %s\n", r.FirstSeen.Format(time.RFC3339))
 	}
 	if r.CVSS != nil {
-		fmt.Fprintf(w, "CVSS 3.1:    %.1f %s  %s\n", r.CVSS.Score, r.CVSS.Severity, r.CVSS.Vector)
+		fmt.Fprintf(w, "CVSS 3.1:    %.1f %s  %s\n", r.CVSS.Score, l(r.CVSS.Severity), l(r.CVSS.Vector))
 		for _, s := range r.CVSS.Scenarios {
-			fmt.Fprintf(w, "scenario:    %s\n", s)
+			fmt.Fprintf(w, "scenario:    %s\n", l(s))
 		}
 	} else {
 		fmt.Fprintln(w, "CVSS 3.1:    not scored by the CNA")
 	}
-	fmt.Fprintf(w, "files:       %s\n", strings.Join(r.ProgramFiles, ", "))
+	fmt.Fprintf(w, "files:       %s\n", l(strings.Join(r.ProgramFiles, ", ")))
 	if r.MainlineFix != "" {
-		fmt.Fprintf(w, "mainline fix: %s\n", r.MainlineFix)
+		fmt.Fprintf(w, "mainline fix: %s\n", l(r.MainlineFix))
 	}
 	if len(r.Branches) > 0 {
 		fmt.Fprintln(w, "branches:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  INTRODUCED\tCOMMIT\tFIXED\tCOMMIT")
 		for _, b := range r.Branches {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", orDash(b.IntroducedVersion), short(b.IntroducedCommit), orDash(b.FixedVersion), short(b.FixedCommit))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", l(orDash(b.IntroducedVersion)), l(short(b.IntroducedCommit)), l(orDash(b.FixedVersion)), l(short(b.FixedCommit)))
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(r.Description))
+	fmt.Fprintf(w, "\n%s\n", termtext.Safe(strings.TrimSpace(r.Description)))
 }
 
 func orDash(s string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tuxtape/tuxtape/internal/frontend/progress"
+	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/service"
@@ -40,22 +41,25 @@ type KernelAddOptions struct {
 	Fixed                                          []string
 	Arch                                           string
 	NoChangelog                                    bool
+	// ConfigAlias is the deprecated --config spelling of --kconfig.
+	ConfigAlias string
 }
 
 func newKernelAddCmd(g *Globals) *cobra.Command {
 	var o KernelAddOptions
 	cmd := &cobra.Command{
-		Use:   "add NAME --release R --source SRC [--version V] [--config FILE]",
+		Use:   "add NAME --release R --source SRC [--version V] [--kconfig FILE]",
 		Short: "Add a kernel",
 		Long: `add records a kernel. SRC is its exact source:
   a tarball path or http(s) URL         linux-6.1.176.tar.xz
   a Debian source package               debian:linux-source-6.1=6.1.176-1
   a git repository with --ref           https://git.kernel.org/…/linux.git --ref v6.1.176
                                         (and --patches DIR: *.patch applied in name order)
+  a kernel source tree                  /usr/src/linux-6.1.176
 
 For a Debian source the kernel is a Debian kernel: its image, headers and -dbg
 packages are named from the release and the package version, --version defaults
-to the upstream part of the package version, --config defaults to the image
+to the upstream part of the package version, --kconfig defaults to the image
 package's /boot/config-RELEASE (fetched with apt and cached), and every CVE the
 image package's changelog names counts as fixed (Debian's backports; turn this
 off with --no-changelog).
@@ -65,22 +69,30 @@ such as distribution backports: every CVE ID in the file counts as fixed (a
 distribution changelog works as it is), and so does every line that is only a
 commit ID.
 
+--kconfig is the kernel's .config; it must be for the kernel's architecture
+(--arch, by default the Debian release's, else x86_64). The settings file is
+--settings (or --config before the subcommand).
+
 Example:
   tuxtape kernel add cloud --release 6.1.0-50-cloud-amd64 --source debian:linux-source-6.1=6.1.176-1`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.kconfigAlias(&o.Config, o.ConfigAlias); err != nil {
+				return err
+			}
 			return runKernelAdd(cmd.Context(), g, args[0], o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Release, "release", "", "the kernel release, as uname -r prints it (required)")
 	f.StringVar(&o.Version, "version", "", "the upstream version the source is based on, e.g. 6.1.176")
-	f.StringVar(&o.Config, "config", "", "the kernel's .config")
+	f.StringVar(&o.Config, "kconfig", "", "the kernel's .config")
+	addConfigAlias(cmd, &o.ConfigAlias)
 	f.StringVar(&o.Source, "source", "", "the exact source: tarball path or URL, debian:PACKAGE=VERSION, or a git repository (required)")
 	f.StringVar(&o.Ref, "ref", "", "git tag, branch or commit (git sources)")
 	f.StringVar(&o.Patches, "patches", "", "directory of *.patch files applied in order on a git source")
 	f.StringArrayVar(&o.Fixed, "fixed", nil, "file of fixes the kernel carries beyond its version (CVE IDs, commit IDs)")
-	f.StringVar(&o.Arch, "arch", "x86_64", "architecture")
+	f.StringVar(&o.Arch, "arch", "", "architecture, as uname -m prints it (default: the Debian release's, else x86_64)")
 	f.BoolVar(&o.NoChangelog, "no-changelog", false, "Debian kernels: do not take the CVEs the image package's changelog names as fixed")
 	return cmd
 }
@@ -104,22 +116,25 @@ func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptio
 	}
 	if o.Config != "" {
 		var err error
-		if ko.Config, err = os.ReadFile(o.Config); err != nil {
-			return fmt.Errorf("read --config: %w", err)
+		if ko.Config, err = service.ReadRegularFile("--kconfig", o.Config, service.MaxKernelConfig); err != nil {
+			return err
 		}
 	}
 	for _, f := range o.Fixed {
-		data, err := os.ReadFile(f)
+		data, err := service.ReadRegularFile("--fixed", f, service.MaxFixList)
 		if err != nil {
-			return fmt.Errorf("--fixed: %w", err)
+			return err
 		}
 		ko.Fixed = append(ko.Fixed, service.NamedData{Name: f, Data: data})
+	}
+	if err := g.local("kernel add"); err != nil {
+		return err
 	}
 	k, err := g.svc.AddKernel(ctx, ko)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.Stdout, "added kernel %s (%s, %s)\n", k.Name, k.Release, k.Version)
+	fmt.Fprintf(g.Stdout, "added kernel %s (%s, %s, %s)\n", k.Name, k.Release, k.Version, k.Arch)
 	return nil
 }
 
@@ -131,7 +146,7 @@ func readPatches(dir string) ([]kernel.Patch, error) {
 	slices.Sort(names)
 	var ps []kernel.Patch
 	for _, n := range names {
-		data, err := os.ReadFile(n)
+		data, err := service.ReadRegularFile("--patches", n, service.MaxFixDiff)
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +174,7 @@ func newKernelListCmd(g *Globals) *cobra.Command {
 		Short: "List kernels",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			views, err := g.svc.Kernels(cmd.Context())
+			views, err := g.q.Kernels(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -169,7 +184,7 @@ func newKernelListCmd(g *Globals) *cobra.Command {
 			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tRELEASE\tVERSION\tSOURCE\tPROFILES")
 			for _, v := range views {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Name, v.Release, v.Version, v.Source, profileNames(v))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", termtext.Line(v.Name), termtext.Line(v.Release), termtext.Line(v.Version), termtext.Line(v.Source.String()), profileNames(v))
 			}
 			return tw.Flush()
 		},
@@ -185,7 +200,7 @@ func newKernelShowCmd(g *Globals) *cobra.Command {
 		Short: "Show a kernel",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			v, err := g.svc.Kernel(cmd.Context(), args[0])
+			v, err := g.q.Kernel(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -194,13 +209,14 @@ func newKernelShowCmd(g *Globals) *cobra.Command {
 				return writeJSON(g.Stdout, v)
 			}
 			w := g.Stdout
-			fmt.Fprintf(w, "Name:     %s\nRelease:  %s\nVersion:  %s\nArch:     %s\nSource:   %s\n", k.Name, k.Release, k.Version, k.Arch, k.Source)
+			fmt.Fprintf(w, "Name:     %s\nRelease:  %s\nVersion:  %s\nArch:     %s\nSource:   %s\n",
+				termtext.Line(k.Name), termtext.Line(k.Release), termtext.Line(k.Version), termtext.Line(k.Arch), termtext.Line(k.Source.String()))
 			for _, p := range k.Source.Patches {
-				fmt.Fprintf(w, "  patch   %s\n", p.Name)
+				fmt.Fprintf(w, "  patch   %s\n", termtext.Line(p.Name))
 			}
 			fmt.Fprintf(w, "Config:   %d lines, sha256 %s\n", bytes.Count(k.Config, []byte("\n")), v.ConfigSHA256[:16])
 			if d := k.Debian; d != nil {
-				fmt.Fprintf(w, "Debian:   %s, %s, %s, %s (version %s)\n", d.Image, d.Headers, d.Debug, d.Source, d.Version)
+				fmt.Fprintf(w, "Debian:   %s\n", termtext.Line(fmt.Sprintf("%s, %s, %s, %s (version %s)", d.Image, d.Headers, d.Debug, d.Source, d.Version)))
 			}
 			if len(k.FixedCVEs)+len(k.FixedCommits) > 0 {
 				fmt.Fprintf(w, "Declares: %d CVEs and %d commits fixed\n", len(k.FixedCVEs), len(k.FixedCommits))
@@ -212,7 +228,7 @@ func newKernelShowCmd(g *Globals) *cobra.Command {
 				}
 			}
 			if len(v.Profiles) == 0 {
-				fmt.Fprintf(w, "Profile:  none (tuxtape kernel profile %s --static, or kernel build %s)\n", k.Name, k.Name)
+				fmt.Fprintf(w, "Profile:  none (tuxtape kernel profile %s --static, or kernel build %s)\n", termtext.Line(k.Name), termtext.Line(k.Name))
 			}
 			return nil
 		},
@@ -227,7 +243,7 @@ func newKernelRmCmd(g *Globals) *cobra.Command {
 		Short: "Remove a kernel and its profiles",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.svc.RemoveKernel(cmd.Context(), args[0]); err != nil {
+			if err := g.q.RemoveKernel(cmd.Context(), args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.Stdout, "removed kernel %s\n", args[0])
@@ -266,6 +282,9 @@ vmlinux.a, and each module's .mod file.
 }
 
 func runKernelBuild(ctx context.Context, g *Globals, name string, o KernelBuildOptions) error {
+	if err := g.local("kernel build"); err != nil {
+		return err
+	}
 	var p *profile.Profile
 	var err error
 	if o.From != "" {
@@ -283,7 +302,7 @@ func runKernelBuild(ctx context.Context, g *Globals, name string, o KernelBuildO
 // buildKernel runs the full build with make's output in a log file and a
 // count of compiled objects on the terminal.
 func (g *Globals) buildKernel(ctx context.Context, name string, o KernelBuildOptions) (*profile.Profile, error) {
-	if _, err := g.svc.Kernel(ctx, name); err != nil {
+	if _, err := g.q.Kernel(ctx, name); err != nil {
 		return nil, err
 	}
 	dir := g.svc.BuildDir(name)
@@ -381,6 +400,9 @@ static one (computed and stored the first time).`,
 			case o.Static:
 				choice = service.ProfileStatic
 			}
+			if err := g.local("kernel profile"); err != nil {
+				return err
+			}
 			p, err := g.svc.Profile(cmd.Context(), args[0], service.ProfileOptions{Choice: choice, Refresh: o.Refresh})
 			if err != nil {
 				return err
@@ -395,13 +417,13 @@ static one (computed and stored the first time).`,
 				if u.Possible {
 					t += " (possibly)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\n", u.Source, t)
+				fmt.Fprintf(tw, "%s\t%s\n", termtext.Line(u.Source), termtext.Line(t))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
 			for _, w := range p.Warnings {
-				fmt.Fprintf(g.Stderr, "warning: %s\n", w)
+				fmt.Fprintf(g.Stderr, "warning: %s\n", termtext.Line(w))
 			}
 			fmt.Fprintf(g.Stderr, "%s profile of %s: %s\n", p.Kind, args[0], profileSummary(p))
 			return nil

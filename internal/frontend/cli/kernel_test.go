@@ -159,9 +159,9 @@ func TestKernelCommands(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"kernel", "add", "cloud", "--release", "6.1.0-50-cloud-amd64", "--source", "debian:linux-source-6.1=6.1.176-1"}, cli.ExitUsage, "already exists"},
-		{[]string{"kernel", "add", "x", "--release", "6.1.0-50-cloud-amd64", "--source", "/nonexistent.tar.xz", "--version", "6.1.176"}, cli.ExitUsage, "--config"},
+		{[]string{"kernel", "add", "x", "--release", "6.1.0-50-cloud-amd64", "--source", "/nonexistent.tar.xz", "--version", "6.1.176"}, cli.ExitUsage, "--kconfig"},
 		{[]string{"kernel", "add", "x", "--release", "6.1.0-50-cloud-amd64", "--source", "debian:bogus"}, cli.ExitUsage, "debian:PACKAGE=VERSION"},
-		{[]string{"kernel", "add", "x", "--release", "6.1.0-50-cloud-amd64", "--source", "/x.tar.xz", "--version", "six", "--config", fixed}, cli.ExitUsage, "CONFIG_"},
+		{[]string{"kernel", "add", "x", "--release", "6.1.0-50-cloud-amd64", "--source", "/x.tar.xz", "--version", "six", "--kconfig", fixed}, cli.ExitUsage, "CONFIG_"},
 		{[]string{"kernel", "show", "nope"}, cli.ExitNotFound, "nope"},
 		{[]string{"cve", "list", "--kernel", "nope"}, cli.ExitNotFound, "kernel add"},
 		{[]string{"cve", "list", "--affected"}, cli.ExitUsage, "--kernel"},

@@ -39,7 +39,7 @@ func TestKernelBuild(t *testing.T) {
 	}
 	const name = "test-tinyconfig-6.1.176"
 	if code, _, stderr := run(t, append(g, "kernel", "add", name, "--release", "6.1.176-tiny", "--version", "6.1.176",
-		"--source", tarball, "--config", "testdata/tinyconfig-x86_64.config")...); code != 0 {
+		"--source", tarball, "--kconfig", "testdata/tinyconfig-x86_64.config")...); code != 0 {
 		t.Fatalf("kernel add: exit %d: %s", code, stderr)
 	}
 	if code, _, stderr := run(t, append(g, "kernel", "build", name)...); code != 0 {

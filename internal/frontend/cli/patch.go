@@ -16,6 +16,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/atomicfile"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
 	"github.com/tuxtape/tuxtape/internal/build/target"
+	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
@@ -37,19 +38,28 @@ type KernelFlags struct {
 	Headers string
 	Symbols string
 	Modules string
+	// ConfigAlias is the deprecated --config spelling of --kconfig.
+	ConfigAlias string
 }
 
 func (kf *KernelFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&kf.Kernel, "kernel", "", "target kernel: a name from `tuxtape kernel list` (a Debian kernel), or debian:RELEASE=VERSION, e.g. debian:6.1.0-50-cloud-amd64=6.1.176-1 (its image, -dbg, headers and source packages are fetched and cached)")
 	f.StringVar(&kf.Source, "source", "", "kernel source: tarball or directory (instead of --kernel)")
-	f.StringVar(&kf.Config, "config", "", "the kernel's .config (with --source)")
+	f.StringVar(&kf.Config, "kconfig", "", "the kernel's .config (with --source)")
+	addConfigAlias(cmd, &kf.ConfigAlias)
 	f.StringVar(&kf.Headers, "headers", "", "the kernel's build tree for external modules, with Module.symvers (with --source)")
 	f.StringVar(&kf.Symbols, "symbols", "", "vmlinux with its symbol table, or the real System.map (with --source)")
 	f.StringVar(&kf.Modules, "modules", "", "the kernel's /lib/modules/RELEASE directory (with --source)")
 }
 
 func (kf *KernelFlags) resolve(ctx context.Context, g *Globals) (*target.Kernel, error) {
+	if err := g.kconfigAlias(&kf.Config, kf.ConfigAlias); err != nil {
+		return nil, err
+	}
+	if err := g.local("patch"); err != nil {
+		return nil, err
+	}
 	return g.svc.ResolveTarget(ctx, service.TargetSpec{Kernel: kf.Kernel, Custom: target.CustomOptions{
 		Source: kf.Source, Config: kf.Config, Headers: kf.Headers, Symbols: kf.Symbols, Modules: kf.Modules}})
 }
@@ -127,17 +137,18 @@ func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 		return err
 	}
 	if !o.JSON {
+		l := termtext.Line
 		for _, u := range res.Units {
-			fmt.Fprintf(g.Stdout, "%s (%s): changed %s", u.Unit, u.Object, strings.Join(u.Changed, ", "))
+			fmt.Fprintf(g.Stdout, "%s (%s): changed %s", l(u.Unit), l(u.Object), l(strings.Join(u.Changed, ", ")))
 			if len(u.New) > 0 {
-				fmt.Fprintf(g.Stdout, "; new %s", strings.Join(u.New, ", "))
+				fmt.Fprintf(g.Stdout, "; new %s", l(strings.Join(u.New, ", ")))
 			}
 			fmt.Fprintln(g.Stdout)
 			for _, w := range u.Warnings {
-				fmt.Fprintf(g.Stderr, "warning: %s\n", w)
+				fmt.Fprintf(g.Stderr, "warning: %s\n", termtext.Safe(w))
 			}
 		}
-		fmt.Fprintf(g.Stdout, "wrote %s (%.1fs)\n", res.Module, res.Duration.Seconds())
+		fmt.Fprintf(g.Stdout, "wrote %s (%.1fs)\n", l(res.Module), res.Duration.Seconds())
 	}
 	return nil
 }
@@ -205,9 +216,9 @@ func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir s
 	}
 	profiled := k.Profile != nil && k.Profile.Profile().Kind == profile.KindReal
 	if o.FromReport != "" {
-		data, err := os.ReadFile(o.FromReport)
+		data, err := service.ReadRegularFile("--from-report", o.FromReport, maxReport)
 		if err != nil {
-			return fmt.Errorf("read report: %w", err)
+			return err
 		}
 		var entries []service.CorpusEntry
 		if err := json.Unmarshal(data, &entries); err != nil {
@@ -227,7 +238,7 @@ func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir s
 		OnEntry: func(entries []service.CorpusEntry) {
 			e := entries[len(entries)-1]
 			if !o.JSON {
-				fmt.Fprintf(g.Stderr, "%s: %s %s\n", e.ID, e.Class, firstLine(e.Reason))
+				fmt.Fprintf(g.Stderr, "%s: %s %s\n", termtext.Line(e.ID), e.Class, termtext.Line(firstLine(e.Reason)))
 			}
 			if o.Report != "" && reportErr == nil {
 				data, _ := json.MarshalIndent(entries, "", "  ")
@@ -249,6 +260,9 @@ func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir s
 	return nil
 }
 
+// maxReport bounds a saved corpus report (about 5 KiB a fix).
+const maxReport = 256 << 20
+
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
@@ -264,13 +278,14 @@ func printCorpus(g *Globals, entries []service.CorpusEntry, profiled bool) {
 		if e.Class == service.ClassBuilt || e.Class == service.ClassLoaded || e.Class == service.ClassLoadedAbsent || e.Class == service.ClassVMFailed {
 			times = append(times, e.Seconds)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\n", e.ID, e.Class, strings.Join(slices.Compact(slices.Sorted(slices.Values(e.Objects))), ","), e.Seconds, truncate(firstLine(e.Reason), 110))
+		// A saved report, compiler errors and VM logs are all outside text.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\n", termtext.Line(e.ID), termtext.Line(e.Class), termtext.Line(strings.Join(slices.Compact(slices.Sorted(slices.Values(e.Objects))), ",")), e.Seconds, truncate(termtext.Line(firstLine(e.Reason)), 110))
 	}
 	tw.Flush()
 	fmt.Fprintln(g.Stdout)
 	for _, c := range service.CorpusClasses {
 		if counts[c] > 0 {
-			fmt.Fprintf(g.Stdout, "%-28s %d\n", c+":", counts[c])
+			fmt.Fprintf(g.Stdout, "%-28s %d\n", c+":", counts[c]) // c is one of ours
 		}
 	}
 	if len(times) > 0 {
@@ -360,7 +375,9 @@ func runPatchTry(ctx context.Context, g *Globals, o PatchTryOptions, ko string) 
 	if o.JSON {
 		return writeJSON(g.Stdout, r)
 	}
-	fmt.Fprintf(g.Stdout, "enabled: %v\ntransitioned: %v\nfunctions: %s\ndisabled and unloaded: %v\n", r.Enabled, r.Transition, strings.Join(r.Functions, " "), r.Unloaded)
+	// The report holds what the VM's kernel and the --exercise snippet
+	// printed.
+	fmt.Fprintf(g.Stdout, "enabled: %v\ntransitioned: %v\nfunctions: %s\ndisabled and unloaded: %v\n", r.Enabled, r.Transition, termtext.Line(strings.Join(r.Functions, " ")), r.Unloaded)
 	keys := make([]string, 0, len(r.Values))
 	for k := range r.Values {
 		keys = append(keys, k)
@@ -370,11 +387,11 @@ func runPatchTry(ctx context.Context, g *Globals, o PatchTryOptions, ko string) 
 		switch k {
 		case "enabled", "transition", "sysfs", "disabled", "modules":
 		default:
-			fmt.Fprintf(g.Stdout, "  %s: %s\n", k, r.Values[k])
+			fmt.Fprintf(g.Stdout, "  %s: %s\n", termtext.Line(k), termtext.Line(r.Values[k]))
 		}
 	}
 	if len(r.Absent) > 0 {
-		fmt.Fprintf(g.Stdout, "absent: %s cannot load in the VM; the livepatch loaded without it\n", strings.Join(r.Absent, ", "))
+		fmt.Fprintf(g.Stdout, "absent: %s cannot load in the VM; the livepatch loaded without it\n", termtext.Line(strings.Join(r.Absent, ", ")))
 	}
 	if !r.OK() {
 		return fmt.Errorf("the livepatch did not go through its life cleanly: %s", r.Summary())

@@ -76,6 +76,9 @@ records it holds by status, what the last sync from this data directory did,
 and the malformed records syncs reported, with the reason for each.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.local("sync status"); err != nil {
+				return err
+			}
 			st, err := g.svc.SyncStatus(cmd.Context())
 			if err != nil {
 				return err
@@ -123,6 +126,9 @@ func printSyncStatus(w io.Writer, st service.SyncStatus) {
 }
 
 func runSync(ctx context.Context, g *Globals, o SyncOptions) error {
+	if err := g.local("sync"); err != nil {
+		return err
+	}
 	if o.Announce != "" {
 		in := os.Stdin
 		if o.Announce != "-" {

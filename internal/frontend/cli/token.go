@@ -40,7 +40,7 @@ against the database, these commands make the first admin token.`,
 					return usagef("--expires %q: want a duration like 720h or 30d", expires)
 				}
 			}
-			t, secret, err := g.svc.CreateToken(cmd.Context(), service.CreateTokenOptions{Role: r, Machine: machine, Expires: ttl})
+			t, secret, err := g.q.CreateToken(cmd.Context(), service.CreateTokenOptions{Role: r, Machine: machine, Expires: ttl})
 			if err != nil {
 				return err
 			}
@@ -67,7 +67,7 @@ against the database, these commands make the first admin token.`,
 		Short: "List tokens (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ts, err := g.svc.Tokens(cmd.Context())
+			ts, err := g.q.Tokens(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -103,7 +103,7 @@ against the database, these commands make the first admin token.`,
 		Short: "Revoke a token: its secret stops working at once",
 		Args:  exactArgs(1, "a token ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.svc.RevokeToken(cmd.Context(), args[0], service.Actor{}); err != nil {
+			if err := g.q.RevokeToken(cmd.Context(), args[0], service.Actor{}); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.Stdout, "revoked token %s\n", args[0])
@@ -123,7 +123,7 @@ func newAuditCmd(g *Globals) *cobra.Command {
 		Short: "List audit entries, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			es, err := g.svc.Audit(cmd.Context(), limit)
+			es, err := g.q.Audit(cmd.Context(), limit)
 			if err != nil {
 				return err
 			}

@@ -44,7 +44,7 @@ configuration), or "under_investigation" when the data cannot decide.`,
 }
 
 func runVEX(ctx context.Context, g *Globals, o VEXOptions) error {
-	doc, err := g.svc.VEX(ctx, service.VEXOptions{Kernel: o.Kernel, Author: o.Author, Profile: service.ProfileChoice(o.Profile)})
+	doc, err := g.q.VEX(ctx, service.VEXOptions{Kernel: o.Kernel, Author: o.Author, Profile: service.ProfileChoice(o.Profile)})
 	if err != nil {
 		return err
 	}

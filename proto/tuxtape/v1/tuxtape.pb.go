@@ -26,16 +26,21 @@ const (
 )
 
 type ListCVEsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
-	File          string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
-	MinCvss       float64                `protobuf:"fixed64,3,opt,name=min_cvss,json=minCvss,proto3" json:"min_cvss,omitempty"`
-	Status        string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
-	Limit         int32                  `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
-	Kernel        string                 `protobuf:"bytes,6,opt,name=kernel,proto3" json:"kernel,omitempty"`
-	Affected      bool                   `protobuf:"varint,7,opt,name=affected,proto3" json:"affected,omitempty"`
-	Profile       string                 `protobuf:"bytes,8,opt,name=profile,proto3" json:"profile,omitempty"`
-	Sort          string                 `protobuf:"bytes,9,opt,name=sort,proto3" json:"sort,omitempty"` // The prioritizer's inputs are the server's own (serve --kev, --epss).
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Since    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	File     string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	MinCvss  float64                `protobuf:"fixed64,3,opt,name=min_cvss,json=minCvss,proto3" json:"min_cvss,omitempty"`
+	Status   string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	Limit    int32                  `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	Kernel   string                 `protobuf:"bytes,6,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Affected bool                   `protobuf:"varint,7,opt,name=affected,proto3" json:"affected,omitempty"`
+	Profile  string                 `protobuf:"bytes,8,opt,name=profile,proto3" json:"profile,omitempty"`
+	Sort     string                 `protobuf:"bytes,9,opt,name=sort,proto3" json:"sort,omitempty"`
+	// The prioritizer's inputs are the server's own (serve --kev, --epss).
+	// Paging: at most page_size CVEs (default 1000, at most 5000) from where
+	// page_token (a previous answer's next_page_token) says.
+	PageSize      int32  `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -133,10 +138,27 @@ func (x *ListCVEsRequest) GetSort() string {
 	return ""
 }
 
+func (x *ListCVEsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCVEsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListCVEsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cves          []*CVE                 `protobuf:"bytes,1,rep,name=cves,proto3" json:"cves,omitempty"`
-	Summary       *VerdictSummary        `protobuf:"bytes,2,opt,name=summary,proto3" json:"summary,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Cves  []*CVE                 `protobuf:"bytes,1,rep,name=cves,proto3" json:"cves,omitempty"`
+	// The summary counts the whole answer, on every page.
+	Summary *VerdictSummary `protobuf:"bytes,2,opt,name=summary,proto3" json:"summary,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -183,6 +205,13 @@ func (x *ListCVEsResponse) GetSummary() *VerdictSummary {
 		return x.Summary
 	}
 	return nil
+}
+
+func (x *ListCVEsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetCVERequest struct {
@@ -2006,7 +2035,7 @@ var File_tuxtape_v1_tuxtape_proto protoreflect.FileDescriptor
 const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\n" +
 	"\x18tuxtape/v1/tuxtape.proto\x12\n" +
-	"tuxtape.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x02\n" +
+	"tuxtape.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n" +
 	"\x0fListCVEsRequest\x120\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x19\n" +
@@ -2016,10 +2045,15 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x06kernel\x18\x06 \x01(\tR\x06kernel\x12\x1a\n" +
 	"\baffected\x18\a \x01(\bR\baffected\x12\x18\n" +
 	"\aprofile\x18\b \x01(\tR\aprofile\x12\x12\n" +
-	"\x04sort\x18\t \x01(\tR\x04sort\"m\n" +
+	"\x04sort\x18\t \x01(\tR\x04sort\x12\x1b\n" +
+	"\tpage_size\x18\n" +
+	" \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\v \x01(\tR\tpageToken\"\x95\x01\n" +
 	"\x10ListCVEsResponse\x12#\n" +
 	"\x04cves\x18\x01 \x03(\v2\x0f.tuxtape.v1.CVER\x04cves\x124\n" +
-	"\asummary\x18\x02 \x01(\v2\x1a.tuxtape.v1.VerdictSummaryR\asummary\"Q\n" +
+	"\asummary\x18\x02 \x01(\v2\x1a.tuxtape.v1.VerdictSummaryR\asummary\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"Q\n" +
 	"\rGetCVERequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06kernel\x18\x02 \x01(\tR\x06kernel\x12\x18\n" +

@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/tuxtape/tuxtape/internal/frontend/api"
+	"github.com/tuxtape/tuxtape/internal/pki"
+	"github.com/tuxtape/tuxtape/internal/service"
+)
+
+// ServeOptions are the flags of `tuxtape serve`.
+type ServeOptions struct {
+	Listen          string
+	TLSCert, TLSKey string
+	ClientCA        string
+	Insecure        bool
+	Priority        PriorityFlags
+	Drain           time.Duration
+}
+
+func newServeCmd(g *Globals) *cobra.Command {
+	var o ServeOptions
+	cmd := &cobra.Command{
+		Use:   "serve --tls-cert FILE --tls-key FILE [--client-ca FILE] [--listen ADDR]",
+		Short: "Serve the gRPC API (TLS, tokens with roles) over this installation's database",
+		Long: `serve answers the CLI, builders, agents and the dashboard over gRPC with TLS.
+Every call carries a bearer token (tuxtape token create) whose role decides
+what it may do. --client-ca turns on mutual TLS: a client without a
+certificate from that CA is refused in the handshake. Make the certificates
+with tuxtape certs init.
+
+--insecure serves plain TCP, and only on a loopback address. The
+prioritizer's inputs (--kev, --epss) are the server's, so every client sees
+the same ranking. SIGINT or SIGTERM drains the calls in flight (--drain)
+and stops.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:7878", "address to listen on")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "the server's certificate (PEM)")
+	f.StringVar(&o.TLSKey, "tls-key", "", "its key (PEM)")
+	f.StringVar(&o.ClientCA, "client-ca", "", "require client certificates from this CA (mutual TLS)")
+	f.DurationVar(&o.Drain, "drain", 10*time.Second, "on SIGINT/SIGTERM, how long calls in flight may take to finish")
+	o.Priority.add(f)
+	return cmd
+}
+
+func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
+	if err := g.local("serve"); err != nil {
+		return err
+	}
+	var creds credentials.TransportCredentials
+	switch {
+	case g.Insecure && (o.TLSCert != "" || o.ClientCA != ""):
+		return usagef("--insecure serves without TLS: leave out --tls-cert, --tls-key and --client-ca")
+	case g.Insecure:
+		if !api.Loopback(o.Listen) {
+			return usagef("--insecure on %s: plain TCP is allowed only on a loopback address (127.0.0.1:PORT, [::1]:PORT)", o.Listen)
+		}
+	case o.TLSCert == "" || o.TLSKey == "":
+		return usagef("serve needs --tls-cert and --tls-key (make them with `tuxtape certs init`), or --insecure on a loopback address")
+	default:
+		cfg, err := pki.ServerConfig(o.TLSCert, o.TLSKey, o.ClientCA)
+		if err != nil {
+			return err
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	pi := service.PriorityInputs(o.Priority)
+	if _, err := pi.Load(); err != nil {
+		return err // a bad input file is found now, not on the first query
+	}
+	// The database is opened (and migrated) before the first call.
+	if _, err := g.svc.Store(ctx); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	s := api.New(api.Options{Service: g.svc, Log: g.log.With("component", "api"), TLS: creds, Priority: pi})
+	mode := "TLS"
+	switch {
+	case creds == nil:
+		mode = "plain TCP (insecure, loopback)"
+	case o.ClientCA != "":
+		mode = "mutual TLS"
+	}
+	fmt.Fprintf(g.Stderr, "serving on %s (%s)\n", l.Addr(), mode)
+	if err := api.Serve(ctx, s, l, o.Drain); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	fmt.Fprintln(g.Stderr, "stopped")
+	return nil
+}

@@ -1,0 +1,240 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tuxtape/tuxtape/internal/testenv"
+)
+
+// binary builds the real tuxtape binary once per test.
+func binary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tuxtape")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/tuxtape")
+	cmd.Dir = testenv.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type proc struct {
+	bin string
+	env []string
+}
+
+func (p proc) run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(p.bin, args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errb.String()
+}
+
+func (p proc) must(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errs := p.run(t, args...)
+	if code != 0 {
+		t.Fatalf("tuxtape %v: exit %d: %s", args, code, errs)
+	}
+	return out
+}
+
+// serve starts `tuxtape serve` and returns its address and a stop func
+// that sends SIGTERM and checks the clean exit.
+func (p proc) serve(t *testing.T, args ...string) (string, func()) {
+	t.Helper()
+	cmd := exec.Command(p.bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), p.env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	addr := ""
+	for lines.Scan() {
+		if a, ok := strings.CutPrefix(lines.Text(), "serving on "); ok {
+			addr, _, _ = strings.Cut(a, " ")
+			break
+		}
+		t.Logf("serve: %s", lines.Text())
+	}
+	if addr == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("serve did not say where it listens")
+	}
+	var rest bytes.Buffer
+	copied := make(chan struct{})
+	go func() {
+		for lines.Scan() {
+			rest.WriteString(lines.Text() + "\n")
+		}
+		close(copied)
+	}()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { <-copied; done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil || !strings.Contains(rest.String(), "stopped") {
+				t.Errorf("serve after SIGTERM: %v, stderr %q", err, rest.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("serve did not stop within 30 s of SIGTERM")
+		}
+	}
+	t.Cleanup(stop)
+	return addr, stop
+}
+
+// TestServer runs the real server and CLI binaries: TLS and mutual TLS
+// with certificates from `certs init`, tokens of each role, and the same
+// answers remotely as locally.
+func TestServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("syncs the CNA bundle and runs the server")
+	}
+	bin := binary(t)
+	mirror := testenv.Mirror(t)
+	data := t.TempDir()
+	if err := os.Symlink(mirror, filepath.Join(data, "vulns.git")); err != nil {
+		t.Fatal(err)
+	}
+	local := proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + data, "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=", "TUXTAPE_TOKEN="}}
+	local.must(t, "-q", "sync", "--no-fetch", "--rev", testenv.BundleHead)
+	local.must(t, "kernel", "add", "tiny", "--release", "6.1.176-tiny", "--version", "6.1.176", "--source", "/srv/linux-6.1.176.tar.xz",
+		"--kconfig", filepath.Join("testdata", "tinyconfig-x86_64.config"))
+	certs := filepath.Join(data, "certs")
+	local.must(t, "certs", "init", "--out", certs, "--host", "127.0.0.1", "--client", "cli")
+	secret := map[string]string{}
+	for _, tc := range [][]string{{"admin"}, {"reviewer"}, {"agent", "--machine", "host-1"}} {
+		var tok struct{ Secret string }
+		if err := json.Unmarshal([]byte(local.must(t, append([]string{"token", "create", "--json", "--role"}, tc...)...)), &tok); err != nil || tok.Secret == "" {
+			t.Fatalf("token create %v: %v", tc, err)
+		}
+		secret[tc[0]] = tok.Secret
+	}
+
+	addr, stop := local.serve(t, "--tls-cert", filepath.Join(certs, "server.pem"), "--tls-key", filepath.Join(certs, "server-key.pem"))
+	remote := func(who string) proc {
+		return proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=" + addr,
+			"TUXTAPE_CA=" + filepath.Join(certs, "ca.pem"), "TUXTAPE_TOKEN=" + secret[who]}}
+	}
+	admin := remote("admin")
+
+	// The same answers, byte for byte.
+	for _, args := range [][]string{
+		{"cve", "list", "--kernel", "tiny", "--profile", "none", "--json"},
+		{"cve", "list", "--kernel", "tiny", "--profile", "none", "--affected", "--sort", "priority", "--limit", "25"},
+		{"cve", "list", "--file", "net/sched", "--min-cvss", "7", "--since", "2026-08-01"},
+		{"cve", "show", "CVE-2025-21703", "--kernel", "tiny", "--profile", "none", "--json"},
+		{"cve", "show", "CVE-2024-26581"},
+		{"kernel", "list", "--json"},
+		{"kernel", "show", "tiny"},
+	} {
+		want := local.must(t, args...)
+		got := remote("reviewer").must(t, args...)
+		if got != want {
+			t.Errorf("tuxtape %v: remote answer differs from local (%d vs %d bytes)", args, len(got), len(want))
+		}
+	}
+	var lv, rv struct{ Statements []json.RawMessage }
+	json.Unmarshal([]byte(local.must(t, "vex", "--kernel", "tiny", "--profile", "none")), &lv)
+	json.Unmarshal([]byte(admin.must(t, "vex", "--kernel", "tiny", "--profile", "none")), &rv)
+	if len(lv.Statements) < 14000 || len(rv.Statements) != len(lv.Statements) {
+		t.Errorf("vex: %d statements remotely, %d locally", len(rv.Statements), len(lv.Statements))
+	}
+
+	// Refusals, with the exit code and a message that says what to do.
+	for _, tc := range []struct {
+		who  string
+		args []string
+		code int
+		msg  string
+	}{
+		{"", []string{"cve", "list"}, 1, "Unauthenticated"},
+		{"agent", []string{"cve", "list"}, 1, "PermissionDenied"},
+		{"reviewer", []string{"token", "list"}, 1, "PermissionDenied"},
+		{"reviewer", []string{"kernel", "rm", "tiny"}, 1, "PermissionDenied"},
+		{"admin", []string{"cve", "show", "CVE-1999-0001"}, 3, "NotFound"},
+		{"admin", []string{"cve", "show", "bogus"}, 2, "not a CVE ID"},
+		{"admin", []string{"cve", "list", "--status", "fixed"}, 2, "--status"},
+		{"admin", []string{"sync"}, 2, "not through --server"},
+		{"admin", []string{"cve", "list", "--kev", "x.json"}, 2, "the server's"},
+	} {
+		code, _, errs := remote(tc.who).run(t, tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.msg) {
+			t.Errorf("%s: tuxtape %v: exit %d, %q; want exit %d saying %q", tc.who, tc.args, code, errs, tc.code, tc.msg)
+		}
+	}
+	// A revoked token stops working at once; the audit log says who did it.
+	var made struct {
+		ID     string
+		Secret string
+	}
+	if err := json.Unmarshal([]byte(admin.must(t, "token", "create", "--role", "reviewer", "--json")), &made); err != nil {
+		t.Fatal(err)
+	}
+	secret["temp"] = made.Secret
+	remote("temp").must(t, "kernel", "list")
+	admin.must(t, "token", "revoke", made.ID)
+	if code, _, errs := remote("temp").run(t, "kernel", "list"); code != 1 || !strings.Contains(errs, "Unauthenticated") {
+		t.Errorf("revoked token: exit %d, %q", code, errs)
+	}
+	audit := admin.must(t, "audit", "list", "--limit", "2")
+	if !strings.Contains(audit, "token.revoke") || !strings.Contains(audit, "127.0.0.1:") {
+		t.Errorf("audit list:\n%s", audit)
+	}
+	// Plain text against the TLS server fails cleanly.
+	plain := remote("admin")
+	plain.env = append(plain.env, "TUXTAPE_CA=")
+	if code, _, errs := plain.run(t, "--insecure", "kernel", "list"); code != 1 || !strings.Contains(errs, "Unavailable") || strings.Contains(errs, "panic") {
+		t.Errorf("plain text to a TLS server: exit %d, %q", code, errs)
+	}
+	stop()
+
+	// Mutual TLS: no client certificate is refused in the handshake.
+	addr2, _ := local.serve(t, "--tls-cert", filepath.Join(certs, "server.pem"), "--tls-key", filepath.Join(certs, "server-key.pem"), "--client-ca", filepath.Join(certs, "ca.pem"))
+	m := proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=" + addr2,
+		"TUXTAPE_CA=" + filepath.Join(certs, "ca.pem"), "TUXTAPE_TOKEN=" + secret["admin"]}}
+	if code, _, errs := m.run(t, "kernel", "list"); code != 1 || !strings.Contains(errs, "client certificate") {
+		t.Errorf("mutual TLS without a client certificate: exit %d, %q", code, errs)
+	}
+	m.must(t, "--cert", filepath.Join(certs, "client-cli.pem"), "--key", filepath.Join(certs, "client-cli-key.pem"), "kernel", "list")
+
+	// Plain TCP is refused anywhere but loopback.
+	if code, _, errs := local.run(t, "--insecure", "serve", "--listen", "0.0.0.0:0"); code != 2 || !strings.Contains(errs, "loopback") {
+		t.Errorf("serve --insecure on 0.0.0.0: exit %d, %q", code, errs)
+	}
+	if code, _, errs := local.run(t, "serve", "--listen", "127.0.0.1:0"); code != 2 || !strings.Contains(errs, "--tls-cert") {
+		t.Errorf("serve without TLS files: exit %d, %q", code, errs)
+	}
+}
