@@ -348,9 +348,9 @@ func TestMessages(t *testing.T) {
 			t.Errorf("tuxtape %v: exit %d, %q; want exit %d with %q and without %q", tc.args, code, stderr, tc.code, tc.want, tc.not)
 		}
 	}
-	settings := writeFile(t, filepath.Join(dir, "s.toml"), []byte("dta_dir = \"/x\"\n[server]\nport = 1\n"))
+	settings := writeFile(t, filepath.Join(dir, "s.toml"), []byte("dta_dir = \"/x\"\n[dashboard]\nport = 1\n"))
 	code, _, stderr := run(t, append(g, "--settings", settings, "cve", "list")...)
-	if code != 0 || !strings.Contains(stderr, settings+`: unknown key "dta_dir"`) || !strings.Contains(stderr, `"server.port"`) {
+	if code != 0 || !strings.Contains(stderr, settings+`: unknown key "dta_dir"`) || !strings.Contains(stderr, `"dashboard.port"`) {
 		t.Errorf("unknown settings keys: exit %d, %q", code, stderr)
 	}
 }

@@ -31,7 +31,7 @@ func TestLoadSettingsFile(t *testing.T) {
 		err      string
 	}{
 		{write("ok.toml", "db = \"/x.db\"\n"), nil, ""},
-		{write("typo.toml", "db = \"/x.db\"\ndta_dir = \"/d\"\n[server]\nport = 8080\n"), []string{`unknown key "dta_dir"`, `unknown key "server.port"`}, ""},
+		{write("typo.toml", "db = \"/x.db\"\ndta_dir = \"/d\"\n[dashboard]\nport = 8080\n"), []string{`unknown key "dta_dir"`, `unknown key "dashboard.port"`}, ""},
 		{fifo, nil, "not a regular file"},
 		{dir, nil, "not a regular file"},
 		{"/dev/zero", nil, "not a regular file"},
