@@ -298,6 +298,8 @@ func TestBadFixes(t *testing.T) {
 	initFix := "--- a/fs/proc/cmdline.c\n+++ b/fs/proc/cmdline.c\n@@ -14,5 +14,6 @@\n static int __init proc_cmdline_init(void)\n {\n \tproc_create_single(\"cmdline\", 0, NULL, cmdline_proc_show);\n+\tpr_info(\"proc_cmdline_init\\n\");\n \treturn 0;\n }\n"
 	outside := "--- a/../../../tmp/x.c\n+++ b/../../../tmp/x.c\n@@ -1 +1 @@\n-a\n+b\n"
 	unknownFile := "--- a/fs/no-such-dir/x.c\n+++ b/fs/no-such-dir/x.c\n@@ -1 +1 @@\n-a\n+b\n"
+	// The cloud config builds no wireless drivers.
+	notBuilt := "--- a/drivers/net/wireless/intel/iwlwifi/pcie/drv.c\n+++ b/drivers/net/wireless/intel/iwlwifi/pcie/drv.c\n@@ -1 +1 @@\n-a\n+b\n"
 	for _, tc := range []struct {
 		name, diff string
 		check      func(error) bool
@@ -312,7 +314,8 @@ func TestBadFixes(t *testing.T) {
 		{"header", header, klp.IsNotLivepatchable, refusal.HeaderNeedsProfile, "", "header include/linux/seq_file.h"},
 		{"__init", initFix, klp.IsNotLivepatchable, refusal.InitExit, "proc_cmdline_init", "__init"},
 		{"other arch", "--- a/arch/arm64/kernel/smp.c\n+++ b/arch/arm64/kernel/smp.c\n@@ -1 +1 @@\n-a\n+b\n", func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, refusal.OtherArch, "", "another architecture"},
-		{"not in the build", unknownFile, func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, refusal.NotCompiled, "", "fs/no-such-dir/x.c"},
+		{"not in the source", unknownFile, func(err error) bool { return errors.Is(err, klp.ErrFixDoesNotApply) }, refusal.FixDoesNotApply, "", "has no fs/no-such-dir/x.c"},
+		{"not in the build", notBuilt, func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, refusal.NotCompiled, "", "iwlwifi/pcie/drv.c"},
 	} {
 		_, err := klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: tc.name, Diff: []byte(tc.diff)}}, Name: "tt_bad",
 			WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_bad.ko")})
