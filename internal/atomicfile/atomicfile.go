@@ -112,22 +112,28 @@ func checkTarget(path string) error {
 		target, _ := os.Readlink(path)
 		return fmt.Errorf("write %s: %w: it is a symbolic link to %q (name the file itself, or remove the link)", path, ErrNotRegular, target)
 	default:
-		return fmt.Errorf("write %s: %w: it is a %s (choose a regular file)", path, ErrNotRegular, kind(mode))
+		return fmt.Errorf("write %s: %w: it is %s (choose a regular file)", path, ErrNotRegular, Kind(mode))
 	}
 }
 
-func kind(m fs.FileMode) string {
+// Kind names what a file that is not a regular one is ("a directory",
+// "a character device", …), for messages that refuse it.
+func Kind(m fs.FileMode) string {
 	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
 	case m&fs.ModeCharDevice != 0:
-		return "character device"
+		return "a character device"
 	case m&fs.ModeDevice != 0:
-		return "block device"
+		return "a block device"
 	case m&fs.ModeNamedPipe != 0:
-		return "named pipe (FIFO)"
+		return "a FIFO (named pipe)"
 	case m&fs.ModeSocket != 0:
-		return "socket"
+		return "a socket"
 	}
-	return "special file (" + m.Type().String() + ")"
+	return "a special file (" + m.Type().String() + ")"
 }
 
 // maxPrefix keeps the temporary name within NAME_MAX (255) for any target

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"github.com/tuxtape/tuxtape/internal/atomicfile"
 )
 
 // Input size limits: far above what real inputs reach, low enough that a
@@ -72,7 +74,7 @@ func CheckRegularFile(what, path string, limit int64) error {
 
 func checkRegular(what, path string, st fs.FileInfo, limit int64) error {
 	if !st.Mode().IsRegular() {
-		return invalidf("%s %s is %s, not a regular file: give the file itself", what, path, fileKind(st.Mode()))
+		return invalidf("%s %s is %s, not a regular file: give the file itself", what, path, atomicfile.Kind(st.Mode()))
 	}
 	if st.Size() > limit {
 		return tooLarge(what, path, limit)
@@ -82,23 +84,6 @@ func checkRegular(what, path string, st fs.FileInfo, limit int64) error {
 
 func tooLarge(what, path string, limit int64) error {
 	return invalidf("%s %s is larger than %d MiB, far more than such a file holds: is it the right file?", what, path, limit>>20)
-}
-
-// fileKind names what a non-regular file is.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO (named pipe)"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	}
-	return "a special file"
 }
 
 // checkDiff refuses a fix file that is not a unified diff: binary data, or

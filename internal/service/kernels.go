@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tuxtape/tuxtape/internal/atomicfile"
 	"github.com/tuxtape/tuxtape/internal/build/debpkg"
 	"github.com/tuxtape/tuxtape/internal/build/kbuild"
 	"github.com/tuxtape/tuxtape/internal/build/kernelsrc"
@@ -171,7 +172,7 @@ func checkLocalSource(src kernel.Source) error {
 	case st.Mode().IsRegular():
 		return nil
 	case !st.IsDir():
-		return invalidf("--source %s is %s, not a tarball (%s)", p, fileKind(st.Mode()), kinds)
+		return invalidf("--source %s is %s, not a tarball (%s)", p, atomicfile.Kind(st.Mode()), kinds)
 	}
 	if _, err := os.Stat(filepath.Join(p, ".git")); err == nil {
 		return invalidf("--source %s is a git repository: give the tag, branch or commit to build with --ref", p)
