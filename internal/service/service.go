@@ -36,6 +36,9 @@ type Service struct {
 
 	mu sync.Mutex
 	st store.Store
+
+	tokens tokenCache  // authenticated tokens (tokencache.go)
+	fleet  groupCommit // the heartbeat writer (fleet.go)
 }
 
 // New returns a Service; nothing is opened yet.
@@ -49,6 +52,7 @@ func New(cfg Config) *Service {
 
 // Close closes the database, if it was opened.
 func (s *Service) Close() error {
+	s.fleet.stop() // commits the heartbeats it holds first
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st == nil {

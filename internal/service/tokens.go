@@ -75,35 +75,50 @@ func (s *Service) Tokens(ctx context.Context) ([]authz.Token, error) {
 	return st.Tokens(ctx)
 }
 
-// RevokeToken revokes a token; its secret stops working at once.
+// RevokeToken revokes a token; its secret stops working at once on this
+// Service, and within DefaultTokenTTL on other servers sharing the
+// database (their caches of authenticated tokens).
 func (s *Service) RevokeToken(ctx context.Context, id string, by Actor) error {
 	st, err := s.Store(ctx)
 	if err != nil {
 		return err
 	}
-	return st.RevokeToken(ctx, id, audit(by, "token.revoke", id, ""))
+	if err := st.RevokeToken(ctx, id, audit(by, "token.revoke", id, "")); err != nil {
+		return err
+	}
+	s.tokens.drop(id)
+	return nil
 }
 
-// Authenticate finds the token a secret belongs to, if it is in force.
+// Authenticate finds the token a secret belongs to, if it is in force. A
+// token that authenticated is trusted for DefaultTokenTTL without reading
+// the store again (tokencache.go).
 func (s *Service) Authenticate(ctx context.Context, secret string) (authz.Token, error) {
 	id, err := authz.ParseSecret(secret)
 	if err != nil {
 		return authz.Token{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
+	now := time.Now()
+	key := secretKey(secret)
+	t, gen, ok := s.tokens.get(key, now)
+	if ok {
+		return t, nil
+	}
 	st, err := s.Store(ctx)
 	if err != nil {
 		return authz.Token{}, err
 	}
-	t, err := st.Token(ctx, id)
+	t, err = st.Token(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return authz.Token{}, fmt.Errorf("%w: %w", ErrUnauthenticated, authz.ErrBadToken)
 	}
 	if err != nil {
 		return authz.Token{}, err
 	}
-	if err := t.Check(secret, time.Now()); err != nil {
+	if err := t.Check(secret, now); err != nil {
 		return authz.Token{}, fmt.Errorf("%w: token %s: %w", ErrUnauthenticated, id, err)
 	}
+	s.tokens.put(key, t, gen, now)
 	return t, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/tuxtape/tuxtape/internal/model/authz"
+	"github.com/tuxtape/tuxtape/internal/model/fleet"
 	"github.com/tuxtape/tuxtape/internal/service"
 	pb "github.com/tuxtape/tuxtape/proto/tuxtape/v1"
 )
@@ -145,4 +146,55 @@ func (r Remote) Audit(ctx context.Context, limit int) ([]authz.AuditEntry, error
 		out = append(out, AuditFromProto(e))
 	}
 	return out, nil
+}
+
+// ListMachines is service.ListMachines on the server, page by page.
+func (r Remote) ListMachines(ctx context.Context, q service.MachineQuery) ([]fleet.Machine, error) {
+	if q.Limit < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "limit %d: want 0 (all) or more", q.Limit)
+	}
+	if q.After != "" {
+		// The server pages by its own tokens, not by ID.
+		return nil, status.Error(codes.InvalidArgument, "a query from an ID on is for the local service: the server pages by its own tokens")
+	}
+	req := &pb.ListMachinesRequest{Kernel: q.Kernel, State: string(q.State)}
+	out := []fleet.Machine{}
+	for {
+		resp, err := r.C.Fleet().ListMachines(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range resp.Machines {
+			out = append(out, MachineFromProto(m))
+			if q.Limit > 0 && len(out) == q.Limit {
+				return out, nil
+			}
+		}
+		if resp.NextPageToken == "" {
+			return out, nil
+		}
+		req.PageToken = resp.NextPageToken
+	}
+}
+
+// Machine is service.Machine on the server.
+func (r Remote) Machine(ctx context.Context, id string, events int) (service.MachineDetail, error) {
+	if events < 0 || events > service.MaxEvents {
+		return service.MachineDetail{}, status.Errorf(codes.InvalidArgument, "--events %d: want 0 up to %d", events, service.MaxEvents)
+	}
+	// 0 on the wire is the server's default; no events is asked as one
+	// and dropped.
+	n := int32(events)
+	if events == 0 {
+		n = 1
+	}
+	p, err := r.C.Fleet().GetMachine(ctx, &pb.GetMachineRequest{Id: id, Events: n})
+	if err != nil {
+		return service.MachineDetail{}, err
+	}
+	d := MachineDetailFromProto(p)
+	if events == 0 {
+		d.Events = []fleet.Event{}
+	}
+	return d, nil
 }

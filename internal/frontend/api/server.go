@@ -43,6 +43,8 @@ type Options struct {
 	TLS credentials.TransportCredentials
 	// Priority are the prioritizer's inputs every client's ranking uses.
 	Priority service.PriorityInputs
+	// Metrics, when set, count and time every RPC.
+	Metrics *Metrics
 }
 
 // New returns the gRPC server with every service and the health service
@@ -55,8 +57,8 @@ func New(o Options) *grpc.Server {
 	a := &auth{svc: o.Service, log: log}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessage), grpc.MaxSendMsgSize(MaxMessage),
-		grpc.ChainUnaryInterceptor(a.unary),
-		grpc.ChainStreamInterceptor(a.stream),
+		grpc.ChainUnaryInterceptor(unary(o.Metrics, a)...),
+		grpc.ChainStreamInterceptor(stream(o.Metrics, a)...),
 		grpc.ConnectionTimeout(10 * time.Second),
 	}
 	if o.TLS != nil {
@@ -69,10 +71,27 @@ func New(o Options) *grpc.Server {
 	pb.RegisterVEXServiceServer(s, h)
 	pb.RegisterTokenServiceServer(s, h)
 	pb.RegisterAuditServiceServer(s, h)
+	pb.RegisterFleetServiceServer(s, &fleetHandlers{svc: o.Service, log: log})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
 	return s
+}
+
+// unary and stream put the metrics (when there are any) before the role
+// check, so refused calls are counted too.
+func unary(m *Metrics, a *auth) []grpc.UnaryServerInterceptor {
+	if m == nil {
+		return []grpc.UnaryServerInterceptor{a.unary}
+	}
+	return []grpc.UnaryServerInterceptor{m.unary, a.unary}
+}
+
+func stream(m *Metrics, a *auth) []grpc.StreamServerInterceptor {
+	if m == nil {
+		return []grpc.StreamServerInterceptor{a.stream}
+	}
+	return []grpc.StreamServerInterceptor{m.stream, a.stream}
 }
 
 // Serve serves on l until ctx is done, then drains in-flight calls for up
@@ -109,9 +128,14 @@ var roles = map[string][]authz.Role{
 	pb.TokenService_ListTokens_FullMethodName:    {authz.Admin},
 	pb.TokenService_RevokeToken_FullMethodName:   {authz.Admin},
 	pb.AuditService_ListAudit_FullMethodName:     {authz.Admin},
-	healthpb.Health_Check_FullMethodName:         nil, // open: load balancers ask
-	healthpb.Health_Watch_FullMethodName:         nil,
-	healthpb.Health_List_FullMethodName:          nil,
+	// Agents only for their own machine: the handlers check that.
+	pb.FleetService_Heartbeat_FullMethodName:    {authz.Admin, authz.Agent},
+	pb.FleetService_Report_FullMethodName:       {authz.Admin, authz.Agent},
+	pb.FleetService_ListMachines_FullMethodName: {authz.Admin, authz.Reviewer},
+	pb.FleetService_GetMachine_FullMethodName:   {authz.Admin, authz.Reviewer},
+	healthpb.Health_Check_FullMethodName:        nil, // open: load balancers ask
+	healthpb.Health_Watch_FullMethodName:        nil,
+	healthpb.Health_List_FullMethodName:         nil,
 }
 
 type auth struct {

@@ -269,7 +269,7 @@ func printCVE(w io.Writer, r *service.CVE) {
 	if r.CVSS != nil {
 		fmt.Fprintf(w, "CVSS 3.1:    %.1f %s  %s\n", r.CVSS.Score, l(r.CVSS.Severity), l(r.CVSS.Vector))
 		for _, s := range r.CVSS.Scenarios {
-			fmt.Fprintf(w, "scenario:    %s\n", l(s))
+			fmt.Fprintf(w, "scenario:    %s\n", termtext.Safe(s)) // the CNA writes one line per metric
 		}
 	} else {
 		fmt.Fprintln(w, "CVSS 3.1:    not scored by the CNA")

@@ -21,6 +21,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/frontend/config"
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/authz"
+	"github.com/tuxtape/tuxtape/internal/model/fleet"
 	"github.com/tuxtape/tuxtape/internal/server/cvesync"
 	"github.com/tuxtape/tuxtape/internal/server/store"
 	"github.com/tuxtape/tuxtape/internal/service"
@@ -69,6 +70,8 @@ type queries interface {
 	Tokens(ctx context.Context) ([]authz.Token, error)
 	RevokeToken(ctx context.Context, id string, by service.Actor) error
 	Audit(ctx context.Context, limit int) ([]authz.AuditEntry, error)
+	ListMachines(ctx context.Context, q service.MachineQuery) ([]fleet.Machine, error)
+	Machine(ctx context.Context, id string, events int) (service.MachineDetail, error)
 }
 
 // local refuses a command that works only on the database itself when a
@@ -280,7 +283,7 @@ kernel's .config take it as --kconfig.`,
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress output")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "debug logging on stderr")
 	root.AddCommand(newSyncCmd(g), newCVECmd(g), newKernelCmd(g), newPatchCmd(g), newVEXCmd(g),
-		newServeCmd(g), newTokenCmd(g), newAuditCmd(g), newCertsCmd(g))
+		newServeCmd(g), newTokenCmd(g), newAuditCmd(g), newCertsCmd(g), newFleetCmd(g))
 	return root
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
@@ -19,9 +20,10 @@ type ServeOptions struct {
 	Listen          string
 	TLSCert, TLSKey string
 	ClientCA        string
-	Insecure        bool
 	Priority        PriorityFlags
 	Drain           time.Duration
+	MetricsListen   string
+	LogFormat       string
 }
 
 func newServeCmd(g *Globals) *cobra.Command {
@@ -50,6 +52,8 @@ and stops.`,
 	f.StringVar(&o.TLSKey, "tls-key", "", "its key (PEM)")
 	f.StringVar(&o.ClientCA, "client-ca", "", "require client certificates from this CA (mutual TLS)")
 	f.DurationVar(&o.Drain, "drain", 10*time.Second, "on SIGINT/SIGTERM, how long calls in flight may take to finish")
+	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve Prometheus metrics on http://ADDR/metrics (plain HTTP: keep it on a private address)")
+	f.StringVar(&o.LogFormat, "log-format", "text", "log format on stderr: text or json")
 	o.Priority.add(f)
 	return cmd
 }
@@ -75,6 +79,18 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 		}
 		creds = credentials.NewTLS(cfg)
 	}
+	log := g.log
+	switch o.LogFormat {
+	case "text":
+	case "json":
+		level := slog.LevelInfo
+		if g.Verbose {
+			level = slog.LevelDebug
+		}
+		log = slog.New(slog.NewJSONHandler(g.Stderr, &slog.HandlerOptions{Level: level}))
+	default:
+		return usagef("--log-format %q: want text or json", o.LogFormat)
+	}
 	pi := service.PriorityInputs(o.Priority)
 	if _, err := pi.Load(); err != nil {
 		return err // a bad input file is found now, not on the first query
@@ -87,7 +103,21 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	s := api.New(api.Options{Service: g.svc, Log: g.log.With("component", "api"), TLS: creds, Priority: pi})
+	metrics := api.NewMetrics()
+	if o.MetricsListen != "" {
+		ml, err := net.Listen("tcp", o.MetricsListen)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("serve metrics: %w", err)
+		}
+		fmt.Fprintf(g.Stderr, "metrics on http://%s/metrics\n", ml.Addr())
+		go func() {
+			if err := metrics.ServeMetrics(ctx, ml); err != nil {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	}
+	s := api.New(api.Options{Service: g.svc, Log: log.With("component", "api"), TLS: creds, Priority: pi, Metrics: metrics})
 	mode := "TLS"
 	switch {
 	case creds == nil:

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +62,13 @@ func (p proc) must(t *testing.T, args ...string) string {
 // serve starts `tuxtape serve` and returns its address and a stop func
 // that sends SIGTERM and checks the clean exit.
 func (p proc) serve(t *testing.T, args ...string) (string, func()) {
+	addr, _, stop := p.serveWithMetrics(t, args...)
+	return addr, stop
+}
+
+// serveWithMetrics is serve, also returning the metrics address when
+// --metrics-listen was given.
+func (p proc) serveWithMetrics(t *testing.T, args ...string) (string, string, func()) {
 	t.Helper()
 	cmd := exec.Command(p.bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), p.env...)
@@ -71,8 +80,11 @@ func (p proc) serve(t *testing.T, args ...string) (string, func()) {
 		t.Fatal(err)
 	}
 	lines := bufio.NewScanner(stderr)
-	addr := ""
+	addr, metrics := "", ""
 	for lines.Scan() {
+		if m, ok := strings.CutPrefix(lines.Text(), "metrics on http://"); ok {
+			metrics = strings.TrimSuffix(m, "/metrics")
+		}
 		if a, ok := strings.CutPrefix(lines.Text(), "serving on "); ok {
 			addr, _, _ = strings.Cut(a, " ")
 			break
@@ -112,7 +124,7 @@ func (p proc) serve(t *testing.T, args ...string) (string, func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return addr, stop
+	return addr, metrics, stop
 }
 
 // TestServer runs the real server and CLI binaries: TLS and mutual TLS
@@ -143,7 +155,8 @@ func TestServer(t *testing.T) {
 		secret[tc[0]] = tok.Secret
 	}
 
-	addr, stop := local.serve(t, "--tls-cert", filepath.Join(certs, "server.pem"), "--tls-key", filepath.Join(certs, "server-key.pem"))
+	addr, metrics, stop := local.serveWithMetrics(t, "--tls-cert", filepath.Join(certs, "server.pem"), "--tls-key", filepath.Join(certs, "server-key.pem"),
+		"--metrics-listen", "127.0.0.1:0", "--log-format", "json")
 	remote := func(who string) proc {
 		return proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=" + addr,
 			"TUXTAPE_CA=" + filepath.Join(certs, "ca.pem"), "TUXTAPE_TOKEN=" + secret[who]}}
@@ -213,6 +226,22 @@ func TestServer(t *testing.T) {
 	if !strings.Contains(audit, "token.revoke") || !strings.Contains(audit, "127.0.0.1:") {
 		t.Errorf("audit list:\n%s", audit)
 	}
+	// The metrics count calls by method and code, refusals included.
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`tuxtape_rpc_calls_total{code="PermissionDenied",method="/tuxtape.v1.TokenService/ListTokens"} 1`,
+		`tuxtape_rpc_calls_total{code="OK",method="/tuxtape.v1.CVEService/ListCVEs"}`,
+		`tuxtape_rpc_duration_seconds_bucket{method="/tuxtape.v1.CVEService/GetCVE"`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	// Plain text against the TLS server fails cleanly.
 	plain := remote("admin")
 	plain.env = append(plain.env, "TUXTAPE_CA=")
@@ -236,5 +265,65 @@ func TestServer(t *testing.T) {
 	}
 	if code, _, errs := local.run(t, "serve", "--listen", "127.0.0.1:0"); code != 2 || !strings.Contains(errs, "--tls-cert") {
 		t.Errorf("serve without TLS files: exit %d, %q", code, errs)
+	}
+}
+
+// TestReplicas runs two servers on one PostgreSQL database: both answer,
+// a token made through one works on the other (nothing that matters lives
+// in one server's memory), and a revocation reaches the other within the
+// token cache's lifetime.
+func TestReplicas(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two servers")
+	}
+	var dsn string
+	for _, b := range testenv.Backends(t) {
+		if b.Name == "postgres" {
+			dsn = b.DSN
+		}
+	}
+	if dsn == "" {
+		t.Skip("no PostgreSQL (make test starts one)")
+	}
+	bin := binary(t)
+	dir := t.TempDir()
+	local := proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + dir, "TUXTAPE_DB=" + dsn, "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=", "TUXTAPE_TOKEN="}}
+	certs := filepath.Join(dir, "certs")
+	local.must(t, "certs", "init", "--out", certs, "--host", "127.0.0.1")
+	var admin struct{ Secret string }
+	if err := json.Unmarshal([]byte(local.must(t, "token", "create", "--role", "admin", "--json")), &admin); err != nil {
+		t.Fatal(err)
+	}
+	tls := []string{"--tls-cert", filepath.Join(certs, "server.pem"), "--tls-key", filepath.Join(certs, "server-key.pem")}
+	a, _ := local.serve(t, tls...)
+	b, _ := local.serve(t, tls...)
+	client := func(addr, token string) proc {
+		return proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_DB=", "TUXTAPE_SERVER=" + addr,
+			"TUXTAPE_CA=" + filepath.Join(certs, "ca.pem"), "TUXTAPE_TOKEN=" + token}}
+	}
+	var made struct {
+		ID     string
+		Secret string
+	}
+	if err := json.Unmarshal([]byte(client(a, admin.Secret).must(t, "token", "create", "--role", "reviewer", "--json")), &made); err != nil {
+		t.Fatal(err)
+	}
+	client(b, made.Secret).must(t, "kernel", "list")
+	client(a, made.Secret).must(t, "kernel", "list")
+	client(b, admin.Secret).must(t, "token", "revoke", made.ID)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, _, errs := client(a, made.Secret).run(t, "kernel", "list")
+		if code == 1 && strings.Contains(errs, "Unauthenticated") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a token revoked on one replica still works on the other after 15 s: exit %d, %q", code, errs)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	// Both replicas wrote the same audit log.
+	if log := client(a, admin.Secret).must(t, "audit", "list", "--json"); !strings.Contains(log, `"token.revoke"`) || !strings.Contains(log, `"token.create"`) {
+		t.Errorf("audit log through replica a:\n%s", log)
 	}
 }

@@ -87,4 +87,27 @@ var migrations = []string{
 		detail TEXT NOT NULL
 	);
 	CREATE INDEX audit_at ON audit (at_ns);`,
+	// 4: the fleet: each machine's last heartbeat, and its events.
+	`CREATE TABLE machines (
+		id            TEXT PRIMARY KEY,
+		hostname      TEXT NOT NULL,
+		kernel        TEXT NOT NULL,
+		agent_version TEXT NOT NULL,
+		ring          TEXT NOT NULL,
+		state         TEXT NOT NULL,
+		last_seen_ns  BIGINT NOT NULL,
+		level         TEXT NOT NULL,
+		patches       TEXT NOT NULL,
+		cves          TEXT NOT NULL
+	);
+	CREATE INDEX machines_kernel ON machines (kernel, id);
+	CREATE TABLE machine_events (
+		machine_id TEXT NOT NULL,
+		at_ns      BIGINT NOT NULL,
+		kind       TEXT NOT NULL,
+		patch      TEXT NOT NULL,
+		detail     TEXT NOT NULL,
+		log        TEXT NOT NULL
+	);
+	CREATE INDEX machine_events_at ON machine_events (machine_id, at_ns);`,
 }

@@ -42,6 +42,9 @@ func openPostgres(ctx context.Context, dsn string) (Store, error) {
 		cfg.RuntimeParams["statement_timeout"] = defaultStatementTimeout
 	}
 	sqldb := stdlib.OpenDB(*cfg)
+	// A new connection is a new server process: keep them for the calls
+	// in flight (database/sql keeps two idle by default).
+	sqldb.SetMaxIdleConns(64)
 	d := &db{sql: sqldb, backend: "postgres", rebind: dollarRebind,
 		lockMigrations: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrationLock)}
 	if err := sqldb.PingContext(ctx); err != nil {

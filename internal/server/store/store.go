@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/model/authz"
+	"github.com/tuxtape/tuxtape/internal/model/fleet"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
@@ -68,6 +69,19 @@ type Store interface {
 	AddAudit(ctx context.Context, e authz.AuditEntry) error
 	// Audit lists audit entries, newest first, at most limit (0: all).
 	Audit(ctx context.Context, limit int) ([]authz.AuditEntry, error)
+	// AddTokens stores many new tokens and one audit entry for them, in
+	// one transaction: enrolling a fleet's agents at once.
+	AddTokens(ctx context.Context, ts []authz.Token, audit authz.AuditEntry) error
+	// PutMachines stores heartbeats, in one transaction: a machine's row is
+	// replaced unless it holds a newer heartbeat already.
+	PutMachines(ctx context.Context, ms []fleet.Machine) error
+	// AddEvents stores events, in one transaction.
+	AddEvents(ctx context.Context, es []fleet.Event) error
+	// Machines lists machines matching f, by ID.
+	Machines(ctx context.Context, f MachineFilter) ([]fleet.Machine, error)
+	// Machine returns one machine and its newest events (at most events),
+	// or ErrNotFound.
+	Machine(ctx context.Context, id string, events int) (fleet.Machine, []fleet.Event, error)
 	// Backend names the database kind ("sqlite" or "postgres").
 	Backend() string
 	Close() error

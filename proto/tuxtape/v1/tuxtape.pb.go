@@ -2030,6 +2030,750 @@ func (x *AuditEntry) GetDetail() string {
 	return ""
 }
 
+// HeartbeatRequest is a machine's current state. The server stamps it
+// with its own clock; it answers only once the heartbeat is stored.
+type HeartbeatRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	MachineId string                 `protobuf:"bytes,1,opt,name=machine_id,json=machineId,proto3" json:"machine_id,omitempty"`
+	Hostname  string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	// uname -r
+	Kernel       string `protobuf:"bytes,3,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	AgentVersion string `protobuf:"bytes,4,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	Ring         string `protobuf:"bytes,5,opt,name=ring,proto3" json:"ring,omitempty"`
+	// ok, patching, failed or rolled_back.
+	State         string     `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	Livepatch     *Livepatch `protobuf:"bytes,7,opt,name=livepatch,proto3" json:"livepatch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatRequest) Reset() {
+	*x = HeartbeatRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatRequest) ProtoMessage() {}
+
+func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *HeartbeatRequest) GetMachineId() string {
+	if x != nil {
+		return x.MachineId
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetAgentVersion() string {
+	if x != nil {
+		return x.AgentVersion
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetLivepatch() *Livepatch {
+	if x != nil {
+		return x.Livepatch
+	}
+	return nil
+}
+
+type HeartbeatResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the server recorded it.
+	At            *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatResponse) Reset() {
+	*x = HeartbeatResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatResponse) ProtoMessage() {}
+
+func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *HeartbeatResponse) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type Livepatch struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Patches []*LoadedPatch         `protobuf:"bytes,1,rep,name=patches,proto3" json:"patches,omitempty"`
+	// The effective patch level; empty when none.
+	Level         string   `protobuf:"bytes,2,opt,name=level,proto3" json:"level,omitempty"`
+	Cves          []string `protobuf:"bytes,3,rep,name=cves,proto3" json:"cves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Livepatch) Reset() {
+	*x = Livepatch{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Livepatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Livepatch) ProtoMessage() {}
+
+func (x *Livepatch) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Livepatch.ProtoReflect.Descriptor instead.
+func (*Livepatch) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *Livepatch) GetPatches() []*LoadedPatch {
+	if x != nil {
+		return x.Patches
+	}
+	return nil
+}
+
+func (x *Livepatch) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *Livepatch) GetCves() []string {
+	if x != nil {
+		return x.Cves
+	}
+	return nil
+}
+
+type LoadedPatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Enabled       bool                   `protobuf:"varint,3,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Transition    bool                   `protobuf:"varint,4,opt,name=transition,proto3" json:"transition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadedPatch) Reset() {
+	*x = LoadedPatch{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadedPatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadedPatch) ProtoMessage() {}
+
+func (x *LoadedPatch) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadedPatch.ProtoReflect.Descriptor instead.
+func (*LoadedPatch) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *LoadedPatch) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LoadedPatch) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *LoadedPatch) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *LoadedPatch) GetTransition() bool {
+	if x != nil {
+		return x.Transition
+	}
+	return false
+}
+
+type ReportRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	MachineId string                 `protobuf:"bytes,1,opt,name=machine_id,json=machineId,proto3" json:"machine_id,omitempty"`
+	// At most 100.
+	Events        []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRequest) Reset() {
+	*x = ReportRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRequest) ProtoMessage() {}
+
+func (x *ReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
+func (*ReportRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReportRequest) GetMachineId() string {
+	if x != nil {
+		return x.MachineId
+	}
+	return ""
+}
+
+func (x *ReportRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+type ReportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stored        int32                  `protobuf:"varint,1,opt,name=stored,proto3" json:"stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportResponse) Reset() {
+	*x = ReportResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportResponse) ProtoMessage() {}
+
+func (x *ReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
+func (*ReportResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReportResponse) GetStored() int32 {
+	if x != nil {
+		return x.Stored
+	}
+	return 0
+}
+
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// applied, apply_failed, rolled_back or bug_detected.
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The agent's clock; the server's when unset.
+	At     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Patch  string                 `protobuf:"bytes,3,opt,name=patch,proto3" json:"patch,omitempty"`
+	Detail string                 `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	// Kernel log lines (bug_detected): at most 200 of at most 1 KiB.
+	Log []string `protobuf:"bytes,5,rep,name=log,proto3" json:"log,omitempty"`
+	// Set in answers.
+	MachineId     string `protobuf:"bytes,6,opt,name=machine_id,json=machineId,proto3" json:"machine_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Event) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Event) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Event) GetPatch() string {
+	if x != nil {
+		return x.Patch
+	}
+	return ""
+}
+
+func (x *Event) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *Event) GetLog() []string {
+	if x != nil {
+		return x.Log
+	}
+	return nil
+}
+
+func (x *Event) GetMachineId() string {
+	if x != nil {
+		return x.MachineId
+	}
+	return ""
+}
+
+type ListMachinesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A kernel release (uname -r), exactly.
+	Kernel string `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	// ok, patching, failed, rolled_back or stale.
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// Paging, by machine ID: at most page_size machines (default and
+	// maximum 100: a machine may carry 4096 CVE IDs) from where page_token
+	// (a previous answer's next_page_token) says.
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMachinesRequest) Reset() {
+	*x = ListMachinesRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMachinesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMachinesRequest) ProtoMessage() {}
+
+func (x *ListMachinesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMachinesRequest.ProtoReflect.Descriptor instead.
+func (*ListMachinesRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListMachinesRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *ListMachinesRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListMachinesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMachinesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListMachinesResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Machines []*Machine             `protobuf:"bytes,1,rep,name=machines,proto3" json:"machines,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMachinesResponse) Reset() {
+	*x = ListMachinesResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMachinesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMachinesResponse) ProtoMessage() {}
+
+func (x *ListMachinesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMachinesResponse.ProtoReflect.Descriptor instead.
+func (*ListMachinesResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ListMachinesResponse) GetMachines() []*Machine {
+	if x != nil {
+		return x.Machines
+	}
+	return nil
+}
+
+func (x *ListMachinesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type GetMachineRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// How many recent events to send (default 20, at most 1000).
+	Events        int32 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMachineRequest) Reset() {
+	*x = GetMachineRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMachineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMachineRequest) ProtoMessage() {}
+
+func (x *GetMachineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMachineRequest.ProtoReflect.Descriptor instead.
+func (*GetMachineRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetMachineRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetMachineRequest) GetEvents() int32 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+type Machine struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Hostname     string                 `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
+	Kernel       string                 `protobuf:"bytes,3,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	AgentVersion string                 `protobuf:"bytes,4,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	Ring         string                 `protobuf:"bytes,5,opt,name=ring,proto3" json:"ring,omitempty"`
+	// As shown: stale when not heard from for a while.
+	State     string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	LastSeen  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	Livepatch *Livepatch             `protobuf:"bytes,8,opt,name=livepatch,proto3" json:"livepatch,omitempty"`
+	// GetMachine only: the recent events, newest first.
+	Events        []*Event `protobuf:"bytes,9,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Machine) Reset() {
+	*x = Machine{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Machine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Machine) ProtoMessage() {}
+
+func (x *Machine) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Machine.ProtoReflect.Descriptor instead.
+func (*Machine) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *Machine) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Machine) GetHostname() string {
+	if x != nil {
+		return x.Hostname
+	}
+	return ""
+}
+
+func (x *Machine) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *Machine) GetAgentVersion() string {
+	if x != nil {
+		return x.AgentVersion
+	}
+	return ""
+}
+
+func (x *Machine) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *Machine) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Machine) GetLastSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastSeen
+	}
+	return nil
+}
+
+func (x *Machine) GetLivepatch() *Livepatch {
+	if x != nil {
+		return x.Livepatch
+	}
+	return nil
+}
+
+func (x *Machine) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_tuxtape_v1_tuxtape_proto protoreflect.FileDescriptor
 
 const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
@@ -2192,7 +2936,65 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
 	"\x06target\x18\x04 \x01(\tR\x06target\x12\x12\n" +
 	"\x04from\x18\x05 \x01(\tR\x04from\x12\x16\n" +
-	"\x06detail\x18\x06 \x01(\tR\x06detail2\x89\x01\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\"\xe9\x01\n" +
+	"\x10HeartbeatRequest\x12\x1d\n" +
+	"\n" +
+	"machine_id\x18\x01 \x01(\tR\tmachineId\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x16\n" +
+	"\x06kernel\x18\x03 \x01(\tR\x06kernel\x12#\n" +
+	"\ragent_version\x18\x04 \x01(\tR\fagentVersion\x12\x12\n" +
+	"\x04ring\x18\x05 \x01(\tR\x04ring\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x123\n" +
+	"\tlivepatch\x18\a \x01(\v2\x15.tuxtape.v1.LivepatchR\tlivepatch\"?\n" +
+	"\x11HeartbeatResponse\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"h\n" +
+	"\tLivepatch\x121\n" +
+	"\apatches\x18\x01 \x03(\v2\x17.tuxtape.v1.LoadedPatchR\apatches\x12\x14\n" +
+	"\x05level\x18\x02 \x01(\tR\x05level\x12\x12\n" +
+	"\x04cves\x18\x03 \x03(\tR\x04cves\"u\n" +
+	"\vLoadedPatch\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12\x18\n" +
+	"\aenabled\x18\x03 \x01(\bR\aenabled\x12\x1e\n" +
+	"\n" +
+	"transition\x18\x04 \x01(\bR\n" +
+	"transition\"Y\n" +
+	"\rReportRequest\x12\x1d\n" +
+	"\n" +
+	"machine_id\x18\x01 \x01(\tR\tmachineId\x12)\n" +
+	"\x06events\x18\x02 \x03(\v2\x11.tuxtape.v1.EventR\x06events\"(\n" +
+	"\x0eReportResponse\x12\x16\n" +
+	"\x06stored\x18\x01 \x01(\x05R\x06stored\"\xa6\x01\n" +
+	"\x05Event\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
+	"\x05patch\x18\x03 \x01(\tR\x05patch\x12\x16\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x10\n" +
+	"\x03log\x18\x05 \x03(\tR\x03log\x12\x1d\n" +
+	"\n" +
+	"machine_id\x18\x06 \x01(\tR\tmachineId\"\x7f\n" +
+	"\x13ListMachinesRequest\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"o\n" +
+	"\x14ListMachinesResponse\x12/\n" +
+	"\bmachines\x18\x01 \x03(\v2\x13.tuxtape.v1.MachineR\bmachines\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\";\n" +
+	"\x11GetMachineRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06events\x18\x02 \x01(\x05R\x06events\"\xb5\x02\n" +
+	"\aMachine\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x16\n" +
+	"\x06kernel\x18\x03 \x01(\tR\x06kernel\x12#\n" +
+	"\ragent_version\x18\x04 \x01(\tR\fagentVersion\x12\x12\n" +
+	"\x04ring\x18\x05 \x01(\tR\x04ring\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x127\n" +
+	"\tlast_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x123\n" +
+	"\tlivepatch\x18\b \x01(\v2\x15.tuxtape.v1.LivepatchR\tlivepatch\x12)\n" +
+	"\x06events\x18\t \x03(\v2\x11.tuxtape.v1.EventR\x06events2\x89\x01\n" +
 	"\n" +
 	"CVEService\x12E\n" +
 	"\bListCVEs\x12\x1b.tuxtape.v1.ListCVEsRequest\x1a\x1c.tuxtape.v1.ListCVEsResponse\x124\n" +
@@ -2210,7 +3012,13 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"ListTokens\x12\x1d.tuxtape.v1.ListTokensRequest\x1a\x1e.tuxtape.v1.ListTokensResponse\x12N\n" +
 	"\vRevokeToken\x12\x1e.tuxtape.v1.RevokeTokenRequest\x1a\x1f.tuxtape.v1.RevokeTokenResponse2X\n" +
 	"\fAuditService\x12H\n" +
-	"\tListAudit\x12\x1c.tuxtape.v1.ListAuditRequest\x1a\x1d.tuxtape.v1.ListAuditResponseB7Z5github.com/tuxtape/tuxtape/proto/tuxtape/v1;tuxtapev1b\x06proto3"
+	"\tListAudit\x12\x1c.tuxtape.v1.ListAuditRequest\x1a\x1d.tuxtape.v1.ListAuditResponse2\xae\x02\n" +
+	"\fFleetService\x12H\n" +
+	"\tHeartbeat\x12\x1c.tuxtape.v1.HeartbeatRequest\x1a\x1d.tuxtape.v1.HeartbeatResponse\x12?\n" +
+	"\x06Report\x12\x19.tuxtape.v1.ReportRequest\x1a\x1a.tuxtape.v1.ReportResponse\x12Q\n" +
+	"\fListMachines\x12\x1f.tuxtape.v1.ListMachinesRequest\x1a .tuxtape.v1.ListMachinesResponse\x12@\n" +
+	"\n" +
+	"GetMachine\x12\x1d.tuxtape.v1.GetMachineRequest\x1a\x13.tuxtape.v1.MachineB7Z5github.com/tuxtape/tuxtape/proto/tuxtape/v1;tuxtapev1b\x06proto3"
 
 var (
 	file_tuxtape_v1_tuxtape_proto_rawDescOnce sync.Once
@@ -2224,7 +3032,7 @@ func file_tuxtape_v1_tuxtape_proto_rawDescGZIP() []byte {
 	return file_tuxtape_v1_tuxtape_proto_rawDescData
 }
 
-var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
 	(*ListCVEsRequest)(nil),       // 0: tuxtape.v1.ListCVEsRequest
 	(*ListCVEsResponse)(nil),      // 1: tuxtape.v1.ListCVEsResponse
@@ -2257,60 +3065,88 @@ var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
 	(*ListAuditRequest)(nil),      // 28: tuxtape.v1.ListAuditRequest
 	(*ListAuditResponse)(nil),     // 29: tuxtape.v1.ListAuditResponse
 	(*AuditEntry)(nil),            // 30: tuxtape.v1.AuditEntry
-	nil,                           // 31: tuxtape.v1.VerdictSummary.ByEntry
-	nil,                           // 32: tuxtape.v1.Kernel.ProfilesEntry
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*HeartbeatRequest)(nil),      // 31: tuxtape.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 32: tuxtape.v1.HeartbeatResponse
+	(*Livepatch)(nil),             // 33: tuxtape.v1.Livepatch
+	(*LoadedPatch)(nil),           // 34: tuxtape.v1.LoadedPatch
+	(*ReportRequest)(nil),         // 35: tuxtape.v1.ReportRequest
+	(*ReportResponse)(nil),        // 36: tuxtape.v1.ReportResponse
+	(*Event)(nil),                 // 37: tuxtape.v1.Event
+	(*ListMachinesRequest)(nil),   // 38: tuxtape.v1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),  // 39: tuxtape.v1.ListMachinesResponse
+	(*GetMachineRequest)(nil),     // 40: tuxtape.v1.GetMachineRequest
+	(*Machine)(nil),               // 41: tuxtape.v1.Machine
+	nil,                           // 42: tuxtape.v1.VerdictSummary.ByEntry
+	nil,                           // 43: tuxtape.v1.Kernel.ProfilesEntry
+	(*timestamppb.Timestamp)(nil), // 44: google.protobuf.Timestamp
 }
 var file_tuxtape_v1_tuxtape_proto_depIdxs = []int32{
-	33, // 0: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
+	44, // 0: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
 	3,  // 1: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
 	9,  // 2: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
-	33, // 3: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
+	44, // 3: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
 	4,  // 4: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
 	5,  // 5: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
 	6,  // 6: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
 	8,  // 7: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
 	7,  // 8: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
-	31, // 9: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
+	42, // 9: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
 	15, // 10: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
 	16, // 11: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
 	18, // 12: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
-	33, // 13: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
-	32, // 14: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
+	44, // 13: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
+	43, // 14: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
 	17, // 15: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
 	27, // 16: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
 	27, // 17: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
-	33, // 18: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
-	33, // 19: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
-	33, // 20: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
+	44, // 18: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
+	44, // 19: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
+	44, // 20: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
 	30, // 21: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
-	33, // 22: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	33, // 23: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
-	0,  // 24: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
-	2,  // 25: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
-	10, // 26: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
-	12, // 27: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
-	13, // 28: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
-	19, // 29: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
-	21, // 30: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
-	23, // 31: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
-	25, // 32: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
-	28, // 33: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
-	1,  // 34: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
-	3,  // 35: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
-	11, // 36: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
-	15, // 37: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
-	14, // 38: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
-	20, // 39: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
-	22, // 40: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
-	24, // 41: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
-	26, // 42: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
-	29, // 43: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
-	34, // [34:44] is the sub-list for method output_type
-	24, // [24:34] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	44, // 22: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	33, // 23: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
+	44, // 24: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
+	34, // 25: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
+	37, // 26: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
+	44, // 27: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
+	41, // 28: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
+	44, // 29: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
+	33, // 30: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
+	37, // 31: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
+	44, // 32: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
+	0,  // 33: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
+	2,  // 34: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
+	10, // 35: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
+	12, // 36: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
+	13, // 37: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
+	19, // 38: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
+	21, // 39: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
+	23, // 40: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
+	25, // 41: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
+	28, // 42: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
+	31, // 43: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
+	35, // 44: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
+	38, // 45: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
+	40, // 46: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
+	1,  // 47: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
+	3,  // 48: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
+	11, // 49: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
+	15, // 50: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
+	14, // 51: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
+	20, // 52: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
+	22, // 53: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
+	24, // 54: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
+	26, // 55: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
+	29, // 56: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
+	32, // 57: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
+	36, // 58: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
+	39, // 59: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
+	41, // 60: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
+	47, // [47:61] is the sub-list for method output_type
+	33, // [33:47] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_tuxtape_v1_tuxtape_proto_init() }
@@ -2324,9 +3160,9 @@ func file_tuxtape_v1_tuxtape_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tuxtape_v1_tuxtape_proto_rawDesc), len(file_tuxtape_v1_tuxtape_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   44,
 			NumExtensions: 0,
-			NumServices:   5,
+			NumServices:   6,
 		},
 		GoTypes:           file_tuxtape_v1_tuxtape_proto_goTypes,
 		DependencyIndexes: file_tuxtape_v1_tuxtape_proto_depIdxs,
