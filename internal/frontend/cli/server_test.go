@@ -70,32 +70,7 @@ func (p proc) serve(t *testing.T, args ...string) (string, func()) {
 // --metrics-listen was given.
 func (p proc) serveWithMetrics(t *testing.T, args ...string) (string, string, func()) {
 	t.Helper()
-	cmd := exec.Command(p.bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), p.env...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stderr)
-	addr, metrics := "", ""
-	for lines.Scan() {
-		if m, ok := strings.CutPrefix(lines.Text(), "metrics on http://"); ok {
-			metrics = strings.TrimSuffix(m, "/metrics")
-		}
-		if a, ok := strings.CutPrefix(lines.Text(), "serving on "); ok {
-			addr, _, _ = strings.Cut(a, " ")
-			break
-		}
-		t.Logf("serve: %s", lines.Text())
-	}
-	if addr == "" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("serve did not say where it listens")
-	}
+	cmd, addr, metrics, lines := p.startServe(t, args...)
 	var rest bytes.Buffer
 	copied := make(chan struct{})
 	go func() {
@@ -326,4 +301,37 @@ func TestReplicas(t *testing.T) {
 	if log := client(a, admin.Secret).must(t, "audit", "list", "--json"); !strings.Contains(log, `"token.revoke"`) || !strings.Contains(log, `"token.create"`) {
 		t.Errorf("audit log through replica a:\n%s", log)
 	}
+}
+
+// startServe starts `tuxtape serve` on a loopback port and reads its
+// first lines: where it serves, and its metrics address.
+func (p proc) startServe(t *testing.T, args ...string) (*exec.Cmd, string, string, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(p.bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), p.env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := bufio.NewScanner(stderr)
+	addr, metrics := "", ""
+	for lines.Scan() {
+		if m, ok := strings.CutPrefix(lines.Text(), "metrics on http://"); ok {
+			metrics = strings.TrimSuffix(m, "/metrics")
+		}
+		if a, ok := strings.CutPrefix(lines.Text(), "serving on "); ok {
+			addr, _, _ = strings.Cut(a, " ")
+			break
+		}
+		t.Logf("serve: %s", lines.Text())
+	}
+	if addr == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("serve did not say where it listens")
+	}
+	return cmd, addr, metrics, lines
 }
