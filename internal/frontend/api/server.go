@@ -72,6 +72,7 @@ func New(o Options) *grpc.Server {
 	pb.RegisterTokenServiceServer(s, h)
 	pb.RegisterAuditServiceServer(s, h)
 	pb.RegisterFleetServiceServer(s, &fleetHandlers{svc: o.Service, log: log})
+	pb.RegisterSyncServiceServer(s, &syncHandlers{svc: o.Service})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
@@ -124,6 +125,8 @@ var roles = map[string][]authz.Role{
 	pb.KernelService_GetKernel_FullMethodName:    {authz.Admin, authz.Reviewer, authz.Builder},
 	pb.KernelService_RemoveKernel_FullMethodName: {authz.Admin},
 	pb.VEXService_GetVEX_FullMethodName:          {authz.Admin, authz.Reviewer, authz.Builder},
+	pb.SyncService_StartSync_FullMethodName:      {authz.Admin},
+	pb.SyncService_GetSyncStatus_FullMethodName:  {authz.Admin, authz.Reviewer},
 	pb.TokenService_CreateToken_FullMethodName:   {authz.Admin},
 	pb.TokenService_ListTokens_FullMethodName:    {authz.Admin},
 	pb.TokenService_RevokeToken_FullMethodName:   {authz.Admin},

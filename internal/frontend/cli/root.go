@@ -70,6 +70,8 @@ type queries interface {
 	Tokens(ctx context.Context) ([]authz.Token, error)
 	RevokeToken(ctx context.Context, id string, by service.Actor) error
 	Audit(ctx context.Context, limit int) ([]authz.AuditEntry, error)
+	Sync(ctx context.Context, o service.SyncOptions) (cvesync.Summary, error)
+	SyncStatus(ctx context.Context) (service.SyncStatus, error)
 	ListMachines(ctx context.Context, q service.MachineQuery) ([]fleet.Machine, error)
 	Machine(ctx context.Context, id string, events int) (service.MachineDetail, error)
 }
@@ -312,6 +314,8 @@ func remoteError(stderr io.Writer, st *status.Status) int {
 	switch st.Code() {
 	case codes.NotFound:
 		code = ExitNotFound
+	case codes.Aborted:
+		code = ExitBusy
 	case codes.InvalidArgument:
 		code = ExitUsage
 	case codes.Unauthenticated:

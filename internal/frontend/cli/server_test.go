@@ -175,13 +175,24 @@ func TestServer(t *testing.T) {
 		{"admin", []string{"cve", "show", "CVE-1999-0001"}, 3, "NotFound"},
 		{"admin", []string{"cve", "show", "bogus"}, 2, "not a CVE ID"},
 		{"admin", []string{"cve", "list", "--status", "fixed"}, 2, "--status"},
-		{"admin", []string{"sync"}, 2, "not through --server"},
+		{"reviewer", []string{"sync", "--no-fetch"}, 1, "PermissionDenied"},
+		{"admin", []string{"sync", "--source", "/elsewhere"}, 2, "own source"},
+		{"admin", []string{"sync", "--announce", "-"}, 2, "not through --server"},
+		{"admin", []string{"kernel", "add", "x", "--release", "6.1.176-x", "--version", "6.1.176", "--source", "/x.tar.xz"}, 2, "not through --server"},
 		{"admin", []string{"cve", "list", "--kev", "x.json"}, 2, "the server's"},
 	} {
 		code, _, errs := remote(tc.who).run(t, tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.msg) {
 			t.Errorf("%s: tuxtape %v: exit %d, %q; want exit %d saying %q", tc.who, tc.args, code, errs, tc.code, tc.msg)
 		}
+	}
+	// A sync runs on the server, from its own source and mirror.
+	var sum struct{ Mode, Commit string }
+	if err := json.Unmarshal([]byte(admin.must(t, "sync", "--no-fetch", "--rev", testenv.BundleHead, "--json")), &sum); err != nil || sum.Mode != "up-to-date" || sum.Commit != testenv.BundleHead {
+		t.Errorf("sync through the server: %+v, %v", sum, err)
+	}
+	if got, want := remote("reviewer").must(t, "sync", "status", "--json"), local.must(t, "sync", "status", "--json"); got != want {
+		t.Errorf("sync status: remote\n%s\nlocal\n%s", got, want)
 	}
 	// A revoked token stops working at once; the audit log says who did it.
 	var made struct {

@@ -76,10 +76,7 @@ records it holds by status, what the last sync from this data directory did,
 and the malformed records syncs reported, with the reason for each.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.local("sync status"); err != nil {
-				return err
-			}
-			st, err := g.svc.SyncStatus(cmd.Context())
+			st, err := g.q.SyncStatus(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -126,10 +123,10 @@ func printSyncStatus(w io.Writer, st service.SyncStatus) {
 }
 
 func runSync(ctx context.Context, g *Globals, o SyncOptions) error {
-	if err := g.local("sync"); err != nil {
-		return err
-	}
 	if o.Announce != "" {
+		if err := g.local("sync --announce"); err != nil {
+			return err
+		}
 		in := os.Stdin
 		if o.Announce != "-" {
 			f, err := openMbox(o.Announce)
@@ -154,7 +151,9 @@ func runSync(ctx context.Context, g *Globals, o SyncOptions) error {
 		return nil
 	}
 	bar := progress.New(g.Stderr, "sync: records", g.Quiet || o.JSON)
-	sum, err := g.svc.Sync(ctx, service.SyncOptions{Source: o.Source, Rev: o.Rev, NoFetch: o.NoFetch, Full: o.Full, Progress: bar.Update})
+	// Through --server the sync runs on the server's machine, from its own
+	// source; the answer comes when it is done.
+	sum, err := g.q.Sync(ctx, service.SyncOptions{Source: o.Source, Rev: o.Rev, NoFetch: o.NoFetch, Full: o.Full, Progress: bar.Update})
 	bar.Done()
 	if err != nil {
 		return err

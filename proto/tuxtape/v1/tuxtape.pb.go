@@ -2774,6 +2774,388 @@ func (x *Machine) GetEvents() []*Event {
 	return nil
 }
 
+// StartSyncRequest: the source is the server's (serve's settings): a
+// client never names a path or URL on the server's machine.
+type StartSyncRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rev           string                 `protobuf:"bytes,1,opt,name=rev,proto3" json:"rev,omitempty"`
+	Full          bool                   `protobuf:"varint,2,opt,name=full,proto3" json:"full,omitempty"`
+	NoFetch       bool                   `protobuf:"varint,3,opt,name=no_fetch,json=noFetch,proto3" json:"no_fetch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartSyncRequest) Reset() {
+	*x = StartSyncRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartSyncRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartSyncRequest) ProtoMessage() {}
+
+func (x *StartSyncRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartSyncRequest.ProtoReflect.Descriptor instead.
+func (*StartSyncRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *StartSyncRequest) GetRev() string {
+	if x != nil {
+		return x.Rev
+	}
+	return ""
+}
+
+func (x *StartSyncRequest) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *StartSyncRequest) GetNoFetch() bool {
+	if x != nil {
+		return x.NoFetch
+	}
+	return false
+}
+
+type SyncSummary struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Mode           string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Source         string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	Commit         string                 `protobuf:"bytes,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	PreviousCommit string                 `protobuf:"bytes,4,opt,name=previous_commit,json=previousCommit,proto3" json:"previous_commit,omitempty"`
+	RecordsRead    int32                  `protobuf:"varint,5,opt,name=records_read,json=recordsRead,proto3" json:"records_read,omitempty"`
+	Added          int32                  `protobuf:"varint,6,opt,name=added,proto3" json:"added,omitempty"`
+	Updated        int32                  `protobuf:"varint,7,opt,name=updated,proto3" json:"updated,omitempty"`
+	Rejected       int32                  `protobuf:"varint,8,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Deleted        int32                  `protobuf:"varint,9,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	Malformed      int32                  `protobuf:"varint,10,opt,name=malformed,proto3" json:"malformed,omitempty"`
+	Kept           int32                  `protobuf:"varint,11,opt,name=kept,proto3" json:"kept,omitempty"`
+	Problems       []*SyncProblem         `protobuf:"bytes,12,rep,name=problems,proto3" json:"problems,omitempty"`
+	DurationNs     int64                  `protobuf:"varint,13,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SyncSummary) Reset() {
+	*x = SyncSummary{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncSummary) ProtoMessage() {}
+
+func (x *SyncSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncSummary.ProtoReflect.Descriptor instead.
+func (*SyncSummary) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *SyncSummary) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *SyncSummary) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *SyncSummary) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *SyncSummary) GetPreviousCommit() string {
+	if x != nil {
+		return x.PreviousCommit
+	}
+	return ""
+}
+
+func (x *SyncSummary) GetRecordsRead() int32 {
+	if x != nil {
+		return x.RecordsRead
+	}
+	return 0
+}
+
+func (x *SyncSummary) GetAdded() int32 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *SyncSummary) GetUpdated() int32 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *SyncSummary) GetRejected() int32 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
+}
+
+func (x *SyncSummary) GetDeleted() int32 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *SyncSummary) GetMalformed() int32 {
+	if x != nil {
+		return x.Malformed
+	}
+	return 0
+}
+
+func (x *SyncSummary) GetKept() int32 {
+	if x != nil {
+		return x.Kept
+	}
+	return 0
+}
+
+func (x *SyncSummary) GetProblems() []*SyncProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *SyncSummary) GetDurationNs() int64 {
+	if x != nil {
+		return x.DurationNs
+	}
+	return 0
+}
+
+type SyncProblem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	File          string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncProblem) Reset() {
+	*x = SyncProblem{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncProblem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncProblem) ProtoMessage() {}
+
+func (x *SyncProblem) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncProblem.ProtoReflect.Descriptor instead.
+func (*SyncProblem) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *SyncProblem) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SyncProblem) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *SyncProblem) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type GetSyncStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSyncStatusRequest) Reset() {
+	*x = GetSyncStatusRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSyncStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSyncStatusRequest) ProtoMessage() {}
+
+func (x *GetSyncStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSyncStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetSyncStatusRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{45}
+}
+
+type SyncStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Commit        string                 `protobuf:"bytes,2,opt,name=commit,proto3" json:"commit,omitempty"`
+	SyncedAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=synced_at,json=syncedAt,proto3" json:"synced_at,omitempty"`
+	Records       map[string]int32       `protobuf:"bytes,4,rep,name=records,proto3" json:"records,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	LastRun       *SyncSummary           `protobuf:"bytes,5,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
+	Problems      []*SyncProblem         `protobuf:"bytes,6,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncStatus) Reset() {
+	*x = SyncStatus{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncStatus) ProtoMessage() {}
+
+func (x *SyncStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncStatus.ProtoReflect.Descriptor instead.
+func (*SyncStatus) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SyncStatus) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *SyncStatus) GetCommit() string {
+	if x != nil {
+		return x.Commit
+	}
+	return ""
+}
+
+func (x *SyncStatus) GetSyncedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SyncedAt
+	}
+	return nil
+}
+
+func (x *SyncStatus) GetRecords() map[string]int32 {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *SyncStatus) GetLastRun() *SyncSummary {
+	if x != nil {
+		return x.LastRun
+	}
+	return nil
+}
+
+func (x *SyncStatus) GetProblems() []*SyncProblem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
 var File_tuxtape_v1_tuxtape_proto protoreflect.FileDescriptor
 
 const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
@@ -2994,7 +3376,43 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x05state\x18\x06 \x01(\tR\x05state\x127\n" +
 	"\tlast_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x123\n" +
 	"\tlivepatch\x18\b \x01(\v2\x15.tuxtape.v1.LivepatchR\tlivepatch\x12)\n" +
-	"\x06events\x18\t \x03(\v2\x11.tuxtape.v1.EventR\x06events2\x89\x01\n" +
+	"\x06events\x18\t \x03(\v2\x11.tuxtape.v1.EventR\x06events\"S\n" +
+	"\x10StartSyncRequest\x12\x10\n" +
+	"\x03rev\x18\x01 \x01(\tR\x03rev\x12\x12\n" +
+	"\x04full\x18\x02 \x01(\bR\x04full\x12\x19\n" +
+	"\bno_fetch\x18\x03 \x01(\bR\anoFetch\"\x8b\x03\n" +
+	"\vSyncSummary\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
+	"\x06commit\x18\x03 \x01(\tR\x06commit\x12'\n" +
+	"\x0fprevious_commit\x18\x04 \x01(\tR\x0epreviousCommit\x12!\n" +
+	"\frecords_read\x18\x05 \x01(\x05R\vrecordsRead\x12\x14\n" +
+	"\x05added\x18\x06 \x01(\x05R\x05added\x12\x18\n" +
+	"\aupdated\x18\a \x01(\x05R\aupdated\x12\x1a\n" +
+	"\brejected\x18\b \x01(\x05R\brejected\x12\x18\n" +
+	"\adeleted\x18\t \x01(\x05R\adeleted\x12\x1c\n" +
+	"\tmalformed\x18\n" +
+	" \x01(\x05R\tmalformed\x12\x12\n" +
+	"\x04kept\x18\v \x01(\x05R\x04kept\x123\n" +
+	"\bproblems\x18\f \x03(\v2\x17.tuxtape.v1.SyncProblemR\bproblems\x12\x1f\n" +
+	"\vduration_ns\x18\r \x01(\x03R\n" +
+	"durationNs\"I\n" +
+	"\vSyncProblem\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x16\n" +
+	"\x14GetSyncStatusRequest\"\xd9\x02\n" +
+	"\n" +
+	"SyncStatus\x12\x16\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
+	"\x06commit\x18\x02 \x01(\tR\x06commit\x127\n" +
+	"\tsynced_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bsyncedAt\x12=\n" +
+	"\arecords\x18\x04 \x03(\v2#.tuxtape.v1.SyncStatus.RecordsEntryR\arecords\x122\n" +
+	"\blast_run\x18\x05 \x01(\v2\x17.tuxtape.v1.SyncSummaryR\alastRun\x123\n" +
+	"\bproblems\x18\x06 \x03(\v2\x17.tuxtape.v1.SyncProblemR\bproblems\x1a:\n" +
+	"\fRecordsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x012\x89\x01\n" +
 	"\n" +
 	"CVEService\x12E\n" +
 	"\bListCVEs\x12\x1b.tuxtape.v1.ListCVEsRequest\x1a\x1c.tuxtape.v1.ListCVEsResponse\x124\n" +
@@ -3005,7 +3423,10 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\fRemoveKernel\x12\x1f.tuxtape.v1.RemoveKernelRequest\x1a .tuxtape.v1.RemoveKernelResponse2J\n" +
 	"\n" +
 	"VEXService\x12<\n" +
-	"\x06GetVEX\x12\x19.tuxtape.v1.GetVEXRequest\x1a\x17.tuxtape.v1.VEXDocument2\xfb\x01\n" +
+	"\x06GetVEX\x12\x19.tuxtape.v1.GetVEXRequest\x1a\x17.tuxtape.v1.VEXDocument2\x9c\x01\n" +
+	"\vSyncService\x12B\n" +
+	"\tStartSync\x12\x1c.tuxtape.v1.StartSyncRequest\x1a\x17.tuxtape.v1.SyncSummary\x12I\n" +
+	"\rGetSyncStatus\x12 .tuxtape.v1.GetSyncStatusRequest\x1a\x16.tuxtape.v1.SyncStatus2\xfb\x01\n" +
 	"\fTokenService\x12N\n" +
 	"\vCreateToken\x12\x1e.tuxtape.v1.CreateTokenRequest\x1a\x1f.tuxtape.v1.CreateTokenResponse\x12K\n" +
 	"\n" +
@@ -3032,7 +3453,7 @@ func file_tuxtape_v1_tuxtape_proto_rawDescGZIP() []byte {
 	return file_tuxtape_v1_tuxtape_proto_rawDescData
 }
 
-var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
 	(*ListCVEsRequest)(nil),       // 0: tuxtape.v1.ListCVEsRequest
 	(*ListCVEsResponse)(nil),      // 1: tuxtape.v1.ListCVEsResponse
@@ -3076,77 +3497,92 @@ var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
 	(*ListMachinesResponse)(nil),  // 39: tuxtape.v1.ListMachinesResponse
 	(*GetMachineRequest)(nil),     // 40: tuxtape.v1.GetMachineRequest
 	(*Machine)(nil),               // 41: tuxtape.v1.Machine
-	nil,                           // 42: tuxtape.v1.VerdictSummary.ByEntry
-	nil,                           // 43: tuxtape.v1.Kernel.ProfilesEntry
-	(*timestamppb.Timestamp)(nil), // 44: google.protobuf.Timestamp
+	(*StartSyncRequest)(nil),      // 42: tuxtape.v1.StartSyncRequest
+	(*SyncSummary)(nil),           // 43: tuxtape.v1.SyncSummary
+	(*SyncProblem)(nil),           // 44: tuxtape.v1.SyncProblem
+	(*GetSyncStatusRequest)(nil),  // 45: tuxtape.v1.GetSyncStatusRequest
+	(*SyncStatus)(nil),            // 46: tuxtape.v1.SyncStatus
+	nil,                           // 47: tuxtape.v1.VerdictSummary.ByEntry
+	nil,                           // 48: tuxtape.v1.Kernel.ProfilesEntry
+	nil,                           // 49: tuxtape.v1.SyncStatus.RecordsEntry
+	(*timestamppb.Timestamp)(nil), // 50: google.protobuf.Timestamp
 }
 var file_tuxtape_v1_tuxtape_proto_depIdxs = []int32{
-	44, // 0: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
+	50, // 0: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
 	3,  // 1: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
 	9,  // 2: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
-	44, // 3: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
+	50, // 3: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
 	4,  // 4: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
 	5,  // 5: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
 	6,  // 6: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
 	8,  // 7: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
 	7,  // 8: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
-	42, // 9: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
+	47, // 9: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
 	15, // 10: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
 	16, // 11: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
 	18, // 12: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
-	44, // 13: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
-	43, // 14: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
+	50, // 13: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
+	48, // 14: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
 	17, // 15: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
 	27, // 16: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
 	27, // 17: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
-	44, // 18: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
-	44, // 19: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
-	44, // 20: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
+	50, // 18: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
+	50, // 19: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
+	50, // 20: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
 	30, // 21: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
-	44, // 22: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	50, // 22: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
 	33, // 23: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
-	44, // 24: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
+	50, // 24: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
 	34, // 25: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
 	37, // 26: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
-	44, // 27: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
+	50, // 27: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
 	41, // 28: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
-	44, // 29: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
+	50, // 29: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
 	33, // 30: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
 	37, // 31: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
-	44, // 32: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
-	0,  // 33: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
-	2,  // 34: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
-	10, // 35: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
-	12, // 36: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
-	13, // 37: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
-	19, // 38: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
-	21, // 39: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
-	23, // 40: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
-	25, // 41: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
-	28, // 42: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
-	31, // 43: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
-	35, // 44: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
-	38, // 45: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
-	40, // 46: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
-	1,  // 47: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
-	3,  // 48: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
-	11, // 49: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
-	15, // 50: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
-	14, // 51: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
-	20, // 52: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
-	22, // 53: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
-	24, // 54: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
-	26, // 55: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
-	29, // 56: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
-	32, // 57: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
-	36, // 58: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
-	39, // 59: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
-	41, // 60: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
-	47, // [47:61] is the sub-list for method output_type
-	33, // [33:47] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	44, // 32: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
+	50, // 33: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
+	49, // 34: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
+	43, // 35: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
+	44, // 36: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
+	50, // 37: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
+	0,  // 38: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
+	2,  // 39: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
+	10, // 40: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
+	12, // 41: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
+	13, // 42: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
+	19, // 43: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
+	42, // 44: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
+	45, // 45: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
+	21, // 46: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
+	23, // 47: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
+	25, // 48: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
+	28, // 49: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
+	31, // 50: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
+	35, // 51: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
+	38, // 52: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
+	40, // 53: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
+	1,  // 54: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
+	3,  // 55: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
+	11, // 56: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
+	15, // 57: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
+	14, // 58: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
+	20, // 59: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
+	43, // 60: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
+	46, // 61: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
+	22, // 62: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
+	24, // 63: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
+	26, // 64: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
+	29, // 65: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
+	32, // 66: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
+	36, // 67: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
+	39, // 68: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
+	41, // 69: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
+	54, // [54:70] is the sub-list for method output_type
+	38, // [38:54] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_tuxtape_v1_tuxtape_proto_init() }
@@ -3160,9 +3596,9 @@ func file_tuxtape_v1_tuxtape_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tuxtape_v1_tuxtape_proto_rawDesc), len(file_tuxtape_v1_tuxtape_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   50,
 			NumExtensions: 0,
-			NumServices:   6,
+			NumServices:   7,
 		},
 		GoTypes:           file_tuxtape_v1_tuxtape_proto_goTypes,
 		DependencyIndexes: file_tuxtape_v1_tuxtape_proto_depIdxs,

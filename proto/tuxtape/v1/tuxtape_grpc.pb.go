@@ -454,6 +454,152 @@ var VEXService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
+	SyncService_StartSync_FullMethodName     = "/tuxtape.v1.SyncService/StartSync"
+	SyncService_GetSyncStatus_FullMethodName = "/tuxtape.v1.SyncService/GetSyncStatus"
+)
+
+// SyncServiceClient is the client API for SyncService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// SyncService runs the CVE sync on the server's own source (admin), and
+// says how the last one went.
+type SyncServiceClient interface {
+	StartSync(ctx context.Context, in *StartSyncRequest, opts ...grpc.CallOption) (*SyncSummary, error)
+	GetSyncStatus(ctx context.Context, in *GetSyncStatusRequest, opts ...grpc.CallOption) (*SyncStatus, error)
+}
+
+type syncServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewSyncServiceClient(cc grpc.ClientConnInterface) SyncServiceClient {
+	return &syncServiceClient{cc}
+}
+
+func (c *syncServiceClient) StartSync(ctx context.Context, in *StartSyncRequest, opts ...grpc.CallOption) (*SyncSummary, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncSummary)
+	err := c.cc.Invoke(ctx, SyncService_StartSync_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *syncServiceClient) GetSyncStatus(ctx context.Context, in *GetSyncStatusRequest, opts ...grpc.CallOption) (*SyncStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncStatus)
+	err := c.cc.Invoke(ctx, SyncService_GetSyncStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SyncServiceServer is the server API for SyncService service.
+// All implementations must embed UnimplementedSyncServiceServer
+// for forward compatibility.
+//
+// SyncService runs the CVE sync on the server's own source (admin), and
+// says how the last one went.
+type SyncServiceServer interface {
+	StartSync(context.Context, *StartSyncRequest) (*SyncSummary, error)
+	GetSyncStatus(context.Context, *GetSyncStatusRequest) (*SyncStatus, error)
+	mustEmbedUnimplementedSyncServiceServer()
+}
+
+// UnimplementedSyncServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedSyncServiceServer struct{}
+
+func (UnimplementedSyncServiceServer) StartSync(context.Context, *StartSyncRequest) (*SyncSummary, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartSync not implemented")
+}
+func (UnimplementedSyncServiceServer) GetSyncStatus(context.Context, *GetSyncStatusRequest) (*SyncStatus, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetSyncStatus not implemented")
+}
+func (UnimplementedSyncServiceServer) mustEmbedUnimplementedSyncServiceServer() {}
+func (UnimplementedSyncServiceServer) testEmbeddedByValue()                     {}
+
+// UnsafeSyncServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to SyncServiceServer will
+// result in compilation errors.
+type UnsafeSyncServiceServer interface {
+	mustEmbedUnimplementedSyncServiceServer()
+}
+
+func RegisterSyncServiceServer(s grpc.ServiceRegistrar, srv SyncServiceServer) {
+	// If the following call pancis, it indicates UnimplementedSyncServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&SyncService_ServiceDesc, srv)
+}
+
+func _SyncService_StartSync_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartSyncRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SyncServiceServer).StartSync(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SyncService_StartSync_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SyncServiceServer).StartSync(ctx, req.(*StartSyncRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SyncService_GetSyncStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSyncStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SyncServiceServer).GetSyncStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SyncService_GetSyncStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SyncServiceServer).GetSyncStatus(ctx, req.(*GetSyncStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// SyncService_ServiceDesc is the grpc.ServiceDesc for SyncService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var SyncService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tuxtape.v1.SyncService",
+	HandlerType: (*SyncServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "StartSync",
+			Handler:    _SyncService_StartSync_Handler,
+		},
+		{
+			MethodName: "GetSyncStatus",
+			Handler:    _SyncService_GetSyncStatus_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "tuxtape/v1/tuxtape.proto",
+}
+
+const (
 	TokenService_CreateToken_FullMethodName = "/tuxtape.v1.TokenService/CreateToken"
 	TokenService_ListTokens_FullMethodName  = "/tuxtape.v1.TokenService/ListTokens"
 	TokenService_RevokeToken_FullMethodName = "/tuxtape.v1.TokenService/RevokeToken"
