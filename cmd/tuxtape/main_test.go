@@ -23,10 +23,9 @@ func TestSecondInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tuxtape")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testenv.BuildTuxtape(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	tests := []struct {
 		name string

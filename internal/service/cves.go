@@ -54,9 +54,6 @@ type CVEQuery struct {
 	Profile  ProfileChoice
 	Sort     string // id, cvss or priority
 	Priority PriorityInputs
-	// Inputs, when set, are the prioritizer's inputs already loaded (a
-	// server's PrioritySource); Priority's files are not read then.
-	Inputs *priority.Inputs
 }
 
 func (q *CVEQuery) check() error {
@@ -207,7 +204,7 @@ func (s *Service) ListCVEs(ctx context.Context, q CVEQuery) (*CVEList, error) {
 		}
 		out.CVEs = append(out.CVEs, c)
 	}
-	if err := score(out.CVEs, q.Priority, q.Inputs); err != nil {
+	if err := s.score(out.CVEs, q.Priority); err != nil {
 		return nil, err
 	}
 	sortCVEs(out.CVEs, q.Sort)
@@ -222,9 +219,6 @@ type ShowOptions struct {
 	Kernel   string
 	Profile  ProfileChoice
 	Priority PriorityInputs
-	// Inputs, when set, are the prioritizer's inputs already loaded (a
-	// server's PrioritySource); Priority's files are not read then.
-	Inputs *priority.Inputs
 }
 
 // ShowCVE returns one record, with its priority and, for a kernel, its
@@ -255,7 +249,7 @@ func (s *Service) ShowCVE(ctx context.Context, id string, o ShowOptions) (*CVE, 
 		c.Verdict = &v
 	}
 	cs := []CVE{c}
-	if err := score(cs, o.Priority, o.Inputs); err != nil {
+	if err := s.score(cs, o.Priority); err != nil {
 		return nil, err
 	}
 	return &cs[0], nil
@@ -279,15 +273,10 @@ func (s *Service) kernelGauge(ctx context.Context, st store.Store, name string, 
 }
 
 // score fills in each CVE's priority.
-func score(cs []CVE, p PriorityInputs, loaded *priority.Inputs) error {
-	var in priority.Inputs
-	if loaded != nil {
-		in = *loaded
-	} else {
-		var err error
-		if in, err = p.Load(); err != nil {
-			return err
-		}
+func (s *Service) score(cs []CVE, p PriorityInputs) error {
+	in, err := s.priorityInputs(p)
+	if err != nil {
+		return err
 	}
 	for i := range cs {
 		in.Placement = placement(cs[i].Verdict)

@@ -8,11 +8,49 @@ import (
 	"github.com/tuxtape/tuxtape/internal/analysis/priority"
 )
 
-// PrioritySource keeps the prioritizer's input files loaded for a
-// long-running server and reloads one when it changes on disk (a new
-// KEV catalog or EPSS file dropped in place), so a query does not read
-// megabytes of input each time.
-type PrioritySource struct {
+// prioCache keeps the prioritizer's input files loaded, per set of files,
+// and reloads one when it changes on disk (a new KEV catalog or EPSS file
+// dropped in place): a long-running server does not read megabytes of
+// input for each query, and a one-shot command reads them once.
+type prioCache struct {
+	mu      sync.Mutex
+	sources map[PriorityInputs]*prioritySource
+}
+
+// priorityInputs are the loaded inputs of p's files. A file that turns
+// unreadable or malformed after a good load keeps the last good inputs in
+// use (the log says why); one that never loaded is an error.
+func (s *Service) priorityInputs(p PriorityInputs) (priority.Inputs, error) {
+	if p == (PriorityInputs{}) {
+		return priority.Inputs{}, nil
+	}
+	s.prio.mu.Lock()
+	src := s.prio.sources[p]
+	if src == nil {
+		if s.prio.sources == nil {
+			s.prio.sources = map[PriorityInputs]*prioritySource{}
+		}
+		src = &prioritySource{files: p}
+		s.prio.sources[p] = src
+	}
+	s.prio.mu.Unlock()
+	in, loaded, err := src.current()
+	if err != nil && loaded {
+		s.log.Warn("reload the prioritizer inputs; the last good ones stay in use", "err", err)
+		return in, nil
+	}
+	return in, err
+}
+
+// CheckPriority loads p's files now, so that a server finds a bad file
+// when it starts rather than on its first query.
+func (s *Service) CheckPriority(p PriorityInputs) error {
+	_, err := s.priorityInputs(p)
+	return err
+}
+
+// prioritySource is one set of input files and what was last read of them.
+type prioritySource struct {
 	files PriorityInputs
 
 	mu       sync.Mutex
@@ -39,36 +77,28 @@ func stampOf(path string) (stamp, error) {
 	return stamp{st.Size(), st.ModTime()}, nil
 }
 
-// NewPrioritySource loads the files once; it fails as Load does.
-func NewPrioritySource(files PriorityInputs) (*PrioritySource, error) {
-	p := &PrioritySource{files: files}
-	if _, err := p.Current(); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// Current returns the inputs, reloading a file that changed since it was
-// read. A file that turns unreadable or malformed keeps the last good
-// inputs in use and returns the error with them.
-func (p *PrioritySource) Current() (priority.Inputs, error) {
+// current returns the inputs, reloading a file that changed since it was
+// read, and whether they were ever loaded. On an error the last good
+// inputs come back with it.
+func (p *prioritySource) current() (priority.Inputs, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	kev, kerr := stampOf(p.files.KEV)
-	epss, eerr := stampOf(p.files.EPSS)
-	if kerr != nil {
-		return p.loaded, kerr
+	loaded := !p.loadedAt.IsZero()
+	kev, err := stampOf(p.files.KEV)
+	if err != nil {
+		return p.loaded, loaded, err
 	}
-	if eerr != nil {
-		return p.loaded, eerr
+	epss, err := stampOf(p.files.EPSS)
+	if err != nil {
+		return p.loaded, loaded, err
 	}
-	if !p.loadedAt.IsZero() && kev == p.kev && epss == p.epss {
-		return p.loaded, nil
+	if loaded && kev == p.kev && epss == p.epss {
+		return p.loaded, true, nil
 	}
 	in, err := p.files.Load()
 	if err != nil {
-		return p.loaded, err
+		return p.loaded, loaded, err
 	}
 	p.loaded, p.kev, p.epss, p.loadedAt = in, kev, epss, time.Now()
-	return in, nil
+	return in, true, nil
 }

@@ -20,11 +20,8 @@ func TestPrioritySourceReloads(t *testing.T) {
 	if err := os.WriteFile(kev, real, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	src, err := NewPrioritySource(PriorityInputs{KEV: kev})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := src.Current()
+	src := &prioritySource{files: PriorityInputs{KEV: kev}}
+	in, _, err := src.current()
 	if err != nil || in.KEV.Len() != 11 {
 		t.Fatalf("Current = %d KEV entries, %v; want 11", in.KEV.Len(), err)
 	}
@@ -35,7 +32,7 @@ func TestPrioritySourceReloads(t *testing.T) {
 	}
 	later := time.Now().Add(time.Minute)
 	os.Chtimes(kev, later, later)
-	in, err = src.Current()
+	in, _, err = src.current()
 	if _, ok := in.KEV.Lookup("CVE-2025-99999"); err != nil || !ok {
 		t.Errorf("after the file changed: %v, CVE-2025-99999 in KEV: %v", err, ok)
 	}
@@ -44,11 +41,26 @@ func TestPrioritySourceReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chtimes(kev, later.Add(time.Minute), later.Add(time.Minute))
-	in, err = src.Current()
+	in, _, err = src.current()
 	if _, ok := in.KEV.Lookup("CVE-2025-99999"); err == nil || !ok {
 		t.Errorf("a malformed catalog: %v; the last good one kept: %v", err, ok)
 	}
-	if _, err := NewPrioritySource(PriorityInputs{EPSS: filepath.Join(dir, "missing.csv")}); err == nil {
+	// Through the service: a file that never loaded is an error; one that
+	// broke after a good load keeps the last good inputs.
+	s := New(Config{})
+	if err := s.CheckPriority(PriorityInputs{EPSS: filepath.Join(dir, "missing.csv")}); err == nil {
 		t.Error("a missing EPSS file was accepted")
+	}
+	good := filepath.Join(dir, "good.json")
+	if err := os.WriteFile(good, real, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckPriority(PriorityInputs{KEV: good}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(good, []byte("{not json"), 0o644)
+	os.Chtimes(good, later, later)
+	if in, err := s.priorityInputs(PriorityInputs{KEV: good}); err != nil || in.KEV.Len() != 11 {
+		t.Errorf("a catalog broken after a good load: %d entries, %v; want the last good 11", in.KEV.Len(), err)
 	}
 }

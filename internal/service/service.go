@@ -39,6 +39,7 @@ type Service struct {
 
 	tokens tokenCache  // authenticated tokens (tokencache.go)
 	fleet  groupCommit // the heartbeat writer (fleet.go)
+	prio   prioCache   // the prioritizer's input files, loaded (priosource.go)
 }
 
 // New returns a Service; nothing is opened yet.

@@ -211,3 +211,16 @@ func PostgresOrSQLite(t testing.TB, b Backend) string {
 	}
 	return filepath.Join(t.TempDir(), "second.db")
 }
+
+// BuildTuxtape builds the tuxtape command into dir and returns its path:
+// the tests that need the real binary (exit codes, signals, a server and
+// its clients as processes) build it through here.
+func BuildTuxtape(dir string) (string, error) {
+	bin := filepath.Join(dir, "tuxtape")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/tuxtape")
+	cmd.Dir = RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build tuxtape: %v\n%s", err, out)
+	}
+	return bin, nil
+}

@@ -400,7 +400,7 @@ func cUnits(us []profile.Unit) []string {
 func compileBefore(ctx context.Context, k *Kernel, units []*unit, log *slog.Logger) ([]*unit, error) {
 	batch, batchErr := k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, unitPaths(units)...)
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, err // not worth trying the units one by one
 	}
 	kept := units[:0]
 	for i, u := range units {
@@ -412,9 +412,6 @@ func compileBefore(ctx context.Context, k *Kernel, units []*unit, log *slog.Logg
 			paths, err = k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, u.path)
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
 			if u.optional {
 				log.Info("skipping a unit this configuration does not build", "unit", u.path)
 				continue
@@ -476,18 +473,12 @@ func compileAfter(ctx context.Context, k *Kernel, units []*unit, fixes []Fix, lo
 	defer ws.Remove()
 	for _, f := range fixes {
 		if _, err := ws.Apply(ctx, f.Diff); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
 			return &Refusal{Code: refusal.FixDoesNotApply, Reason: fmt.Sprintf("%s: %v", f.Name, err)}
 		}
 	}
 	log.Info("compiling after the fix", "units", unitPaths(units))
 	paths, err := ws.Compile(ctx, ktree.SectionFlags, unitPaths(units)...)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
 		// The same units built before the fix, so compiler errors now are
 		// the fix's: most often it needs a change it does not carry.
 		if msgs := compilerErrors(err.Error()); len(msgs) > 0 {

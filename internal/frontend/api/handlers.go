@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/tuxtape/tuxtape/internal/analysis/openvex"
-	"github.com/tuxtape/tuxtape/internal/analysis/priority"
 	"github.com/tuxtape/tuxtape/internal/model/authz"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
 	"github.com/tuxtape/tuxtape/internal/service"
@@ -29,25 +27,6 @@ type handlers struct {
 	svc      *service.Service
 	log      *slog.Logger
 	priority service.PriorityInputs
-
-	sourceOnce sync.Once
-	source     *service.PrioritySource
-	sourceErr  error
-}
-
-// inputs are the server's prioritizer inputs, read once and again when a
-// file changes.
-func (h *handlers) inputs() (*priority.Inputs, error) {
-	h.sourceOnce.Do(func() { h.source, h.sourceErr = service.NewPrioritySource(h.priority) })
-	if h.sourceErr != nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "the server's prioritizer inputs: %v", h.sourceErr)
-	}
-	in, err := h.source.Current()
-	if err != nil {
-		// The last good inputs stay in use; the operator sees why.
-		h.log.Warn("reload the prioritizer inputs", "err", err)
-	}
-	return &in, nil
 }
 
 func (h *handlers) ListCVEs(ctx context.Context, r *pb.ListCVEsRequest) (*pb.ListCVEsResponse, error) {
@@ -67,12 +46,7 @@ func (h *handlers) ListCVEs(ctx context.Context, r *pb.ListCVEsRequest) (*pb.Lis
 		size = DefaultPage
 	}
 	q := service.CVEQuery{Since: fromTS(r.Since), File: r.File, MinCVSS: r.MinCvss, Status: vulns.Status(r.Status), Limit: int(r.Limit),
-		Kernel: r.Kernel, Affected: r.Affected, Profile: service.ProfileChoice(r.Profile), Sort: r.Sort}
-	in, err := h.inputs()
-	if err != nil {
-		return nil, err
-	}
-	q.Inputs = in
+		Kernel: r.Kernel, Affected: r.Affected, Profile: service.ProfileChoice(r.Profile), Sort: r.Sort, Priority: h.priority}
 	list, err := h.svc.ListCVEs(ctx, q)
 	if err != nil {
 		return nil, grpcError(err)
@@ -101,11 +75,7 @@ func (h *handlers) GetCVE(ctx context.Context, r *pb.GetCVERequest) (*pb.CVE, er
 	if err := field("kernel", r.Kernel, false); err != nil {
 		return nil, err
 	}
-	in, err := h.inputs()
-	if err != nil {
-		return nil, err
-	}
-	c, err := h.svc.ShowCVE(ctx, r.Id, service.ShowOptions{Kernel: r.Kernel, Profile: service.ProfileChoice(r.Profile), Inputs: in})
+	c, err := h.svc.ShowCVE(ctx, r.Id, service.ShowOptions{Kernel: r.Kernel, Profile: service.ProfileChoice(r.Profile), Priority: h.priority})
 	if err != nil {
 		return nil, grpcError(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -92,35 +91,15 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 			return t, nil
 		}
 	}
-	tooLong := usagef("--since %q: a duration can be at most %dd or 2562047h (about 292 years): give a date for earlier", s, maxSinceDays)
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
-			// Past maxSinceDays the product wraps around, to a date in
-			// the future (no rows) or the far past (every row).
-			if n > maxSinceDays {
-				return time.Time{}, tooLong
-			}
-			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
-		} else if errors.Is(err, strconv.ErrRange) {
-			return time.Time{}, tooLong
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err == nil && d >= 0 {
+	d, err := parseDuration(s)
+	switch {
+	case errors.Is(err, errTooLong):
+		return time.Time{}, usagef("--since %q: a duration can be at most %dd or 2562047h (about 292 years): give a date for earlier", s, maxDays)
+	case err == nil:
 		return now.Add(-d), nil
-	}
-	// ParseDuration says "invalid" for an overflow too: a duration that
-	// parses with a small number instead was only too long.
-	if unit := strings.TrimLeft(s, "0123456789."); err != nil && unit != s {
-		if _, err := time.ParseDuration("1" + unit); err == nil {
-			return time.Time{}, tooLong
-		}
 	}
 	return time.Time{}, usagef("--since %q: want a date like 2026-08-01 or a duration like 72h or 30d", s)
 }
-
-// maxSinceDays is the most days a time.Duration holds.
-const maxSinceDays = int(math.MaxInt64 / int64(24*time.Hour))
 
 func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 	since, err := parseSince(o.Since, time.Now())

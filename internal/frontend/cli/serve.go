@@ -92,7 +92,7 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 		return usagef("--log-format %q: want text or json", o.LogFormat)
 	}
 	pi := service.PriorityInputs(o.Priority)
-	if _, err := pi.Load(); err != nil {
+	if err := g.svc.CheckPriority(pi); err != nil {
 		return err // a bad input file is found now, not on the first query
 	}
 	// The database is opened (and migrated) before the first call.

@@ -17,14 +17,12 @@ import (
 	"github.com/tuxtape/tuxtape/internal/testenv"
 )
 
-// binary builds the real tuxtape binary once per test.
+// binary builds the real tuxtape binary for one test.
 func binary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tuxtape")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/tuxtape")
-	cmd.Dir = testenv.RepoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin, err := testenv.BuildTuxtape(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

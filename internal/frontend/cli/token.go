@@ -2,9 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"math"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -145,17 +142,4 @@ func newAuditCmd(g *Globals) *cobra.Command {
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(list)
 	return cmd
-}
-
-// parseDuration reads a Go duration (72h) or a number of days (30d),
-// refusing what a time.Duration cannot hold.
-func parseDuration(s string) (time.Duration, error) {
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseInt(days, 10, 64)
-		if err != nil || n < 0 || n > int64(math.MaxInt64/(24*time.Hour)) {
-			return 0, fmt.Errorf("duration %q: want a number of days up to %d", s, int64(math.MaxInt64/(24*time.Hour)))
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
 }

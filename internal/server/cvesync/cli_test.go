@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/tuxtape/tuxtape/internal/server/cvesync"
+	"github.com/tuxtape/tuxtape/internal/testenv"
 )
 
 var (
@@ -39,10 +40,7 @@ func tuxtape(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		binPath = filepath.Join(dir, "tuxtape")
-		if out, err := exec.Command("go", "build", "-o", binPath, "github.com/tuxtape/tuxtape/cmd/tuxtape").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build tuxtape: %v\n%s", err, out)
-		}
+		binPath, buildErr = testenv.BuildTuxtape(dir)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
