@@ -54,6 +54,11 @@ type CVEQuery struct {
 	Profile  ProfileChoice
 	Sort     string // id, cvss or priority
 	Priority PriorityInputs
+	// Tier keeps records whose priority is of this tier or above.
+	Tier string
+	// Text keeps records whose ID, title, description or a program
+	// file contains it, in any case.
+	Text string
 }
 
 func (q *CVEQuery) check() error {
@@ -74,6 +79,12 @@ func (q *CVEQuery) check() error {
 	}
 	if q.Affected && q.Kernel == "" {
 		return invalidf("--affected needs --kernel NAME")
+	}
+	if _, ok := priority.ParseTier(q.Tier); q.Tier != "" && !ok {
+		return invalidf("--tier %q: want critical, high, medium or low (that tier and above)", q.Tier)
+	}
+	if len(q.Text) > 256 {
+		return invalidf("--text is %d bytes long; at most 256", len(q.Text))
 	}
 	return q.Profile.Valid()
 }
@@ -162,7 +173,7 @@ func nonNil(s []string) []string {
 type CVEList struct {
 	CVEs []CVE
 	// Summary counts the verdicts on the query's kernel, before
-	// Affected and Limit cut the list (nil without a kernel).
+	// Affected, Tier, Text and Limit cut the list (nil without a kernel).
 	Summary *VerdictSummary
 }
 
@@ -207,11 +218,28 @@ func (s *Service) ListCVEs(ctx context.Context, q CVEQuery) (*CVEList, error) {
 	if err := s.score(out.CVEs, q.Priority); err != nil {
 		return nil, err
 	}
+	out.CVEs = slices.DeleteFunc(out.CVEs, func(c CVE) bool { return !q.keeps(&c) })
 	sortCVEs(out.CVEs, q.Sort)
 	if q.Limit > 0 && len(out.CVEs) > q.Limit {
 		out.CVEs = out.CVEs[:q.Limit]
 	}
 	return out, nil
+}
+
+// keeps applies the tier and text filters, which need the priority.
+func (q *CVEQuery) keeps(c *CVE) bool {
+	if q.Tier != "" {
+		min, _ := priority.ParseTier(q.Tier)
+		if priority.Tier(c.Priority.Tier).Rank() < min.Rank() {
+			return false
+		}
+	}
+	if q.Text == "" {
+		return true
+	}
+	text := strings.ToLower(q.Text)
+	has := func(s string) bool { return strings.Contains(strings.ToLower(s), text) }
+	return has(c.ID) || has(c.Title) || has(c.Description) || slices.ContainsFunc(c.ProgramFiles, has)
 }
 
 // ShowOptions shape ShowCVE.

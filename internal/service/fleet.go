@@ -265,7 +265,18 @@ func (s *Service) Report(ctx context.Context, machine string, es []fleet.Event) 
 	if err := st.AddEvents(ctx, out); err != nil {
 		return 0, err
 	}
+	s.events.ring()
 	return len(out), nil
+}
+
+// FleetCounts counts machines by kernel and state (stale when silent for
+// fleet.StaleAfter).
+func (s *Service) FleetCounts(ctx context.Context) ([]store.MachineCount, error) {
+	st, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.MachineCounts(ctx, time.Now().Add(-fleet.StaleAfter))
 }
 
 // MachineQuery selects machines for ListMachines.

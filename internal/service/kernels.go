@@ -19,6 +19,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/build/debpkg"
 	"github.com/tuxtape/tuxtape/internal/build/kbuild"
 	"github.com/tuxtape/tuxtape/internal/build/kernelsrc"
+	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/kconfig"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
@@ -43,6 +44,10 @@ type AddKernelOptions struct {
 	// NoChangelog: a Debian kernel does not take the CVEs its image's
 	// changelog names as fixed.
 	NoChangelog bool
+	// Remote: the request came over the API, so a source that is a path
+	// would name a file on the server's machine: refused.
+	Remote bool
+	By     Actor // for the audit log
 }
 
 // AddKernel records a kernel. A Debian kernel's config (when not given)
@@ -112,6 +117,9 @@ func (s *Service) AddKernel(ctx context.Context, o AddKernelOptions) (*kernel.Ke
 	if err := k.Validate(); err != nil {
 		return nil, &InvalidError{err.Error()}
 	}
+	if o.Remote && localPath(k.Source) {
+		return nil, invalidf("source %s is a path, which would name a file on the server's machine: over --server give debian:PACKAGE=VERSION, an http(s) tarball or a git URL", k.Source.Spec)
+	}
 	if err := checkLocalSource(k.Source); err != nil {
 		return nil, err
 	}
@@ -125,6 +133,9 @@ func (s *Service) AddKernel(ctx context.Context, o AddKernelOptions) (*kernel.Ke
 		}
 		return nil, err
 	}
+	detail := k.Release + " from " + k.Source.String()
+	s.audit(ctx, o.By, "kernel.add", k.Name, detail)
+	s.publish(ctx, event.Event{At: time.Now(), Kind: event.KernelAdded, Subject: k.Name, Actor: actorID(o.By), Detail: detail})
 	return k, nil
 }
 
@@ -157,6 +168,18 @@ func kernelArch(flag, release string) (string, error) {
 // (without --ref) a git repository. Found now, not at the first build. A
 // path that does not exist (yet) is accepted: the record may be made
 // before the tarball is put in place.
+// localPath reports whether a source names a file or directory rather
+// than a package or a URL.
+func localPath(src kernel.Source) bool {
+	switch src.Kind {
+	case kernel.SourceTarball:
+		return !strings.HasPrefix(src.Spec, "http://") && !strings.HasPrefix(src.Spec, "https://")
+	case kernel.SourceGit:
+		return !strings.Contains(src.Spec, "://") && !strings.HasPrefix(src.Spec, "git@")
+	}
+	return false
+}
+
 func checkLocalSource(src kernel.Source) error {
 	if src.Kind != kernel.SourceTarball || strings.HasPrefix(src.Spec, "http://") || strings.HasPrefix(src.Spec, "https://") {
 		return nil
@@ -275,12 +298,17 @@ func (s *Service) Kernel(ctx context.Context, name string) (KernelView, error) {
 }
 
 // RemoveKernel removes a kernel and its profiles.
-func (s *Service) RemoveKernel(ctx context.Context, name string) error {
+func (s *Service) RemoveKernel(ctx context.Context, name string, by Actor) error {
 	st, err := s.Store(ctx)
 	if err != nil {
 		return err
 	}
-	return notFound("kernel", st.RemoveKernel(ctx, name))
+	if err := st.RemoveKernel(ctx, name); err != nil {
+		return notFound("kernel", err)
+	}
+	s.audit(ctx, by, "kernel.rm", name, "")
+	s.publish(ctx, event.Event{At: time.Now(), Kind: event.KernelRemoved, Subject: name, Actor: actorID(by)})
+	return nil
 }
 
 // BuildKernelOptions shape a full kernel build.

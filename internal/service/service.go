@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
+	"github.com/tuxtape/tuxtape/internal/server/cvesync"
 	"github.com/tuxtape/tuxtape/internal/server/store"
 )
 
@@ -26,6 +28,8 @@ type Config struct {
 	Log       *slog.Logger
 	// Notify, when set, hears what a long step is doing (one line each).
 	Notify func(msg string)
+	// OnSync, when set, hears how each sync run ended (metrics).
+	OnSync func(sum cvesync.Summary, err error, took time.Duration)
 }
 
 // Service runs the use cases against one installation. It opens the
@@ -40,6 +44,7 @@ type Service struct {
 	tokens tokenCache  // authenticated tokens (tokencache.go)
 	fleet  groupCommit // the heartbeat writer (fleet.go)
 	prio   prioCache   // the prioritizer's input files, loaded (priosource.go)
+	events eventBell   // wakes stream followers (events.go)
 }
 
 // New returns a Service; nothing is opened yet.
@@ -49,6 +54,14 @@ func New(cfg Config) *Service {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{cfg: cfg, log: log}
+}
+
+// ObserveSyncs sets the hook that hears how each sync run ended (the
+// server's metrics); call it before the service is in use.
+func (s *Service) ObserveSyncs(fn func(sum cvesync.Summary, err error, took time.Duration)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.OnSync = fn
 }
 
 // Close closes the database, if it was opened.

@@ -134,7 +134,7 @@ func TestQueries(t *testing.T) {
 	if _, err := s.AddKernel(ctx, AddKernelOptions{Name: "tiny", Release: "6.1.176-tiny", Version: "6.1.176", Source: "/srv/x.tar.xz", Config: []byte("CONFIG_X=y\n")}); !IsInvalid(err) {
 		t.Errorf("AddKernel(existing name) = %v, want an InvalidError", err)
 	}
-	if err := s.RemoveKernel(ctx, "tiny"); err != nil {
+	if err := s.RemoveKernel(ctx, "tiny", Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Kernel(ctx, "tiny"); !errors.Is(err, store.ErrNotFound) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/atomicfile"
+	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
 	"github.com/tuxtape/tuxtape/internal/server/cvesync"
 	"github.com/tuxtape/tuxtape/internal/server/store"
@@ -27,6 +28,7 @@ type SyncOptions struct {
 	NoFetch bool
 	// Progress hears how many records of how many were read.
 	Progress func(done, total int)
+	By       Actor // who asked, for the event stream
 }
 
 // Sync brings the database to the CVE repository's revision.
@@ -35,8 +37,11 @@ func (s *Service) Sync(ctx context.Context, o SyncOptions) (cvesync.Summary, err
 	if err != nil {
 		return cvesync.Summary{}, err
 	}
+	source := cmp.Or(o.Source, s.cfg.Source)
+	start := time.Now()
+	s.publish(ctx, event.Event{At: start, Kind: event.SyncStarted, Subject: source, Actor: actorID(o.By)})
 	sum, err := cvesync.Run(ctx, st, cvesync.Options{
-		Source:    cmp.Or(o.Source, s.cfg.Source),
+		Source:    source,
 		Rev:       o.Rev,
 		MirrorDir: s.cfg.MirrorDir,
 		NoFetch:   o.NoFetch,
@@ -52,7 +57,28 @@ func (s *Service) Sync(ctx context.Context, o SyncOptions) (cvesync.Summary, err
 			s.log.Warn("record the sync summary", "err", werr)
 		}
 	}
+	done := event.Event{At: time.Now(), Kind: event.SyncFinished, Subject: source, Actor: actorID(o.By)}
+	if err != nil {
+		done.Kind, done.Detail = event.SyncFailed, err.Error()
+	} else {
+		done.Detail = fmt.Sprintf("%s to %s: %d added, %d updated, %d rejected, %d deleted, %d malformed",
+			sum.Mode, shortCommit(sum.Commit), sum.Added, sum.Updated, sum.Rejected, sum.Deleted, sum.Malformed)
+	}
+	s.publish(ctx, done)
+	s.mu.Lock()
+	onSync := s.cfg.OnSync
+	s.mu.Unlock()
+	if onSync != nil {
+		onSync(sum, err, time.Since(start))
+	}
 	return sum, err
+}
+
+func shortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
 }
 
 // SyncStatus is where the database stands: the last synced commit, its

@@ -86,6 +86,28 @@ const (
 	mediumAt   = 40
 )
 
+// ParseTier reads a tier's name.
+func ParseTier(s string) (Tier, bool) {
+	switch t := Tier(strings.ToLower(s)); t {
+	case TierCritical, TierHigh, TierMedium, TierLow:
+		return t, true
+	}
+	return "", false
+}
+
+// Rank orders tiers: low 0, medium 1, high 2, critical 3.
+func (t Tier) Rank() int {
+	switch t {
+	case TierCritical:
+		return 3
+	case TierHigh:
+		return 2
+	case TierMedium:
+		return 1
+	}
+	return 0
+}
+
 // TierOf maps a score to its tier.
 func TierOf(score float64) Tier {
 	switch {

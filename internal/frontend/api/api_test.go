@@ -16,6 +16,7 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/frontend/api"
 	"github.com/tuxtape/tuxtape/internal/model/authz"
+	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/pki"
 	"github.com/tuxtape/tuxtape/internal/service"
 	pb "github.com/tuxtape/tuxtape/proto/tuxtape/v1"
@@ -115,6 +116,11 @@ func TestRoles(t *testing.T) {
 			_, err := c.Kernel.RemoveKernel(ctx, &pb.RemoveKernelRequest{Name: "nope"})
 			return err
 		},
+		"AddKernel": func(c *api.Client) error {
+			_, err := c.Kernel.AddKernel(ctx, &pb.AddKernelRequest{Name: "k", Release: "6.1.176-k", Source: "/srv/linux.tar.xz"})
+			return err
+		},
+		"Watch":      func(c *api.Client) error { return watch(ctx, c, &pb.WatchRequest{}) },
 		"ListTokens": func(c *api.Client) error { _, err := c.Tokens.ListTokens(ctx, &pb.ListTokensRequest{}); return err },
 		"ListAudit":  func(c *api.Client) error { _, err := c.Audit.ListAudit(ctx, &pb.ListAuditRequest{}); return err },
 	}
@@ -125,7 +131,15 @@ func TestRoles(t *testing.T) {
 		{"admin", "ListCVEs", codes.OK},
 		{"admin", "ListTokens", codes.OK},
 		{"admin", "ListAudit", codes.OK},
-		{"admin", "RemoveKernel", codes.NotFound}, // allowed, and says what is missing
+		{"admin", "RemoveKernel", codes.NotFound},     // allowed, and says what is missing
+		{"admin", "AddKernel", codes.InvalidArgument}, // allowed; a path names the server's file
+		{"admin", "Watch", codes.OK},
+		{"reviewer", "Watch", codes.OK},
+		{"reviewer", "AddKernel", codes.PermissionDenied},
+		{"builder", "AddKernel", codes.PermissionDenied},
+		{"builder", "Watch", codes.PermissionDenied},
+		{"agent", "Watch", codes.PermissionDenied},
+		{"", "Watch", codes.Unauthenticated},
 		{"reviewer", "ListCVEs", codes.OK},
 		{"reviewer", "ListKernels", codes.OK},
 		{"reviewer", "RemoveKernel", codes.PermissionDenied},
@@ -204,6 +218,27 @@ func TestMalformed(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, "expires_seconds"},
 		{"VEX without kernel", func() error { _, err := c.VEX.GetVEX(ctx, &pb.GetVEXRequest{}); return err }, codes.InvalidArgument, "kernel is required"},
+		{"bad tier", func() error { _, err := c.CVEs.ListCVEs(ctx, &pb.ListCVEsRequest{Tier: "urgent"}); return err }, codes.InvalidArgument, "tier"},
+		{"10 MB text", func() error { _, err := c.CVEs.ListCVEs(ctx, &pb.ListCVEsRequest{Text: huge}); return err }, codes.InvalidArgument, "text is"},
+		{"long text", func() error {
+			_, err := c.CVEs.ListCVEs(ctx, &pb.ListCVEsRequest{Text: strings.Repeat("x", 300)})
+			return err
+		}, codes.InvalidArgument, "at most 256"},
+		{"kernel without source", func() error {
+			_, err := c.Kernel.AddKernel(ctx, &pb.AddKernelRequest{Name: "k", Release: "6.1.176-k"})
+			return err
+		}, codes.InvalidArgument, "source is required"},
+		{"kernel from a server path", func() error {
+			_, err := c.Kernel.AddKernel(ctx, &pb.AddKernelRequest{Name: "k", Release: "6.1.176-k", Version: "6.1.176", Source: "/etc", Config: []byte("CONFIG_X86_64=y\n")})
+			return err
+		}, codes.InvalidArgument, "server's machine"},
+		{"kernel from a local git repository", func() error {
+			_, err := c.Kernel.AddKernel(ctx, &pb.AddKernelRequest{Name: "k", Release: "6.1.176-k", Version: "6.1.176", Source: "/srv/linux.git", Ref: "v6.1.176", Config: []byte("CONFIG_X86_64=y\n")})
+			return err
+		}, codes.InvalidArgument, "server's machine"},
+		{"watch before the start", func() error { return watch(ctx, c, &pb.WatchRequest{AfterSeq: -5}) }, codes.InvalidArgument, "after_seq"},
+		{"watch too many kinds", func() error { return watch(ctx, c, &pb.WatchRequest{Kinds: make([]string, 100)}) }, codes.InvalidArgument, "kinds"},
+		{"watch an empty kind", func() error { return watch(ctx, c, &pb.WatchRequest{Kinds: []string{""}}) }, codes.InvalidArgument, "kinds"},
 		{"revoke unknown token", func() error {
 			_, err := c.Tokens.RevokeToken(ctx, &pb.RevokeTokenRequest{Id: "0000000000000000"})
 			return err
@@ -215,6 +250,12 @@ func TestMalformed(t *testing.T) {
 			t.Errorf("%s: %v, want %s saying %q", tt.name, err, tt.want, tt.msg)
 		}
 	}
+}
+
+// watch reads a Watch stream to its end (without follow: what the stream
+// holds) and returns its status.
+func watch(ctx context.Context, c *api.Client, r *pb.WatchRequest) error {
+	return api.Remote{C: c}.Watch(ctx, service.WatchOptions{After: r.AfterSeq, Kinds: r.Kinds, Follow: r.Follow}, func(event.Event) error { return nil })
 }
 
 func TestTokensOverTheWire(t *testing.T) {

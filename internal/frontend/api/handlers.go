@@ -11,6 +11,7 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/analysis/openvex"
 	"github.com/tuxtape/tuxtape/internal/model/authz"
+	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
 	"github.com/tuxtape/tuxtape/internal/service"
 	pb "github.com/tuxtape/tuxtape/proto/tuxtape/v1"
@@ -30,7 +31,7 @@ type handlers struct {
 }
 
 func (h *handlers) ListCVEs(ctx context.Context, r *pb.ListCVEsRequest) (*pb.ListCVEsResponse, error) {
-	for _, f := range []struct{ name, v string }{{"file", r.File}, {"status", r.Status}, {"kernel", r.Kernel}, {"profile", r.Profile}, {"sort", r.Sort}} {
+	for _, f := range []struct{ name, v string }{{"file", r.File}, {"status", r.Status}, {"kernel", r.Kernel}, {"profile", r.Profile}, {"sort", r.Sort}, {"tier", r.Tier}, {"text", r.Text}} {
 		if err := field(f.name, f.v, false); err != nil {
 			return nil, err
 		}
@@ -46,7 +47,7 @@ func (h *handlers) ListCVEs(ctx context.Context, r *pb.ListCVEsRequest) (*pb.Lis
 		size = DefaultPage
 	}
 	q := service.CVEQuery{Since: fromTS(r.Since), File: r.File, MinCVSS: r.MinCvss, Status: vulns.Status(r.Status), Limit: int(r.Limit),
-		Kernel: r.Kernel, Affected: r.Affected, Profile: service.ProfileChoice(r.Profile), Sort: r.Sort, Priority: h.priority}
+		Kernel: r.Kernel, Affected: r.Affected, Profile: service.ProfileChoice(r.Profile), Sort: r.Sort, Priority: h.priority, Tier: r.Tier, Text: r.Text}
 	list, err := h.svc.ListCVEs(ctx, q)
 	if err != nil {
 		return nil, grpcError(err)
@@ -82,6 +83,39 @@ func (h *handlers) GetCVE(ctx context.Context, r *pb.GetCVERequest) (*pb.CVE, er
 	return CVEToProto(c), nil
 }
 
+func (h *handlers) AddKernel(ctx context.Context, r *pb.AddKernelRequest) (*pb.Kernel, error) {
+	for _, f := range []struct {
+		name, v  string
+		required bool
+	}{{"name", r.Name, true}, {"release", r.Release, true}, {"version", r.Version, false}, {"arch", r.Arch, false}, {"source", r.Source, true}, {"ref", r.Ref, false}} {
+		if err := field(f.name, f.v, f.required); err != nil {
+			return nil, err
+		}
+	}
+	o := service.AddKernelOptions{Name: r.Name, Release: r.Release, Version: r.Version, Arch: r.Arch, Source: r.Source, Ref: r.Ref,
+		Config: r.Config, NoChangelog: r.NoChangelog, Remote: true, By: actor(ctx)}
+	for _, p := range r.Patches {
+		if err := field("patches.name", p.Name, true); err != nil {
+			return nil, err
+		}
+		o.Patches = append(o.Patches, kernel.Patch{Name: p.Name, Data: p.Data})
+	}
+	for _, f := range r.Fixed {
+		if err := field("fixed.name", f.Name, true); err != nil {
+			return nil, err
+		}
+		o.Fixed = append(o.Fixed, service.NamedData{Name: f.Name, Data: f.Data})
+	}
+	if _, err := h.svc.AddKernel(ctx, o); err != nil {
+		return nil, grpcError(err)
+	}
+	v, err := h.svc.Kernel(ctx, r.Name)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return KernelToProto(v), nil
+}
+
 func (h *handlers) ListKernels(ctx context.Context, _ *pb.ListKernelsRequest) (*pb.ListKernelsResponse, error) {
 	vs, err := h.svc.Kernels(ctx)
 	if err != nil {
@@ -109,7 +143,7 @@ func (h *handlers) RemoveKernel(ctx context.Context, r *pb.RemoveKernelRequest) 
 	if err := field("name", r.Name, true); err != nil {
 		return nil, err
 	}
-	if err := h.svc.RemoveKernel(ctx, r.Name); err != nil {
+	if err := h.svc.RemoveKernel(ctx, r.Name, actor(ctx)); err != nil {
 		return nil, grpcError(err)
 	}
 	return &pb.RemoveKernelResponse{}, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/model/authz"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
+	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/service"
 	pb "github.com/tuxtape/tuxtape/proto/tuxtape/v1"
 )
@@ -29,7 +30,7 @@ func (r Remote) ListCVEs(ctx context.Context, q service.CVEQuery) (*service.CVEL
 		return nil, errServerInputs
 	}
 	req := &pb.ListCVEsRequest{File: q.File, MinCvss: q.MinCVSS, Status: string(q.Status), Limit: int32(min(q.Limit, 1<<30)),
-		Kernel: q.Kernel, Affected: q.Affected, Profile: string(q.Profile), Sort: q.Sort}
+		Kernel: q.Kernel, Affected: q.Affected, Profile: string(q.Profile), Sort: q.Sort, Tier: q.Tier, Text: q.Text}
 	if !q.Since.IsZero() {
 		req.Since = timestamppb.New(q.Since)
 	}
@@ -87,8 +88,26 @@ func (r Remote) Kernel(ctx context.Context, name string) (service.KernelView, er
 	return KernelFromProto(k), nil
 }
 
-// RemoveKernel is service.RemoveKernel on the server.
-func (r Remote) RemoveKernel(ctx context.Context, name string) error {
+// AddKernel is service.AddKernel on the server.
+func (r Remote) AddKernel(ctx context.Context, o service.AddKernelOptions) (*kernel.Kernel, error) {
+	req := &pb.AddKernelRequest{Name: o.Name, Release: o.Release, Version: o.Version, Arch: o.Arch, Source: o.Source, Ref: o.Ref,
+		Config: o.Config, NoChangelog: o.NoChangelog}
+	for _, p := range o.Patches {
+		req.Patches = append(req.Patches, &pb.Patch{Name: p.Name, Data: p.Data})
+	}
+	for _, f := range o.Fixed {
+		req.Fixed = append(req.Fixed, &pb.Patch{Name: f.Name, Data: f.Data})
+	}
+	k, err := r.C.Kernel.AddKernel(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return KernelFromProto(k).Kernel, nil
+}
+
+// RemoveKernel is service.RemoveKernel on the server (the server audits
+// the caller's token).
+func (r Remote) RemoveKernel(ctx context.Context, name string, _ service.Actor) error {
 	_, err := r.C.Kernel.RemoveKernel(ctx, &pb.RemoveKernelRequest{Name: name})
 	return err
 }

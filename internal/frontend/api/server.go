@@ -45,6 +45,9 @@ type Options struct {
 	Priority service.PriorityInputs
 	// Metrics, when set, count and time every RPC.
 	Metrics *Metrics
+	// EventPoll is how often a Watch looks for other replicas' events
+	// (default: the service's).
+	EventPoll time.Duration
 }
 
 // New returns the gRPC server with every service and the health service
@@ -73,6 +76,7 @@ func New(o Options) *grpc.Server {
 	pb.RegisterAuditServiceServer(s, h)
 	pb.RegisterFleetServiceServer(s, &fleetHandlers{svc: o.Service, log: log})
 	pb.RegisterSyncServiceServer(s, &syncHandlers{svc: o.Service})
+	pb.RegisterEventServiceServer(s, &eventHandlers{svc: o.Service, poll: o.EventPoll})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
@@ -124,6 +128,8 @@ var roles = map[string][]authz.Role{
 	pb.KernelService_ListKernels_FullMethodName:  {authz.Admin, authz.Reviewer, authz.Builder},
 	pb.KernelService_GetKernel_FullMethodName:    {authz.Admin, authz.Reviewer, authz.Builder},
 	pb.KernelService_RemoveKernel_FullMethodName: {authz.Admin},
+	pb.KernelService_AddKernel_FullMethodName:    {authz.Admin},
+	pb.EventService_Watch_FullMethodName:         {authz.Admin, authz.Reviewer},
 	pb.VEXService_GetVEX_FullMethodName:          {authz.Admin, authz.Reviewer, authz.Builder},
 	pb.SyncService_StartSync_FullMethodName:      {authz.Admin},
 	pb.SyncService_GetSyncStatus_FullMethodName:  {authz.Admin, authz.Reviewer},

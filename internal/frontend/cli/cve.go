@@ -42,6 +42,8 @@ type CVEListOptions struct {
 	Sort     string
 	Profile  string
 	Priority PriorityFlags
+	Tier     string
+	Text     string
 }
 
 func newCVEListCmd(g *Globals) *cobra.Command {
@@ -61,7 +63,10 @@ or unknown, the reason, and where the code is built: vmlinux or a module), using
 the kernel's real build profile when it has one, else its static profile.
 --affected keeps the records that need action (affected, or unknown and treated
 as affected). --sort priority ranks by the prioritizer's score (CNA CVSS and its
-scenario, CISA KEV, EPSS, subsystem, and for a kernel where the code is built).`,
+scenario, CISA KEV, EPSS, subsystem, and for a kernel where the code is built).
+--tier keeps the records whose priority is of that tier or above (critical,
+high, medium, low); --text those whose ID, title, description or a program file
+contains the text, in any case.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCVEList(cmd.Context(), g, o)
@@ -77,6 +82,8 @@ scenario, CISA KEV, EPSS, subsystem, and for a kernel where the code is built).`
 	f.StringVar(&o.Kernel, "kernel", "", "judge each record against this kernel (see tuxtape kernel list)")
 	f.BoolVar(&o.Affected, "affected", false, "with --kernel: only records that need action on it")
 	f.StringVar(&o.Sort, "sort", "id", "order: id, cvss or priority")
+	f.StringVar(&o.Tier, "tier", "", "only records of this priority tier or above: critical, high, medium or low")
+	f.StringVar(&o.Text, "text", "", "only records whose ID, title, description or a program file contains this text")
 	f.StringVar(&o.Profile, "profile", "", "with --kernel: build profile to use: real, static or none (default: real if built, else static)")
 	o.Priority.add(f)
 	return cmd
@@ -109,7 +116,7 @@ func runCVEList(ctx context.Context, g *Globals, o CVEListOptions) error {
 	list, err := g.q.ListCVEs(ctx, service.CVEQuery{
 		Since: since, File: o.File, MinCVSS: o.MinCVSS, Status: vulns.Status(o.Status), Limit: o.Limit,
 		Kernel: o.Kernel, Affected: o.Affected, Profile: service.ProfileChoice(o.Profile), Sort: o.Sort,
-		Priority: service.PriorityInputs(o.Priority),
+		Priority: service.PriorityInputs(o.Priority), Tier: o.Tier, Text: o.Text,
 	})
 	if err != nil {
 		return err

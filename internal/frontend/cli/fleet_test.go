@@ -3,6 +3,8 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,7 +31,8 @@ func TestFleet(t *testing.T) {
 		}
 		secret[tc[0]] = tok.Secret
 	}
-	addr, stop := local.serve(t, "--tls-cert", filepath.Join(certs, "server.pem"), "--tls-key", filepath.Join(certs, "server-key.pem"))
+	addr, metrics, stop := local.serveWithMetrics(t, "--tls-cert", filepath.Join(certs, "server.pem"), "--tls-key", filepath.Join(certs, "server-key.pem"),
+		"--metrics-listen", "127.0.0.1:0")
 	remote := proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=" + addr,
 		"TUXTAPE_CA=" + filepath.Join(certs, "ca.pem"), "TUXTAPE_TOKEN=" + secret["reviewer"]}}
 
@@ -80,6 +83,20 @@ func TestFleet(t *testing.T) {
 	show := remote.must(t, "fleet", "show", "host-1")
 	if strings.Contains(show, "\x1b") || !strings.Contains(show, `\e]0;pwned\x07`) || !strings.Contains(show, "web-1.example") {
 		t.Errorf("fleet show does not escape the kernel log:\n%q", show)
+	}
+	// The report is in the event stream, escaped on the terminal too.
+	if ev := remote.must(t, "events", "--kind", "fleet."); !strings.Contains(ev, "fleet.bug_detected\thost-1") || strings.Contains(ev, "\x1b") {
+		t.Errorf("events --kind fleet.:\n%q", ev)
+	}
+	// The metrics count the fleet by kernel and state.
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `tuxtape_fleet_machines{kernel="6.1.0-28-amd64",state="ok"} 1`; !strings.Contains(string(body), want) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 	for _, tc := range []struct {
 		args []string

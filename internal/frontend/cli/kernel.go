@@ -127,10 +127,7 @@ func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptio
 		}
 		ko.Fixed = append(ko.Fixed, service.NamedData{Name: f, Data: data})
 	}
-	if err := g.local("kernel add"); err != nil {
-		return err
-	}
-	k, err := g.svc.AddKernel(ctx, ko)
+	k, err := g.q.AddKernel(ctx, ko)
 	if err != nil {
 		return err
 	}
@@ -243,7 +240,7 @@ func newKernelRmCmd(g *Globals) *cobra.Command {
 		Short: "Remove a kernel and its profiles",
 		Args:  exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.q.RemoveKernel(cmd.Context(), args[0]); err != nil {
+			if err := g.q.RemoveKernel(cmd.Context(), args[0], service.Actor{ID: service.LocalActor}); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.Stdout, "removed kernel %s\n", args[0])

@@ -21,7 +21,9 @@ import (
 	"github.com/tuxtape/tuxtape/internal/frontend/config"
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/authz"
+	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
+	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/server/cvesync"
 	"github.com/tuxtape/tuxtape/internal/server/store"
 	"github.com/tuxtape/tuxtape/internal/service"
@@ -64,7 +66,8 @@ type queries interface {
 	ShowCVE(ctx context.Context, id string, o service.ShowOptions) (*service.CVE, error)
 	Kernels(ctx context.Context) ([]service.KernelView, error)
 	Kernel(ctx context.Context, name string) (service.KernelView, error)
-	RemoveKernel(ctx context.Context, name string) error
+	AddKernel(ctx context.Context, o service.AddKernelOptions) (*kernel.Kernel, error)
+	RemoveKernel(ctx context.Context, name string, by service.Actor) error
 	VEX(ctx context.Context, o service.VEXOptions) (*vex.VEX, error)
 	CreateToken(ctx context.Context, o service.CreateTokenOptions) (authz.Token, string, error)
 	Tokens(ctx context.Context) ([]authz.Token, error)
@@ -74,6 +77,7 @@ type queries interface {
 	SyncStatus(ctx context.Context) (service.SyncStatus, error)
 	ListMachines(ctx context.Context, q service.MachineQuery) ([]fleet.Machine, error)
 	Machine(ctx context.Context, id string, events int) (service.MachineDetail, error)
+	Watch(ctx context.Context, o service.WatchOptions, fn func(event.Event) error) error
 }
 
 // local refuses a command that works only on the database itself when a
@@ -285,7 +289,7 @@ kernel's .config take it as --kconfig.`,
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress output")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "debug logging on stderr")
 	root.AddCommand(newSyncCmd(g), newCVECmd(g), newKernelCmd(g), newPatchCmd(g), newVEXCmd(g),
-		newServeCmd(g), newTokenCmd(g), newAuditCmd(g), newCertsCmd(g), newFleetCmd(g))
+		newServeCmd(g), newTokenCmd(g), newAuditCmd(g), newCertsCmd(g), newFleetCmd(g), newEventsCmd(g))
 	return root
 }
 

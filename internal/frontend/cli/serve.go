@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,6 +25,9 @@ type ServeOptions struct {
 	Drain           time.Duration
 	MetricsListen   string
 	LogFormat       string
+	SyncInterval    time.Duration
+	SyncSource      string
+	ReplicaID       string
 }
 
 func newServeCmd(g *Globals) *cobra.Command {
@@ -40,7 +44,17 @@ with tuxtape certs init.
 --insecure serves plain TCP, and only on a loopback address. The
 prioritizer's inputs (--kev, --epss) are the server's, so every client sees
 the same ranking. SIGINT or SIGTERM drains the calls in flight (--drain)
-and stops.`,
+and stops.
+
+--sync-interval D syncs the CVE data every D (from --sync-source, default the
+configured source), as an alternative to cron. Several replicas on one
+PostgreSQL database take turns through a lease in the database: one runs each
+sync, and the interval holds across them. --replica-id names this replica in
+the lease and the event stream (default HOST:PID).
+
+--metrics-listen serves Prometheus metrics: RPCs by method and code with their
+latency, sync runs by result and their duration, and the fleet's machines by
+kernel and state.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), g, o)
@@ -54,6 +68,9 @@ and stops.`,
 	f.DurationVar(&o.Drain, "drain", 10*time.Second, "on SIGINT/SIGTERM, how long calls in flight may take to finish")
 	f.StringVar(&o.MetricsListen, "metrics-listen", "", "serve Prometheus metrics on http://ADDR/metrics (plain HTTP: keep it on a private address)")
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format on stderr: text or json")
+	f.DurationVar(&o.SyncInterval, "sync-interval", 0, "sync the CVE data this often (e.g. 1h; 0: only when asked)")
+	f.StringVar(&o.SyncSource, "sync-source", "", "the repository the periodic sync reads (default: the configured source)")
+	f.StringVar(&o.ReplicaID, "replica-id", "", "this replica's name in the sync lease and the event stream (default HOST:PID)")
 	o.Priority.add(f)
 	return cmd
 }
@@ -103,7 +120,17 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	if o.SyncInterval < 0 {
+		return usagef("--sync-interval %v: want a positive duration, or 0 for none", o.SyncInterval)
+	}
+	if o.SyncSource != "" && o.SyncInterval == 0 {
+		return usagef("--sync-source needs --sync-interval")
+	}
 	metrics := api.NewMetrics()
+	g.svc.ObserveSyncs(metrics.ObserveSync)
+	if err := metrics.WatchFleet(g.svc); err != nil {
+		return err
+	}
 	if o.MetricsListen != "" {
 		ml, err := net.Listen("tcp", o.MetricsListen)
 		if err != nil {
@@ -126,7 +153,26 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 		mode = "mutual TLS"
 	}
 	fmt.Fprintf(g.Stderr, "serving on %s (%s)\n", l.Addr(), mode)
-	if err := api.Serve(ctx, s, l, o.Drain); err != nil {
+	loopDone := make(chan struct{})
+	if o.SyncInterval > 0 {
+		holder := o.ReplicaID
+		if holder == "" {
+			host, _ := os.Hostname()
+			holder = fmt.Sprintf("%s:%d", host, os.Getpid())
+		}
+		fmt.Fprintf(g.Stderr, "syncing every %v as %s\n", o.SyncInterval, holder)
+		go func() {
+			defer close(loopDone)
+			if err := g.svc.SyncLoop(ctx, service.SyncLoopOptions{Interval: o.SyncInterval, Source: o.SyncSource, Holder: holder}); err != nil {
+				log.Error("periodic sync stopped", "err", err)
+			}
+		}()
+	} else {
+		close(loopDone)
+	}
+	err = api.Serve(ctx, s, l, o.Drain)
+	<-loopDone
+	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	fmt.Fprintln(g.Stderr, "stopped")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -100,6 +101,12 @@ func (p proc) serveWithMetrics(t *testing.T, args ...string) (string, string, fu
 	return addr, metrics, stop
 }
 
+// A kernel source the server never fetches in these tests (adding a
+// kernel records it; building fetches it).
+const kernelURL = "https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-6.1.176.tar.xz"
+
+var tinyConfig = filepath.Join("testdata", "tinyconfig-x86_64.config")
+
 // TestServer runs the real server and CLI binaries: TLS and mutual TLS
 // with certificates from `certs init`, tokens of each role, and the same
 // answers remotely as locally.
@@ -141,6 +148,8 @@ func TestServer(t *testing.T) {
 		{"cve", "list", "--kernel", "tiny", "--profile", "none", "--json"},
 		{"cve", "list", "--kernel", "tiny", "--profile", "none", "--affected", "--sort", "priority", "--limit", "25"},
 		{"cve", "list", "--file", "net/sched", "--min-cvss", "7", "--since", "2026-08-01"},
+		{"cve", "list", "--kernel", "tiny", "--profile", "none", "--tier", "medium", "--text", "NET/", "--sort", "priority", "--json"},
+		{"cve", "list", "--tier", "high", "--text", "use-after-free"},
 		{"cve", "show", "CVE-2025-21703", "--kernel", "tiny", "--profile", "none", "--json"},
 		{"cve", "show", "CVE-2024-26581"},
 		{"kernel", "list", "--json"},
@@ -176,7 +185,12 @@ func TestServer(t *testing.T) {
 		{"reviewer", []string{"sync", "--no-fetch"}, 1, "PermissionDenied"},
 		{"admin", []string{"sync", "--source", "/elsewhere"}, 2, "own source"},
 		{"admin", []string{"sync", "--announce", "-"}, 2, "not through --server"},
-		{"admin", []string{"kernel", "add", "x", "--release", "6.1.176-x", "--version", "6.1.176", "--source", "/x.tar.xz"}, 2, "not through --server"},
+		{"admin", []string{"kernel", "add", "x", "--release", "6.1.176-x", "--version", "6.1.176", "--source", "/x.tar.xz", "--kconfig", tinyConfig}, 2, "server's machine"},
+		{"reviewer", []string{"kernel", "add", "x", "--release", "6.1.176-x", "--version", "6.1.176", "--source", kernelURL, "--kconfig", tinyConfig}, 1, "PermissionDenied"},
+		{"admin", []string{"kernel", "add", "tiny", "--release", "6.1.176-x", "--version", "6.1.176", "--source", kernelURL, "--kconfig", tinyConfig}, 2, "already exists"},
+		{"admin", []string{"cve", "list", "--tier", "urgent"}, 2, "--tier"},
+		{"agent", []string{"events"}, 1, "PermissionDenied"},
+		{"admin", []string{"events", "--after", "-2"}, 2, "after"},
 		{"admin", []string{"cve", "list", "--kev", "x.json"}, 2, "the server's"},
 	} {
 		code, _, errs := remote(tc.who).run(t, tc.args...)
@@ -184,6 +198,48 @@ func TestServer(t *testing.T) {
 			t.Errorf("%s: tuxtape %v: exit %d, %q; want exit %d saying %q", tc.who, tc.args, code, errs, tc.code, tc.msg)
 		}
 	}
+	// A kernel added through the server is the server's: audited with
+	// the caller's token, in the event stream, and shown as locally.
+	follow := exec.Command(bin, "events", "--follow", "--after", "-1", "--json")
+	follow.Env = append(os.Environ(), remote("reviewer").env...)
+	followOut, err := follow.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer follow.Process.Kill()
+	time.Sleep(500 * time.Millisecond) // the follower has read where the stream stands
+	admin.must(t, "kernel", "add", "tiny2", "--release", "6.1.176-tiny2", "--version", "6.1.176", "--source", kernelURL, "--kconfig", tinyConfig)
+	if got, want := remote("reviewer").must(t, "kernel", "show", "tiny2", "--json"), local.must(t, "kernel", "show", "tiny2", "--json"); got != want {
+		t.Errorf("kernel added remotely: remote show\n%s\nlocal\n%s", got, want)
+	}
+	admin.must(t, "kernel", "rm", "tiny2")
+	followed := make(chan []string, 1)
+	go func() {
+		var kinds []string
+		sc := bufio.NewScanner(followOut)
+		for len(kinds) < 2 && sc.Scan() {
+			var e struct{ Kind, Subject, Actor string }
+			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Subject == "tiny2" && e.Actor != "" && e.Actor != "local" {
+				kinds = append(kinds, e.Kind)
+			}
+		}
+		followed <- kinds
+	}()
+	select {
+	case kinds := <-followed:
+		if strings.Join(kinds, " ") != "kernel.added kernel.removed" {
+			t.Errorf("events --follow saw %v for tiny2", kinds)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("events --follow did not see tiny2 added and removed within 20 s")
+	}
+	if log := admin.must(t, "audit", "list", "--json"); !strings.Contains(log, `"kernel.add"`) || !strings.Contains(log, `"kernel.rm"`) {
+		t.Errorf("kernel changes are not in the audit log:\n%s", log)
+	}
+
 	// A sync runs on the server, from its own source and mirror.
 	var sum struct{ Mode, Commit string }
 	if err := json.Unmarshal([]byte(admin.must(t, "sync", "--no-fetch", "--rev", testenv.BundleHead, "--json")), &sum); err != nil || sum.Mode != "up-to-date" || sum.Commit != testenv.BundleHead {
@@ -191,6 +247,9 @@ func TestServer(t *testing.T) {
 	}
 	if got, want := remote("reviewer").must(t, "sync", "status", "--json"), local.must(t, "sync", "status", "--json"); got != want {
 		t.Errorf("sync status: remote\n%s\nlocal\n%s", got, want)
+	}
+	if ev := remote("reviewer").must(t, "events", "--kind", "sync."); !strings.Contains(ev, "sync.started") || !strings.Contains(ev, "sync.finished") || !strings.Contains(ev, "up-to-date") {
+		t.Errorf("events --kind sync.:\n%s", ev)
 	}
 	// A revoked token stops working at once; the audit log says who did it.
 	var made struct {
@@ -221,6 +280,8 @@ func TestServer(t *testing.T) {
 		`tuxtape_rpc_calls_total{code="PermissionDenied",method="/tuxtape.v1.TokenService/ListTokens"} 1`,
 		`tuxtape_rpc_calls_total{code="OK",method="/tuxtape.v1.CVEService/ListCVEs"}`,
 		`tuxtape_rpc_duration_seconds_bucket{method="/tuxtape.v1.CVEService/GetCVE"`,
+		`tuxtape_sync_runs_total{result="up-to-date"} 1`,
+		`tuxtape_sync_duration_seconds_count 1`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -279,8 +340,21 @@ func TestReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	tls := []string{"--tls-cert", filepath.Join(certs, "server.pem"), "--tls-key", filepath.Join(certs, "server-key.pem")}
-	a, _ := local.serve(t, tls...)
-	b, _ := local.serve(t, tls...)
+	// Each replica has its own data directory (as on its own machine) and
+	// syncs every few seconds from the bundle: the lease makes them take
+	// turns.
+	const interval = 3 * time.Second
+	replica := func(name string) string {
+		data := t.TempDir()
+		if err := os.Symlink(testenv.Mirror(t), filepath.Join(data, "vulns.git")); err != nil {
+			t.Fatal(err)
+		}
+		p := local
+		p.env = append(append([]string{}, local.env...), "TUXTAPE_DATA_DIR="+data)
+		addr, _ := p.serve(t, append([]string{"--sync-interval", interval.String(), "--sync-source", testenv.Bundle(t), "--replica-id", name}, tls...)...)
+		return addr
+	}
+	a, b := replica("a"), replica("b")
 	client := func(addr, token string) proc {
 		return proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_DB=", "TUXTAPE_SERVER=" + addr,
 			"TUXTAPE_CA=" + filepath.Join(certs, "ca.pem"), "TUXTAPE_TOKEN=" + token}}
@@ -310,6 +384,57 @@ func TestReplicas(t *testing.T) {
 	if log := client(a, admin.Secret).must(t, "audit", "list", "--json"); !strings.Contains(log, `"token.revoke"`) || !strings.Contains(log, `"token.create"`) {
 		t.Errorf("audit log through replica a:\n%s", log)
 	}
+
+	// The periodic sync: runs never overlap, one replica at a time, and a
+	// run starts no sooner than the interval after the last one ended,
+	// whichever replica ran it.
+	type ev struct {
+		Seq         int64
+		At          time.Time
+		Kind, Actor string
+		Detail      string
+	}
+	var runs []ev
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		runs = runs[:0]
+		for _, line := range strings.Split(strings.TrimSpace(client(b, admin.Secret).must(t, "events", "--kind", "sync.", "--json")), "\n") {
+			var e ev
+			if line != "" && json.Unmarshal([]byte(line), &e) == nil {
+				runs = append(runs, e)
+			}
+		}
+		if finished := strings.Count(fmt.Sprint(runs), "sync.finished"); finished >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	var last *ev
+	holders := map[string]bool{}
+	for i := range runs {
+		e := &runs[i]
+		switch e.Kind {
+		case "sync.started":
+			if last != nil && last.Kind == "sync.started" {
+				t.Errorf("sync started by %s while %s's run was going (seq %d)", e.Actor, last.Actor, e.Seq)
+			}
+			if last != nil && last.Kind == "sync.finished" && e.At.Sub(last.At) < interval-100*time.Millisecond {
+				t.Errorf("sync started by %s %v after the last ended; the interval is %v", e.Actor, e.At.Sub(last.At), interval)
+			}
+			holders[e.Actor] = true
+		case "sync.finished":
+			if last == nil || last.Kind != "sync.started" || last.Actor != e.Actor {
+				t.Errorf("sync finished by %s without its start (seq %d)", e.Actor, e.Seq)
+			}
+		case "sync.failed":
+			t.Errorf("periodic sync failed: %s", e.Detail)
+		}
+		last = e
+	}
+	if n := strings.Count(fmt.Sprint(runs), "sync.finished"); n < 3 {
+		t.Errorf("%d periodic syncs finished within 90 s at a %v interval: %+v", n, interval, runs)
+	}
+	t.Logf("periodic syncs ran on %v", holders)
 }
 
 // startServe starts `tuxtape serve` on a loopback port and reads its

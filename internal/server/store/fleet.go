@@ -160,6 +160,9 @@ func (d *db) AddEvents(ctx context.Context, es []fleet.Event) error {
 	if err := in.flush(ctx); err != nil {
 		return fmt.Errorf("store events: %w", err)
 	}
+	if err := d.appendEvents(ctx, tx, fleetStreamEvents(es)); err != nil {
+		return fmt.Errorf("store events: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store events: %w", err)
 	}

@@ -110,4 +110,21 @@ var migrations = []string{
 		log        TEXT NOT NULL
 	);
 	CREATE INDEX machine_events_at ON machine_events (machine_id, at_ns);`,
+	// 5: the event stream, and leases (one replica at a time runs a
+	// periodic job). Sequence numbers are assigned under a table lock, not
+	// by a sequence, so that they commit in order: a follower never sees
+	// seq n+1 before seq n.
+	`CREATE TABLE events (
+		seq     BIGINT PRIMARY KEY,
+		at_ns   BIGINT NOT NULL,
+		kind    TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		actor   TEXT NOT NULL,
+		detail  TEXT NOT NULL
+	);
+	CREATE TABLE leases (
+		name       TEXT PRIMARY KEY,
+		holder     TEXT NOT NULL,
+		expires_ns BIGINT NOT NULL
+	);`,
 }

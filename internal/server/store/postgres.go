@@ -46,7 +46,8 @@ func openPostgres(ctx context.Context, dsn string) (Store, error) {
 	// in flight (database/sql keeps two idle by default).
 	sqldb.SetMaxIdleConns(64)
 	d := &db{sql: sqldb, backend: "postgres", rebind: dollarRebind,
-		lockMigrations: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrationLock)}
+		lockMigrations: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrationLock),
+		lockEvents:     `LOCK TABLE events IN EXCLUSIVE MODE`}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, connectError(ctx, dsn, cfg.ConnectTimeout, err)

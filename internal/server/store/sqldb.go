@@ -24,6 +24,10 @@ type db struct {
 	// lockMigrations is run first in a migration transaction to keep other
 	// openers out; empty when beginning the transaction already does.
 	lockMigrations string
+	// lockEvents is run first in a transaction that appends events, so
+	// that sequence numbers commit in order; empty when the transaction
+	// is the only writer already (SQLite).
+	lockEvents string
 }
 
 func (d *db) Backend() string { return d.backend }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/model/authz"
+	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
@@ -75,13 +76,32 @@ type Store interface {
 	// PutMachines stores heartbeats, in one transaction: a machine's row is
 	// replaced unless it holds a newer heartbeat already.
 	PutMachines(ctx context.Context, ms []fleet.Machine) error
-	// AddEvents stores events, in one transaction.
+	// AddEvents stores machines' events, and their entries in the event
+	// stream, in one transaction.
 	AddEvents(ctx context.Context, es []fleet.Event) error
 	// Machines lists machines matching f, by ID.
 	Machines(ctx context.Context, f MachineFilter) ([]fleet.Machine, error)
 	// Machine returns one machine and its newest events (at most events),
 	// or ErrNotFound.
 	Machine(ctx context.Context, id string, events int) (fleet.Machine, []fleet.Event, error)
+	// AppendEvents adds events to the stream, numbered after the last
+	// committed one, in one transaction.
+	AppendEvents(ctx context.Context, es []event.Event) error
+	// Events lists the stream's events after seq, oldest first, at most
+	// limit (0: all).
+	Events(ctx context.Context, after int64, limit int) ([]event.Event, error)
+	// LastEventSeq is the newest event's seq (0 with none).
+	LastEventSeq(ctx context.Context) (int64, error)
+	// AcquireLease takes or renews the lease called name for holder until
+	// until, if it is free, expired at now, or holder's already.
+	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
+	// ReleaseLease gives the lease up if holder has it, keeping it closed
+	// to everyone until until (the zero time: free now). A periodic job
+	// hands its lease back this way until its next run is due.
+	ReleaseLease(ctx context.Context, name, holder string, until time.Time) error
+	// MachineCounts counts machines by kernel and state; machines last
+	// seen before staleBefore count as stale.
+	MachineCounts(ctx context.Context, staleBefore time.Time) ([]MachineCount, error)
 	// Backend names the database kind ("sqlite" or "postgres").
 	Backend() string
 	Close() error

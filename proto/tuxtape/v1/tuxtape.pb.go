@@ -25,6 +25,151 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type WatchRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AfterSeq int64                  `protobuf:"varint,1,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	// Kinds or areas ("sync.", "fleet.") to keep; all when empty.
+	Kinds         []string `protobuf:"bytes,2,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Follow        bool     `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WatchRequest) GetAfterSeq() int64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *WatchRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+type StreamEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	Subject       string                 `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	Actor         string                 `protobuf:"bytes,5,opt,name=actor,proto3" json:"actor,omitempty"`
+	Detail        string                 `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamEvent) Reset() {
+	*x = StreamEvent{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEvent) ProtoMessage() {}
+
+func (x *StreamEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
+func (*StreamEvent) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StreamEvent) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *StreamEvent) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *StreamEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *StreamEvent) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *StreamEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *StreamEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 type ListCVEsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Since    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
@@ -39,15 +184,19 @@ type ListCVEsRequest struct {
 	// The prioritizer's inputs are the server's own (serve --kev, --epss).
 	// Paging: at most page_size CVEs (default 1000, at most 5000) from where
 	// page_token (a previous answer's next_page_token) says.
-	PageSize      int32  `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  int32  `protobuf:"varint,10,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,11,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// This priority tier and above (critical, high, medium, low).
+	Tier string `protobuf:"bytes,12,opt,name=tier,proto3" json:"tier,omitempty"`
+	// In the ID, title, description or a program file, in any case.
+	Text          string `protobuf:"bytes,13,opt,name=text,proto3" json:"text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListCVEsRequest) Reset() {
 	*x = ListCVEsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -59,7 +208,7 @@ func (x *ListCVEsRequest) String() string {
 func (*ListCVEsRequest) ProtoMessage() {}
 
 func (x *ListCVEsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -72,7 +221,7 @@ func (x *ListCVEsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCVEsRequest.ProtoReflect.Descriptor instead.
 func (*ListCVEsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{0}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListCVEsRequest) GetSince() *timestamppb.Timestamp {
@@ -152,6 +301,20 @@ func (x *ListCVEsRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListCVEsRequest) GetTier() string {
+	if x != nil {
+		return x.Tier
+	}
+	return ""
+}
+
+func (x *ListCVEsRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
 type ListCVEsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Cves  []*CVE                 `protobuf:"bytes,1,rep,name=cves,proto3" json:"cves,omitempty"`
@@ -165,7 +328,7 @@ type ListCVEsResponse struct {
 
 func (x *ListCVEsResponse) Reset() {
 	*x = ListCVEsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +340,7 @@ func (x *ListCVEsResponse) String() string {
 func (*ListCVEsResponse) ProtoMessage() {}
 
 func (x *ListCVEsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +353,7 @@ func (x *ListCVEsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCVEsResponse.ProtoReflect.Descriptor instead.
 func (*ListCVEsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{1}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListCVEsResponse) GetCves() []*CVE {
@@ -225,7 +388,7 @@ type GetCVERequest struct {
 
 func (x *GetCVERequest) Reset() {
 	*x = GetCVERequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +400,7 @@ func (x *GetCVERequest) String() string {
 func (*GetCVERequest) ProtoMessage() {}
 
 func (x *GetCVERequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +413,7 @@ func (x *GetCVERequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCVERequest.ProtoReflect.Descriptor instead.
 func (*GetCVERequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{2}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetCVERequest) GetId() string {
@@ -296,7 +459,7 @@ type CVE struct {
 
 func (x *CVE) Reset() {
 	*x = CVE{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -308,7 +471,7 @@ func (x *CVE) String() string {
 func (*CVE) ProtoMessage() {}
 
 func (x *CVE) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -321,7 +484,7 @@ func (x *CVE) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CVE.ProtoReflect.Descriptor instead.
 func (*CVE) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{3}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CVE) GetId() string {
@@ -434,7 +597,7 @@ type CVSS struct {
 
 func (x *CVSS) Reset() {
 	*x = CVSS{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +609,7 @@ func (x *CVSS) String() string {
 func (*CVSS) ProtoMessage() {}
 
 func (x *CVSS) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +622,7 @@ func (x *CVSS) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CVSS.ProtoReflect.Descriptor instead.
 func (*CVSS) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{4}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CVSS) GetVector() string {
@@ -503,7 +666,7 @@ type Branch struct {
 
 func (x *Branch) Reset() {
 	*x = Branch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -515,7 +678,7 @@ func (x *Branch) String() string {
 func (*Branch) ProtoMessage() {}
 
 func (x *Branch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -528,7 +691,7 @@ func (x *Branch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Branch.ProtoReflect.Descriptor instead.
 func (*Branch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{5}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Branch) GetBranch() string {
@@ -582,7 +745,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +757,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +770,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{6}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Verdict) GetCve() string {
@@ -677,7 +840,7 @@ type FileVerdict struct {
 
 func (x *FileVerdict) Reset() {
 	*x = FileVerdict{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +852,7 @@ func (x *FileVerdict) String() string {
 func (*FileVerdict) ProtoMessage() {}
 
 func (x *FileVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +865,7 @@ func (x *FileVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileVerdict.ProtoReflect.Descriptor instead.
 func (*FileVerdict) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{7}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FileVerdict) GetPath() string {
@@ -737,7 +900,7 @@ type Priority struct {
 
 func (x *Priority) Reset() {
 	*x = Priority{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +912,7 @@ func (x *Priority) String() string {
 func (*Priority) ProtoMessage() {}
 
 func (x *Priority) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +925,7 @@ func (x *Priority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Priority.ProtoReflect.Descriptor instead.
 func (*Priority) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{8}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Priority) GetScore() float64 {
@@ -798,7 +961,7 @@ type VerdictSummary struct {
 
 func (x *VerdictSummary) Reset() {
 	*x = VerdictSummary{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +973,7 @@ func (x *VerdictSummary) String() string {
 func (*VerdictSummary) ProtoMessage() {}
 
 func (x *VerdictSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +986,7 @@ func (x *VerdictSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerdictSummary.ProtoReflect.Descriptor instead.
 func (*VerdictSummary) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{9}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VerdictSummary) GetTotal() int32 {
@@ -854,6 +1017,124 @@ func (x *VerdictSummary) GetBy() map[string]int32 {
 	return nil
 }
 
+// AddKernelRequest is `tuxtape kernel add`: the source must be a
+// package or a URL (a path would name a file on the server's machine).
+type AddKernelRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Release       string                 `protobuf:"bytes,2,opt,name=release,proto3" json:"release,omitempty"`
+	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Arch          string                 `protobuf:"bytes,4,opt,name=arch,proto3" json:"arch,omitempty"`
+	Source        string                 `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
+	Ref           string                 `protobuf:"bytes,6,opt,name=ref,proto3" json:"ref,omitempty"`
+	Config        []byte                 `protobuf:"bytes,7,opt,name=config,proto3" json:"config,omitempty"`
+	Patches       []*Patch               `protobuf:"bytes,8,rep,name=patches,proto3" json:"patches,omitempty"`
+	Fixed         []*Patch               `protobuf:"bytes,9,rep,name=fixed,proto3" json:"fixed,omitempty"`
+	NoChangelog   bool                   `protobuf:"varint,10,opt,name=no_changelog,json=noChangelog,proto3" json:"no_changelog,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddKernelRequest) Reset() {
+	*x = AddKernelRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddKernelRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddKernelRequest) ProtoMessage() {}
+
+func (x *AddKernelRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddKernelRequest.ProtoReflect.Descriptor instead.
+func (*AddKernelRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AddKernelRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AddKernelRequest) GetRelease() string {
+	if x != nil {
+		return x.Release
+	}
+	return ""
+}
+
+func (x *AddKernelRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *AddKernelRequest) GetArch() string {
+	if x != nil {
+		return x.Arch
+	}
+	return ""
+}
+
+func (x *AddKernelRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *AddKernelRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *AddKernelRequest) GetConfig() []byte {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *AddKernelRequest) GetPatches() []*Patch {
+	if x != nil {
+		return x.Patches
+	}
+	return nil
+}
+
+func (x *AddKernelRequest) GetFixed() []*Patch {
+	if x != nil {
+		return x.Fixed
+	}
+	return nil
+}
+
+func (x *AddKernelRequest) GetNoChangelog() bool {
+	if x != nil {
+		return x.NoChangelog
+	}
+	return false
+}
+
 type ListKernelsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -862,7 +1143,7 @@ type ListKernelsRequest struct {
 
 func (x *ListKernelsRequest) Reset() {
 	*x = ListKernelsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1155,7 @@ func (x *ListKernelsRequest) String() string {
 func (*ListKernelsRequest) ProtoMessage() {}
 
 func (x *ListKernelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1168,7 @@ func (x *ListKernelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKernelsRequest.ProtoReflect.Descriptor instead.
 func (*ListKernelsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{10}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{13}
 }
 
 type ListKernelsResponse struct {
@@ -899,7 +1180,7 @@ type ListKernelsResponse struct {
 
 func (x *ListKernelsResponse) Reset() {
 	*x = ListKernelsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1192,7 @@ func (x *ListKernelsResponse) String() string {
 func (*ListKernelsResponse) ProtoMessage() {}
 
 func (x *ListKernelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1205,7 @@ func (x *ListKernelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKernelsResponse.ProtoReflect.Descriptor instead.
 func (*ListKernelsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{11}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListKernelsResponse) GetKernels() []*Kernel {
@@ -943,7 +1224,7 @@ type GetKernelRequest struct {
 
 func (x *GetKernelRequest) Reset() {
 	*x = GetKernelRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1236,7 @@ func (x *GetKernelRequest) String() string {
 func (*GetKernelRequest) ProtoMessage() {}
 
 func (x *GetKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1249,7 @@ func (x *GetKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKernelRequest.ProtoReflect.Descriptor instead.
 func (*GetKernelRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{12}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetKernelRequest) GetName() string {
@@ -987,7 +1268,7 @@ type RemoveKernelRequest struct {
 
 func (x *RemoveKernelRequest) Reset() {
 	*x = RemoveKernelRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1280,7 @@ func (x *RemoveKernelRequest) String() string {
 func (*RemoveKernelRequest) ProtoMessage() {}
 
 func (x *RemoveKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1293,7 @@ func (x *RemoveKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveKernelRequest.ProtoReflect.Descriptor instead.
 func (*RemoveKernelRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{13}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoveKernelRequest) GetName() string {
@@ -1030,7 +1311,7 @@ type RemoveKernelResponse struct {
 
 func (x *RemoveKernelResponse) Reset() {
 	*x = RemoveKernelResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1323,7 @@ func (x *RemoveKernelResponse) String() string {
 func (*RemoveKernelResponse) ProtoMessage() {}
 
 func (x *RemoveKernelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1336,7 @@ func (x *RemoveKernelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveKernelResponse.ProtoReflect.Descriptor instead.
 func (*RemoveKernelResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{14}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{17}
 }
 
 type Kernel struct {
@@ -1079,7 +1360,7 @@ type Kernel struct {
 
 func (x *Kernel) Reset() {
 	*x = Kernel{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1372,7 @@ func (x *Kernel) String() string {
 func (*Kernel) ProtoMessage() {}
 
 func (x *Kernel) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1385,7 @@ func (x *Kernel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kernel.ProtoReflect.Descriptor instead.
 func (*Kernel) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{15}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Kernel) GetName() string {
@@ -1203,7 +1484,7 @@ type KernelSource struct {
 
 func (x *KernelSource) Reset() {
 	*x = KernelSource{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1496,7 @@ func (x *KernelSource) String() string {
 func (*KernelSource) ProtoMessage() {}
 
 func (x *KernelSource) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1509,7 @@ func (x *KernelSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelSource.ProtoReflect.Descriptor instead.
 func (*KernelSource) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{16}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KernelSource) GetKind() string {
@@ -1269,7 +1550,7 @@ type Patch struct {
 
 func (x *Patch) Reset() {
 	*x = Patch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1562,7 @@ func (x *Patch) String() string {
 func (*Patch) ProtoMessage() {}
 
 func (x *Patch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1575,7 @@ func (x *Patch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Patch.ProtoReflect.Descriptor instead.
 func (*Patch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{17}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Patch) GetName() string {
@@ -1324,7 +1605,7 @@ type Debian struct {
 
 func (x *Debian) Reset() {
 	*x = Debian{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1336,7 +1617,7 @@ func (x *Debian) String() string {
 func (*Debian) ProtoMessage() {}
 
 func (x *Debian) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1349,7 +1630,7 @@ func (x *Debian) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Debian.ProtoReflect.Descriptor instead.
 func (*Debian) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{18}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Debian) GetVersion() string {
@@ -1398,7 +1679,7 @@ type GetVEXRequest struct {
 
 func (x *GetVEXRequest) Reset() {
 	*x = GetVEXRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1691,7 @@ func (x *GetVEXRequest) String() string {
 func (*GetVEXRequest) ProtoMessage() {}
 
 func (x *GetVEXRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1704,7 @@ func (x *GetVEXRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVEXRequest.ProtoReflect.Descriptor instead.
 func (*GetVEXRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{19}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetVEXRequest) GetKernel() string {
@@ -1458,7 +1739,7 @@ type VEXDocument struct {
 
 func (x *VEXDocument) Reset() {
 	*x = VEXDocument{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1470,7 +1751,7 @@ func (x *VEXDocument) String() string {
 func (*VEXDocument) ProtoMessage() {}
 
 func (x *VEXDocument) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1483,7 +1764,7 @@ func (x *VEXDocument) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VEXDocument.ProtoReflect.Descriptor instead.
 func (*VEXDocument) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{20}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *VEXDocument) GetOpenvexJson() []byte {
@@ -1512,7 +1793,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1524,7 +1805,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1537,7 +1818,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{21}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateTokenRequest) GetRole() string {
@@ -1572,7 +1853,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1865,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1878,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{22}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -1622,7 +1903,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1634,7 +1915,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1647,7 +1928,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{23}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{26}
 }
 
 type ListTokensResponse struct {
@@ -1659,7 +1940,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1952,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1965,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{24}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -1703,7 +1984,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1996,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +2009,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{25}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -1746,7 +2027,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +2039,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +2052,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{26}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{29}
 }
 
 type Token struct {
@@ -1788,7 +2069,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +2081,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +2094,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{27}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Token) GetId() string {
@@ -1867,7 +2148,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2160,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2173,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{28}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListAuditRequest) GetLimit() int32 {
@@ -1911,7 +2192,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2204,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2217,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{29}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -1960,7 +2241,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2253,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2266,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{30}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AuditEntry) GetAt() *timestamppb.Timestamp {
@@ -2049,7 +2330,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2342,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2355,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{31}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *HeartbeatRequest) GetMachineId() string {
@@ -2136,7 +2417,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2429,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2442,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{32}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *HeartbeatResponse) GetAt() *timestamppb.Timestamp {
@@ -2183,7 +2464,7 @@ type Livepatch struct {
 
 func (x *Livepatch) Reset() {
 	*x = Livepatch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2195,7 +2476,7 @@ func (x *Livepatch) String() string {
 func (*Livepatch) ProtoMessage() {}
 
 func (x *Livepatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2208,7 +2489,7 @@ func (x *Livepatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Livepatch.ProtoReflect.Descriptor instead.
 func (*Livepatch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{33}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Livepatch) GetPatches() []*LoadedPatch {
@@ -2244,7 +2525,7 @@ type LoadedPatch struct {
 
 func (x *LoadedPatch) Reset() {
 	*x = LoadedPatch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +2537,7 @@ func (x *LoadedPatch) String() string {
 func (*LoadedPatch) ProtoMessage() {}
 
 func (x *LoadedPatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +2550,7 @@ func (x *LoadedPatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPatch.ProtoReflect.Descriptor instead.
 func (*LoadedPatch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{34}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LoadedPatch) GetName() string {
@@ -2311,7 +2592,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2604,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2617,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{35}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReportRequest) GetMachineId() string {
@@ -2362,7 +2643,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2655,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2668,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{36}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReportResponse) GetStored() int32 {
@@ -2415,7 +2696,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2708,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2721,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{37}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Event) GetKind() string {
@@ -2502,7 +2783,7 @@ type ListMachinesRequest struct {
 
 func (x *ListMachinesRequest) Reset() {
 	*x = ListMachinesRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2795,7 @@ func (x *ListMachinesRequest) String() string {
 func (*ListMachinesRequest) ProtoMessage() {}
 
 func (x *ListMachinesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2808,7 @@ func (x *ListMachinesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachinesRequest.ProtoReflect.Descriptor instead.
 func (*ListMachinesRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{38}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListMachinesRequest) GetKernel() string {
@@ -2569,7 +2850,7 @@ type ListMachinesResponse struct {
 
 func (x *ListMachinesResponse) Reset() {
 	*x = ListMachinesResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2581,7 +2862,7 @@ func (x *ListMachinesResponse) String() string {
 func (*ListMachinesResponse) ProtoMessage() {}
 
 func (x *ListMachinesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2594,7 +2875,7 @@ func (x *ListMachinesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachinesResponse.ProtoReflect.Descriptor instead.
 func (*ListMachinesResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{39}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListMachinesResponse) GetMachines() []*Machine {
@@ -2622,7 +2903,7 @@ type GetMachineRequest struct {
 
 func (x *GetMachineRequest) Reset() {
 	*x = GetMachineRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2915,7 @@ func (x *GetMachineRequest) String() string {
 func (*GetMachineRequest) ProtoMessage() {}
 
 func (x *GetMachineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2928,7 @@ func (x *GetMachineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMachineRequest.ProtoReflect.Descriptor instead.
 func (*GetMachineRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{40}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetMachineRequest) GetId() string {
@@ -2683,7 +2964,7 @@ type Machine struct {
 
 func (x *Machine) Reset() {
 	*x = Machine{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2695,7 +2976,7 @@ func (x *Machine) String() string {
 func (*Machine) ProtoMessage() {}
 
 func (x *Machine) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2708,7 +2989,7 @@ func (x *Machine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Machine.ProtoReflect.Descriptor instead.
 func (*Machine) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{41}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Machine) GetId() string {
@@ -2787,7 +3068,7 @@ type StartSyncRequest struct {
 
 func (x *StartSyncRequest) Reset() {
 	*x = StartSyncRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +3080,7 @@ func (x *StartSyncRequest) String() string {
 func (*StartSyncRequest) ProtoMessage() {}
 
 func (x *StartSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +3093,7 @@ func (x *StartSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSyncRequest.ProtoReflect.Descriptor instead.
 func (*StartSyncRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{42}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StartSyncRequest) GetRev() string {
@@ -2857,7 +3138,7 @@ type SyncSummary struct {
 
 func (x *SyncSummary) Reset() {
 	*x = SyncSummary{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2869,7 +3150,7 @@ func (x *SyncSummary) String() string {
 func (*SyncSummary) ProtoMessage() {}
 
 func (x *SyncSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2882,7 +3163,7 @@ func (x *SyncSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncSummary.ProtoReflect.Descriptor instead.
 func (*SyncSummary) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{43}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SyncSummary) GetMode() string {
@@ -2987,7 +3268,7 @@ type SyncProblem struct {
 
 func (x *SyncProblem) Reset() {
 	*x = SyncProblem{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3280,7 @@ func (x *SyncProblem) String() string {
 func (*SyncProblem) ProtoMessage() {}
 
 func (x *SyncProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3293,7 @@ func (x *SyncProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncProblem.ProtoReflect.Descriptor instead.
 func (*SyncProblem) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{44}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SyncProblem) GetId() string {
@@ -3044,7 +3325,7 @@ type GetSyncStatusRequest struct {
 
 func (x *GetSyncStatusRequest) Reset() {
 	*x = GetSyncStatusRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3337,7 @@ func (x *GetSyncStatusRequest) String() string {
 func (*GetSyncStatusRequest) ProtoMessage() {}
 
 func (x *GetSyncStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3350,7 @@ func (x *GetSyncStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSyncStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetSyncStatusRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{45}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{48}
 }
 
 type SyncStatus struct {
@@ -3086,7 +3367,7 @@ type SyncStatus struct {
 
 func (x *SyncStatus) Reset() {
 	*x = SyncStatus{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3098,7 +3379,7 @@ func (x *SyncStatus) String() string {
 func (*SyncStatus) ProtoMessage() {}
 
 func (x *SyncStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3111,7 +3392,7 @@ func (x *SyncStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStatus.ProtoReflect.Descriptor instead.
 func (*SyncStatus) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{46}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SyncStatus) GetSource() string {
@@ -3161,7 +3442,18 @@ var File_tuxtape_v1_tuxtape_proto protoreflect.FileDescriptor
 const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\n" +
 	"\x18tuxtape/v1/tuxtape.proto\x12\n" +
-	"tuxtape.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n" +
+	"tuxtape.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"Y\n" +
+	"\fWatchRequest\x12\x1b\n" +
+	"\tafter_seq\x18\x01 \x01(\x03R\bafterSeq\x12\x14\n" +
+	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12\x16\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\"\xa7\x01\n" +
+	"\vStreamEvent\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x18\n" +
+	"\asubject\x18\x04 \x01(\tR\asubject\x12\x14\n" +
+	"\x05actor\x18\x05 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\"\xe6\x02\n" +
 	"\x0fListCVEsRequest\x120\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x12\n" +
 	"\x04file\x18\x02 \x01(\tR\x04file\x12\x19\n" +
@@ -3175,7 +3467,9 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\tpage_size\x18\n" +
 	" \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\v \x01(\tR\tpageToken\"\x95\x01\n" +
+	"page_token\x18\v \x01(\tR\tpageToken\x12\x12\n" +
+	"\x04tier\x18\f \x01(\tR\x04tier\x12\x12\n" +
+	"\x04text\x18\r \x01(\tR\x04text\"\x95\x01\n" +
 	"\x10ListCVEsResponse\x12#\n" +
 	"\x04cves\x18\x01 \x03(\v2\x0f.tuxtape.v1.CVER\x04cves\x124\n" +
 	"\asummary\x18\x02 \x01(\v2\x1a.tuxtape.v1.VerdictSummaryR\asummary\x12&\n" +
@@ -3237,7 +3531,19 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x02by\x18\x04 \x03(\v2\".tuxtape.v1.VerdictSummary.ByEntryR\x02by\x1a5\n" +
 	"\aByEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xa9\x02\n" +
+	"\x10AddKernelRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\arelease\x18\x02 \x01(\tR\arelease\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x12\n" +
+	"\x04arch\x18\x04 \x01(\tR\x04arch\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\x12\x10\n" +
+	"\x03ref\x18\x06 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06config\x18\a \x01(\fR\x06config\x12+\n" +
+	"\apatches\x18\b \x03(\v2\x11.tuxtape.v1.PatchR\apatches\x12'\n" +
+	"\x05fixed\x18\t \x03(\v2\x11.tuxtape.v1.PatchR\x05fixed\x12!\n" +
+	"\fno_changelog\x18\n" +
+	" \x01(\bR\vnoChangelog\"\x14\n" +
 	"\x12ListKernelsRequest\"C\n" +
 	"\x13ListKernelsResponse\x12,\n" +
 	"\akernels\x18\x01 \x03(\v2\x12.tuxtape.v1.KernelR\akernels\"&\n" +
@@ -3416,8 +3722,9 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\n" +
 	"CVEService\x12E\n" +
 	"\bListCVEs\x12\x1b.tuxtape.v1.ListCVEsRequest\x1a\x1c.tuxtape.v1.ListCVEsResponse\x124\n" +
-	"\x06GetCVE\x12\x19.tuxtape.v1.GetCVERequest\x1a\x0f.tuxtape.v1.CVE2\xf1\x01\n" +
-	"\rKernelService\x12N\n" +
+	"\x06GetCVE\x12\x19.tuxtape.v1.GetCVERequest\x1a\x0f.tuxtape.v1.CVE2\xb0\x02\n" +
+	"\rKernelService\x12=\n" +
+	"\tAddKernel\x12\x1c.tuxtape.v1.AddKernelRequest\x1a\x12.tuxtape.v1.Kernel\x12N\n" +
 	"\vListKernels\x12\x1e.tuxtape.v1.ListKernelsRequest\x1a\x1f.tuxtape.v1.ListKernelsResponse\x12=\n" +
 	"\tGetKernel\x12\x1c.tuxtape.v1.GetKernelRequest\x1a\x12.tuxtape.v1.Kernel\x12Q\n" +
 	"\fRemoveKernel\x12\x1f.tuxtape.v1.RemoveKernelRequest\x1a .tuxtape.v1.RemoveKernelResponse2J\n" +
@@ -3439,7 +3746,9 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x06Report\x12\x19.tuxtape.v1.ReportRequest\x1a\x1a.tuxtape.v1.ReportResponse\x12Q\n" +
 	"\fListMachines\x12\x1f.tuxtape.v1.ListMachinesRequest\x1a .tuxtape.v1.ListMachinesResponse\x12@\n" +
 	"\n" +
-	"GetMachine\x12\x1d.tuxtape.v1.GetMachineRequest\x1a\x13.tuxtape.v1.MachineB7Z5github.com/tuxtape/tuxtape/proto/tuxtape/v1;tuxtapev1b\x06proto3"
+	"GetMachine\x12\x1d.tuxtape.v1.GetMachineRequest\x1a\x13.tuxtape.v1.Machine2L\n" +
+	"\fEventService\x12<\n" +
+	"\x05Watch\x12\x18.tuxtape.v1.WatchRequest\x1a\x17.tuxtape.v1.StreamEvent0\x01B7Z5github.com/tuxtape/tuxtape/proto/tuxtape/v1;tuxtapev1b\x06proto3"
 
 var (
 	file_tuxtape_v1_tuxtape_proto_rawDescOnce sync.Once
@@ -3453,136 +3762,146 @@ func file_tuxtape_v1_tuxtape_proto_rawDescGZIP() []byte {
 	return file_tuxtape_v1_tuxtape_proto_rawDescData
 }
 
-var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
-	(*ListCVEsRequest)(nil),       // 0: tuxtape.v1.ListCVEsRequest
-	(*ListCVEsResponse)(nil),      // 1: tuxtape.v1.ListCVEsResponse
-	(*GetCVERequest)(nil),         // 2: tuxtape.v1.GetCVERequest
-	(*CVE)(nil),                   // 3: tuxtape.v1.CVE
-	(*CVSS)(nil),                  // 4: tuxtape.v1.CVSS
-	(*Branch)(nil),                // 5: tuxtape.v1.Branch
-	(*Verdict)(nil),               // 6: tuxtape.v1.Verdict
-	(*FileVerdict)(nil),           // 7: tuxtape.v1.FileVerdict
-	(*Priority)(nil),              // 8: tuxtape.v1.Priority
-	(*VerdictSummary)(nil),        // 9: tuxtape.v1.VerdictSummary
-	(*ListKernelsRequest)(nil),    // 10: tuxtape.v1.ListKernelsRequest
-	(*ListKernelsResponse)(nil),   // 11: tuxtape.v1.ListKernelsResponse
-	(*GetKernelRequest)(nil),      // 12: tuxtape.v1.GetKernelRequest
-	(*RemoveKernelRequest)(nil),   // 13: tuxtape.v1.RemoveKernelRequest
-	(*RemoveKernelResponse)(nil),  // 14: tuxtape.v1.RemoveKernelResponse
-	(*Kernel)(nil),                // 15: tuxtape.v1.Kernel
-	(*KernelSource)(nil),          // 16: tuxtape.v1.KernelSource
-	(*Patch)(nil),                 // 17: tuxtape.v1.Patch
-	(*Debian)(nil),                // 18: tuxtape.v1.Debian
-	(*GetVEXRequest)(nil),         // 19: tuxtape.v1.GetVEXRequest
-	(*VEXDocument)(nil),           // 20: tuxtape.v1.VEXDocument
-	(*CreateTokenRequest)(nil),    // 21: tuxtape.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),   // 22: tuxtape.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),     // 23: tuxtape.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),    // 24: tuxtape.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),    // 25: tuxtape.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),   // 26: tuxtape.v1.RevokeTokenResponse
-	(*Token)(nil),                 // 27: tuxtape.v1.Token
-	(*ListAuditRequest)(nil),      // 28: tuxtape.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),     // 29: tuxtape.v1.ListAuditResponse
-	(*AuditEntry)(nil),            // 30: tuxtape.v1.AuditEntry
-	(*HeartbeatRequest)(nil),      // 31: tuxtape.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 32: tuxtape.v1.HeartbeatResponse
-	(*Livepatch)(nil),             // 33: tuxtape.v1.Livepatch
-	(*LoadedPatch)(nil),           // 34: tuxtape.v1.LoadedPatch
-	(*ReportRequest)(nil),         // 35: tuxtape.v1.ReportRequest
-	(*ReportResponse)(nil),        // 36: tuxtape.v1.ReportResponse
-	(*Event)(nil),                 // 37: tuxtape.v1.Event
-	(*ListMachinesRequest)(nil),   // 38: tuxtape.v1.ListMachinesRequest
-	(*ListMachinesResponse)(nil),  // 39: tuxtape.v1.ListMachinesResponse
-	(*GetMachineRequest)(nil),     // 40: tuxtape.v1.GetMachineRequest
-	(*Machine)(nil),               // 41: tuxtape.v1.Machine
-	(*StartSyncRequest)(nil),      // 42: tuxtape.v1.StartSyncRequest
-	(*SyncSummary)(nil),           // 43: tuxtape.v1.SyncSummary
-	(*SyncProblem)(nil),           // 44: tuxtape.v1.SyncProblem
-	(*GetSyncStatusRequest)(nil),  // 45: tuxtape.v1.GetSyncStatusRequest
-	(*SyncStatus)(nil),            // 46: tuxtape.v1.SyncStatus
-	nil,                           // 47: tuxtape.v1.VerdictSummary.ByEntry
-	nil,                           // 48: tuxtape.v1.Kernel.ProfilesEntry
-	nil,                           // 49: tuxtape.v1.SyncStatus.RecordsEntry
-	(*timestamppb.Timestamp)(nil), // 50: google.protobuf.Timestamp
+	(*WatchRequest)(nil),          // 0: tuxtape.v1.WatchRequest
+	(*StreamEvent)(nil),           // 1: tuxtape.v1.StreamEvent
+	(*ListCVEsRequest)(nil),       // 2: tuxtape.v1.ListCVEsRequest
+	(*ListCVEsResponse)(nil),      // 3: tuxtape.v1.ListCVEsResponse
+	(*GetCVERequest)(nil),         // 4: tuxtape.v1.GetCVERequest
+	(*CVE)(nil),                   // 5: tuxtape.v1.CVE
+	(*CVSS)(nil),                  // 6: tuxtape.v1.CVSS
+	(*Branch)(nil),                // 7: tuxtape.v1.Branch
+	(*Verdict)(nil),               // 8: tuxtape.v1.Verdict
+	(*FileVerdict)(nil),           // 9: tuxtape.v1.FileVerdict
+	(*Priority)(nil),              // 10: tuxtape.v1.Priority
+	(*VerdictSummary)(nil),        // 11: tuxtape.v1.VerdictSummary
+	(*AddKernelRequest)(nil),      // 12: tuxtape.v1.AddKernelRequest
+	(*ListKernelsRequest)(nil),    // 13: tuxtape.v1.ListKernelsRequest
+	(*ListKernelsResponse)(nil),   // 14: tuxtape.v1.ListKernelsResponse
+	(*GetKernelRequest)(nil),      // 15: tuxtape.v1.GetKernelRequest
+	(*RemoveKernelRequest)(nil),   // 16: tuxtape.v1.RemoveKernelRequest
+	(*RemoveKernelResponse)(nil),  // 17: tuxtape.v1.RemoveKernelResponse
+	(*Kernel)(nil),                // 18: tuxtape.v1.Kernel
+	(*KernelSource)(nil),          // 19: tuxtape.v1.KernelSource
+	(*Patch)(nil),                 // 20: tuxtape.v1.Patch
+	(*Debian)(nil),                // 21: tuxtape.v1.Debian
+	(*GetVEXRequest)(nil),         // 22: tuxtape.v1.GetVEXRequest
+	(*VEXDocument)(nil),           // 23: tuxtape.v1.VEXDocument
+	(*CreateTokenRequest)(nil),    // 24: tuxtape.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),   // 25: tuxtape.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),     // 26: tuxtape.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),    // 27: tuxtape.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),    // 28: tuxtape.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),   // 29: tuxtape.v1.RevokeTokenResponse
+	(*Token)(nil),                 // 30: tuxtape.v1.Token
+	(*ListAuditRequest)(nil),      // 31: tuxtape.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),     // 32: tuxtape.v1.ListAuditResponse
+	(*AuditEntry)(nil),            // 33: tuxtape.v1.AuditEntry
+	(*HeartbeatRequest)(nil),      // 34: tuxtape.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 35: tuxtape.v1.HeartbeatResponse
+	(*Livepatch)(nil),             // 36: tuxtape.v1.Livepatch
+	(*LoadedPatch)(nil),           // 37: tuxtape.v1.LoadedPatch
+	(*ReportRequest)(nil),         // 38: tuxtape.v1.ReportRequest
+	(*ReportResponse)(nil),        // 39: tuxtape.v1.ReportResponse
+	(*Event)(nil),                 // 40: tuxtape.v1.Event
+	(*ListMachinesRequest)(nil),   // 41: tuxtape.v1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),  // 42: tuxtape.v1.ListMachinesResponse
+	(*GetMachineRequest)(nil),     // 43: tuxtape.v1.GetMachineRequest
+	(*Machine)(nil),               // 44: tuxtape.v1.Machine
+	(*StartSyncRequest)(nil),      // 45: tuxtape.v1.StartSyncRequest
+	(*SyncSummary)(nil),           // 46: tuxtape.v1.SyncSummary
+	(*SyncProblem)(nil),           // 47: tuxtape.v1.SyncProblem
+	(*GetSyncStatusRequest)(nil),  // 48: tuxtape.v1.GetSyncStatusRequest
+	(*SyncStatus)(nil),            // 49: tuxtape.v1.SyncStatus
+	nil,                           // 50: tuxtape.v1.VerdictSummary.ByEntry
+	nil,                           // 51: tuxtape.v1.Kernel.ProfilesEntry
+	nil,                           // 52: tuxtape.v1.SyncStatus.RecordsEntry
+	(*timestamppb.Timestamp)(nil), // 53: google.protobuf.Timestamp
 }
 var file_tuxtape_v1_tuxtape_proto_depIdxs = []int32{
-	50, // 0: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
-	3,  // 1: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
-	9,  // 2: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
-	50, // 3: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
-	4,  // 4: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
-	5,  // 5: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
-	6,  // 6: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
-	8,  // 7: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
-	7,  // 8: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
-	47, // 9: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
-	15, // 10: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
-	16, // 11: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
-	18, // 12: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
-	50, // 13: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
-	48, // 14: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
-	17, // 15: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
-	27, // 16: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
-	27, // 17: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
-	50, // 18: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
-	50, // 19: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
-	50, // 20: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
-	30, // 21: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
-	50, // 22: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	33, // 23: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
-	50, // 24: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
-	34, // 25: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
-	37, // 26: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
-	50, // 27: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
-	41, // 28: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
-	50, // 29: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
-	33, // 30: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
-	37, // 31: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
-	44, // 32: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
-	50, // 33: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
-	49, // 34: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
-	43, // 35: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
-	44, // 36: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
-	50, // 37: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
-	0,  // 38: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
-	2,  // 39: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
-	10, // 40: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
-	12, // 41: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
-	13, // 42: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
-	19, // 43: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
-	42, // 44: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
-	45, // 45: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
-	21, // 46: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
-	23, // 47: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
-	25, // 48: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
-	28, // 49: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
-	31, // 50: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
-	35, // 51: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
-	38, // 52: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
-	40, // 53: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
-	1,  // 54: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
-	3,  // 55: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
-	11, // 56: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
-	15, // 57: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
-	14, // 58: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
-	20, // 59: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
-	43, // 60: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
-	46, // 61: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
-	22, // 62: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
-	24, // 63: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
-	26, // 64: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
-	29, // 65: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
-	32, // 66: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
-	36, // 67: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
-	39, // 68: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
-	41, // 69: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
-	54, // [54:70] is the sub-list for method output_type
-	38, // [38:54] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	53, // 0: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
+	53, // 1: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
+	5,  // 2: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
+	11, // 3: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
+	53, // 4: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
+	6,  // 5: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
+	7,  // 6: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
+	8,  // 7: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
+	10, // 8: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
+	9,  // 9: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
+	50, // 10: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
+	20, // 11: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
+	20, // 12: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
+	18, // 13: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
+	19, // 14: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
+	21, // 15: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
+	53, // 16: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
+	51, // 17: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
+	20, // 18: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
+	30, // 19: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
+	30, // 20: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
+	53, // 21: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
+	53, // 22: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
+	53, // 23: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
+	33, // 24: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
+	53, // 25: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	36, // 26: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
+	53, // 27: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
+	37, // 28: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
+	40, // 29: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
+	53, // 30: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
+	44, // 31: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
+	53, // 32: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
+	36, // 33: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
+	40, // 34: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
+	47, // 35: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
+	53, // 36: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
+	52, // 37: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
+	46, // 38: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
+	47, // 39: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
+	53, // 40: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
+	2,  // 41: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
+	4,  // 42: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
+	12, // 43: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
+	13, // 44: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
+	15, // 45: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
+	16, // 46: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
+	22, // 47: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
+	45, // 48: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
+	48, // 49: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
+	24, // 50: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
+	26, // 51: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
+	28, // 52: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
+	31, // 53: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
+	34, // 54: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
+	38, // 55: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
+	41, // 56: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
+	43, // 57: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
+	0,  // 58: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
+	3,  // 59: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
+	5,  // 60: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
+	18, // 61: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
+	14, // 62: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
+	18, // 63: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
+	17, // 64: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
+	23, // 65: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
+	46, // 66: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
+	49, // 67: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
+	25, // 68: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
+	27, // 69: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
+	29, // 70: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
+	32, // 71: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
+	35, // 72: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
+	39, // 73: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
+	42, // 74: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
+	44, // 75: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
+	1,  // 76: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
+	59, // [59:77] is the sub-list for method output_type
+	41, // [41:59] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_tuxtape_v1_tuxtape_proto_init() }
@@ -3596,9 +3915,9 @@ func file_tuxtape_v1_tuxtape_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tuxtape_v1_tuxtape_proto_rawDesc), len(file_tuxtape_v1_tuxtape_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   50,
+			NumMessages:   53,
 			NumExtensions: 0,
-			NumServices:   7,
+			NumServices:   8,
 		},
 		GoTypes:           file_tuxtape_v1_tuxtape_proto_goTypes,
 		DependencyIndexes: file_tuxtape_v1_tuxtape_proto_depIdxs,

@@ -166,6 +166,7 @@ var CVEService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
+	KernelService_AddKernel_FullMethodName    = "/tuxtape.v1.KernelService/AddKernel"
 	KernelService_ListKernels_FullMethodName  = "/tuxtape.v1.KernelService/ListKernels"
 	KernelService_GetKernel_FullMethodName    = "/tuxtape.v1.KernelService/GetKernel"
 	KernelService_RemoveKernel_FullMethodName = "/tuxtape.v1.KernelService/RemoveKernel"
@@ -175,8 +176,9 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// KernelService reads and removes kernel records.
+// KernelService adds, reads and removes kernel records.
 type KernelServiceClient interface {
+	AddKernel(ctx context.Context, in *AddKernelRequest, opts ...grpc.CallOption) (*Kernel, error)
 	ListKernels(ctx context.Context, in *ListKernelsRequest, opts ...grpc.CallOption) (*ListKernelsResponse, error)
 	GetKernel(ctx context.Context, in *GetKernelRequest, opts ...grpc.CallOption) (*Kernel, error)
 	RemoveKernel(ctx context.Context, in *RemoveKernelRequest, opts ...grpc.CallOption) (*RemoveKernelResponse, error)
@@ -188,6 +190,16 @@ type kernelServiceClient struct {
 
 func NewKernelServiceClient(cc grpc.ClientConnInterface) KernelServiceClient {
 	return &kernelServiceClient{cc}
+}
+
+func (c *kernelServiceClient) AddKernel(ctx context.Context, in *AddKernelRequest, opts ...grpc.CallOption) (*Kernel, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Kernel)
+	err := c.cc.Invoke(ctx, KernelService_AddKernel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *kernelServiceClient) ListKernels(ctx context.Context, in *ListKernelsRequest, opts ...grpc.CallOption) (*ListKernelsResponse, error) {
@@ -224,8 +236,9 @@ func (c *kernelServiceClient) RemoveKernel(ctx context.Context, in *RemoveKernel
 // All implementations must embed UnimplementedKernelServiceServer
 // for forward compatibility.
 //
-// KernelService reads and removes kernel records.
+// KernelService adds, reads and removes kernel records.
 type KernelServiceServer interface {
+	AddKernel(context.Context, *AddKernelRequest) (*Kernel, error)
 	ListKernels(context.Context, *ListKernelsRequest) (*ListKernelsResponse, error)
 	GetKernel(context.Context, *GetKernelRequest) (*Kernel, error)
 	RemoveKernel(context.Context, *RemoveKernelRequest) (*RemoveKernelResponse, error)
@@ -239,6 +252,9 @@ type KernelServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedKernelServiceServer struct{}
 
+func (UnimplementedKernelServiceServer) AddKernel(context.Context, *AddKernelRequest) (*Kernel, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddKernel not implemented")
+}
 func (UnimplementedKernelServiceServer) ListKernels(context.Context, *ListKernelsRequest) (*ListKernelsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListKernels not implemented")
 }
@@ -267,6 +283,24 @@ func RegisterKernelServiceServer(s grpc.ServiceRegistrar, srv KernelServiceServe
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&KernelService_ServiceDesc, srv)
+}
+
+func _KernelService_AddKernel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddKernelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KernelServiceServer).AddKernel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KernelService_AddKernel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KernelServiceServer).AddKernel(ctx, req.(*AddKernelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _KernelService_ListKernels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -330,6 +364,10 @@ var KernelService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "tuxtape.v1.KernelService",
 	HandlerType: (*KernelServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "AddKernel",
+			Handler:    _KernelService_AddKernel_Handler,
+		},
 		{
 			MethodName: "ListKernels",
 			Handler:    _KernelService_ListKernels_Handler,
@@ -1108,5 +1146,120 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
+	Metadata: "tuxtape/v1/tuxtape.proto",
+}
+
+const (
+	EventService_Watch_FullMethodName = "/tuxtape.v1.EventService/Watch"
+)
+
+// EventServiceClient is the client API for EventService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// EventService streams what happens on the server (sync runs, kernel
+// changes, machines' reports), in commit order; admin and reviewer.
+type EventServiceClient interface {
+	// Watch sends the events after after_seq (-1: from now on) and, with
+	// follow, every new one as it is committed, until the call ends.
+	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamEvent], error)
+}
+
+type eventServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewEventServiceClient(cc grpc.ClientConnInterface) EventServiceClient {
+	return &eventServiceClient{cc}
+}
+
+func (c *eventServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &EventService_ServiceDesc.Streams[0], EventService_Watch_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchRequest, StreamEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_WatchClient = grpc.ServerStreamingClient[StreamEvent]
+
+// EventServiceServer is the server API for EventService service.
+// All implementations must embed UnimplementedEventServiceServer
+// for forward compatibility.
+//
+// EventService streams what happens on the server (sync runs, kernel
+// changes, machines' reports), in commit order; admin and reviewer.
+type EventServiceServer interface {
+	// Watch sends the events after after_seq (-1: from now on) and, with
+	// follow, every new one as it is committed, until the call ends.
+	Watch(*WatchRequest, grpc.ServerStreamingServer[StreamEvent]) error
+	mustEmbedUnimplementedEventServiceServer()
+}
+
+// UnimplementedEventServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedEventServiceServer struct{}
+
+func (UnimplementedEventServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[StreamEvent]) error {
+	return status.Errorf(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedEventServiceServer) mustEmbedUnimplementedEventServiceServer() {}
+func (UnimplementedEventServiceServer) testEmbeddedByValue()                      {}
+
+// UnsafeEventServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to EventServiceServer will
+// result in compilation errors.
+type UnsafeEventServiceServer interface {
+	mustEmbedUnimplementedEventServiceServer()
+}
+
+func RegisterEventServiceServer(s grpc.ServiceRegistrar, srv EventServiceServer) {
+	// If the following call pancis, it indicates UnimplementedEventServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&EventService_ServiceDesc, srv)
+}
+
+func _EventService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(EventServiceServer).Watch(m, &grpc.GenericServerStream[WatchRequest, StreamEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type EventService_WatchServer = grpc.ServerStreamingServer[StreamEvent]
+
+// EventService_ServiceDesc is the grpc.ServiceDesc for EventService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var EventService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tuxtape.v1.EventService",
+	HandlerType: (*EventServiceServer)(nil),
+	Methods:     []grpc.MethodDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Watch",
+			Handler:       _EventService_Watch_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "tuxtape/v1/tuxtape.proto",
 }
