@@ -99,14 +99,15 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (authz.Token,
 		return authz.Token{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
 	now := time.Now()
+	st, err := s.Store(ctx)
+	if err != nil {
+		return authz.Token{}, err
+	}
+	s.tokens.revalidate(ctx, st, now)
 	key := secretKey(secret)
 	t, gen, ok := s.tokens.get(key, now)
 	if ok {
 		return t, nil
-	}
-	st, err := s.Store(ctx)
-	if err != nil {
-		return authz.Token{}, err
 	}
 	t, err = st.Token(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {

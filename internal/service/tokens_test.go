@@ -69,3 +69,51 @@ func TestTokens(t *testing.T) {
 		t.Errorf("Audit(-1) = %v", err)
 	}
 }
+
+// TestTokenCacheAcrossReplicas: two services on one database stand for
+// two servers. A token one of them trusts from its cache stops working
+// there within the revocation-check interval when the other revokes it,
+// and a token expires on time even while cached.
+func TestTokenCacheAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "tuxtape.db")
+	a, b := New(Config{DB: db}), New(Config{DB: db})
+	defer a.Close()
+	defer b.Close()
+	const check = 50 * time.Millisecond
+	a.SetTokenCacheTTL(check)
+	tok, secret, err := b.CreateToken(ctx, CreateTokenOptions{Role: authz.Agent, Machine: "host-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, brief, err := b.CreateToken(ctx, CreateTokenOptions{Role: authz.Agent, Machine: "host-2", Expires: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := a.Authenticate(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Authenticate(ctx, brief); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.RevokeToken(ctx, tok.ID, Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := a.Authenticate(ctx, secret)
+		if errors.Is(err, authz.ErrRevoked) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a token revoked on another replica still authenticates after 10 s (check every %v): %v", check, err)
+		}
+		time.Sleep(check / 2)
+	}
+	time.Sleep(2 * time.Second) // past the brief token's expiry (stored to the second)
+	if _, err := a.Authenticate(ctx, brief); !errors.Is(err, ErrUnauthenticated) {
+		t.Errorf("an expired token that was cached: %v", err)
+	}
+}

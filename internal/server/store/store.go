@@ -61,6 +61,9 @@ type Store interface {
 	AddToken(ctx context.Context, t authz.Token, audit authz.AuditEntry) error
 	// Token returns one token, or ErrNotFound.
 	Token(ctx context.Context, id string) (authz.Token, error)
+	// Revocations says where the revocations stand: it changes with each
+	// one, so a server that caches tokens learns when to drop them.
+	Revocations(ctx context.Context) (RevocationMark, error)
 	// Tokens lists the tokens, oldest first.
 	Tokens(ctx context.Context) ([]authz.Token, error)
 	// RevokeToken marks a token revoked at audit.At (ErrNotFound if there
@@ -105,6 +108,13 @@ type Store interface {
 	// Backend names the database kind ("sqlite" or "postgres").
 	Backend() string
 	Close() error
+}
+
+// RevocationMark is the number of revoked tokens and the newest
+// revocation's time (Unix seconds).
+type RevocationMark struct {
+	Count int64
+	Last  int64
 }
 
 // SyncState records the last synced commit of the CVE repository.

@@ -52,6 +52,15 @@ func (d *db) Token(ctx context.Context, id string) (authz.Token, error) {
 	return ts[0], nil
 }
 
+func (d *db) Revocations(ctx context.Context) (RevocationMark, error) {
+	var m RevocationMark
+	err := d.sql.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(revoked_at), 0) FROM tokens WHERE revoked_at <> 0`).Scan(&m.Count, &m.Last)
+	if err != nil {
+		return RevocationMark{}, fmt.Errorf("read revocations: %w", err)
+	}
+	return m, nil
+}
+
 func (d *db) Tokens(ctx context.Context) ([]authz.Token, error) {
 	return d.tokens(ctx, `ORDER BY created_at, id`)
 }
