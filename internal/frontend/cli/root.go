@@ -290,6 +290,7 @@ kernel's .config take it as --kconfig.`,
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "debug logging on stderr")
 	root.AddCommand(newSyncCmd(g), newCVECmd(g), newKernelCmd(g), newPatchCmd(g), newVEXCmd(g),
 		newServeCmd(g), newTokenCmd(g), newAuditCmd(g), newCertsCmd(g), newFleetCmd(g), newEventsCmd(g))
+	root.AddCommand(newArchiveCmd(g))
 	return root
 }
 

@@ -130,4 +130,45 @@ var migrations = []string{
 	// 6: revoked tokens, found fast: servers poll for revocations so that
 	// they can trust a token they authenticated for long.
 	`CREATE INDEX tokens_revoked ON tokens (revoked_at);`,
+	// 7: builders and their jobs, with logs and artifacts.
+	`CREATE TABLE builders (
+		id            TEXT PRIMARY KEY,
+		name          TEXT NOT NULL,
+		arch          TEXT NOT NULL,
+		cores         INTEGER NOT NULL,
+		kernels       TEXT NOT NULL,
+		registered_ns BIGINT NOT NULL,
+		seen_ns       BIGINT NOT NULL
+	);
+	CREATE TABLE jobs (
+		id           TEXT PRIMARY KEY,
+		kind         TEXT NOT NULL,
+		state        TEXT NOT NULL,
+		kernel       TEXT NOT NULL,
+		attempts     INTEGER NOT NULL,
+		max_attempts INTEGER NOT NULL,
+		builder      TEXT NOT NULL,
+		lease_ns     BIGINT NOT NULL,
+		created_ns   BIGINT NOT NULL,
+		updated_ns   BIGINT NOT NULL,
+		by_actor     TEXT NOT NULL,
+		error        TEXT NOT NULL,
+		spec         TEXT NOT NULL,
+		result       TEXT NOT NULL
+	);
+	CREATE INDEX jobs_queue ON jobs (state, created_ns);
+	CREATE TABLE job_logs (
+		job_id TEXT NOT NULL,
+		seq    BIGINT NOT NULL,
+		at_ns  BIGINT NOT NULL,
+		text   TEXT NOT NULL,
+		PRIMARY KEY (job_id, seq)
+	);
+	CREATE TABLE job_artifacts (
+		job_id TEXT NOT NULL,
+		name   TEXT NOT NULL,
+		sha256 TEXT NOT NULL,
+		size   BIGINT NOT NULL,
+		PRIMARY KEY (job_id, name)
+	);`,
 }

@@ -47,7 +47,8 @@ func openPostgres(ctx context.Context, dsn string) (Store, error) {
 	sqldb.SetMaxIdleConns(64)
 	d := &db{sql: sqldb, backend: "postgres", rebind: dollarRebind,
 		lockMigrations: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrationLock),
-		lockEvents:     `LOCK TABLE events IN EXCLUSIVE MODE`}
+		lockEvents:     `LOCK TABLE events IN EXCLUSIVE MODE`,
+		skipLocked:     ` FOR UPDATE SKIP LOCKED`}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, connectError(ctx, dsn, cfg.ConnectTimeout, err)

@@ -28,6 +28,10 @@ type db struct {
 	// that sequence numbers commit in order; empty when the transaction
 	// is the only writer already (SQLite).
 	lockEvents string
+	// skipLocked ends a SELECT that picks a job to lease, so that servers
+	// sharing the database never hand one job to two builders; empty
+	// when the transaction is the only writer already (SQLite).
+	skipLocked string
 }
 
 func (d *db) Backend() string { return d.backend }

@@ -14,6 +14,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/model/authz"
 	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
+	"github.com/tuxtape/tuxtape/internal/model/job"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
@@ -105,6 +106,34 @@ type Store interface {
 	// MachineCounts counts machines by kernel and state; machines last
 	// seen before staleBefore count as stale.
 	MachineCounts(ctx context.Context, staleBefore time.Time) ([]MachineCount, error)
+	// AddJob queues a job.
+	AddJob(ctx context.Context, j job.Job) error
+	// Job returns one job, or ErrNotFound.
+	Job(ctx context.Context, id string) (job.Job, error)
+	// Jobs lists jobs matching f, newest first.
+	Jobs(ctx context.Context, f JobFilter) ([]job.Job, error)
+	// ClaimJob leases the oldest waiting job of kinds to builder until
+	// until; false when there is none. Servers sharing a database never
+	// hand one job to two builders.
+	ClaimJob(ctx context.Context, builder string, kinds []job.Kind, now, until time.Time) (job.Job, bool, error)
+	// RenewJob extends a builder's lease (cancelled: the job was
+	// cancelled, stop), or ErrLeaseLost.
+	RenewJob(ctx context.Context, id, builder string, now, until time.Time) (cancelled bool, err error)
+	// FinishJob ends a leased job (ok: done; else failed, or queued again
+	// before its last attempt) and returns its new state, or ErrLeaseLost.
+	FinishJob(ctx context.Context, id, builder string, ok bool, errMsg string, result []byte, arts []job.Artifact, now time.Time) (job.State, error)
+	// CancelJob cancels a job that is not over; it returns the job's state.
+	CancelJob(ctx context.Context, id string, now time.Time) (job.State, error)
+	// AppendJobLog adds lines to a job's log.
+	AppendJobLog(ctx context.Context, id string, lines []string, now time.Time) error
+	// JobLog returns a job's log lines after seq, at most limit (0: all).
+	JobLog(ctx context.Context, id string, after int64, limit int) ([]JobLogLine, error)
+	// JobArtifacts lists a job's artifacts by name.
+	JobArtifacts(ctx context.Context, id string) ([]job.Artifact, error)
+	// PutBuilder registers a builder, or updates its record.
+	PutBuilder(ctx context.Context, b job.Builder) error
+	// Builders lists the builders.
+	Builders(ctx context.Context) ([]job.Builder, error)
 	// Backend names the database kind ("sqlite" or "postgres").
 	Backend() string
 	Close() error
