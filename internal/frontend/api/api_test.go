@@ -46,7 +46,7 @@ func serve(t *testing.T, clientCA bool) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := service.New(service.Config{DB: filepath.Join(dir, "tuxtape.db")})
+	svc := service.New(service.Config{DB: filepath.Join(dir, "tuxtape.db"), MirrorDir: filepath.Join(dir, "vulns.git")})
 	t.Cleanup(func() { svc.Close() })
 	f := &fixture{certs: certs, svc: svc, secrets: map[string]string{}}
 	ctx := context.Background()

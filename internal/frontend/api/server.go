@@ -77,6 +77,9 @@ func New(o Options) *grpc.Server {
 	pb.RegisterFleetServiceServer(s, &fleetHandlers{svc: o.Service, log: log})
 	pb.RegisterSyncServiceServer(s, &syncHandlers{svc: o.Service})
 	pb.RegisterEventServiceServer(s, &eventHandlers{svc: o.Service, poll: o.EventPoll})
+	jh := &jobHandlers{svc: o.Service}
+	pb.RegisterBuilderServiceServer(s, jh)
+	pb.RegisterJobServiceServer(s, jh)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
@@ -130,13 +133,28 @@ var roles = map[string][]authz.Role{
 	pb.KernelService_RemoveKernel_FullMethodName: {authz.Admin},
 	pb.KernelService_AddKernel_FullMethodName:    {authz.Admin},
 	pb.EventService_Watch_FullMethodName:         {authz.Admin, authz.Reviewer},
-	pb.VEXService_GetVEX_FullMethodName:          {authz.Admin, authz.Reviewer, authz.Builder},
-	pb.SyncService_StartSync_FullMethodName:      {authz.Admin},
-	pb.SyncService_GetSyncStatus_FullMethodName:  {authz.Admin, authz.Reviewer},
-	pb.TokenService_CreateToken_FullMethodName:   {authz.Admin},
-	pb.TokenService_ListTokens_FullMethodName:    {authz.Admin},
-	pb.TokenService_RevokeToken_FullMethodName:   {authz.Admin},
-	pb.AuditService_ListAudit_FullMethodName:     {authz.Admin},
+	// A builder acts as its token: the handlers take its ID from there.
+	pb.BuilderService_RegisterBuilder_FullMethodName: {authz.Builder},
+	pb.BuilderService_ClaimJob_FullMethodName:        {authz.Builder},
+	pb.BuilderService_RenewJob_FullMethodName:        {authz.Builder},
+	pb.BuilderService_AppendJobLog_FullMethodName:    {authz.Builder},
+	pb.BuilderService_UploadArtifact_FullMethodName:  {authz.Builder},
+	pb.BuilderService_FinishJob_FullMethodName:       {authz.Builder},
+	pb.JobService_SubmitKernelBuild_FullMethodName:   {authz.Admin},
+	pb.JobService_SubmitPatchBuild_FullMethodName:    {authz.Admin},
+	pb.JobService_CancelJob_FullMethodName:           {authz.Admin},
+	pb.JobService_ListJobs_FullMethodName:            {authz.Admin, authz.Reviewer},
+	pb.JobService_GetJob_FullMethodName:              {authz.Admin, authz.Reviewer},
+	pb.JobService_WatchJobLog_FullMethodName:         {authz.Admin, authz.Reviewer},
+	pb.JobService_GetArtifact_FullMethodName:         {authz.Admin, authz.Reviewer},
+	pb.JobService_ListBuilders_FullMethodName:        {authz.Admin, authz.Reviewer},
+	pb.VEXService_GetVEX_FullMethodName:              {authz.Admin, authz.Reviewer, authz.Builder},
+	pb.SyncService_StartSync_FullMethodName:          {authz.Admin},
+	pb.SyncService_GetSyncStatus_FullMethodName:      {authz.Admin, authz.Reviewer},
+	pb.TokenService_CreateToken_FullMethodName:       {authz.Admin},
+	pb.TokenService_ListTokens_FullMethodName:        {authz.Admin},
+	pb.TokenService_RevokeToken_FullMethodName:       {authz.Admin},
+	pb.AuditService_ListAudit_FullMethodName:         {authz.Admin},
 	// Agents only for their own machine: the handlers check that.
 	pb.FleetService_Heartbeat_FullMethodName:    {authz.Admin, authz.Agent},
 	pb.FleetService_Report_FullMethodName:       {authz.Admin, authz.Agent},

@@ -253,6 +253,7 @@ func newKernelRmCmd(g *Globals) *cobra.Command {
 type KernelBuildOptions struct {
 	Jobs int
 	From string
+	Wait bool // with a server: follow the job
 }
 
 func newKernelBuildCmd(g *Globals) *cobra.Command {
@@ -266,7 +267,11 @@ a distribution config on two cores), and reads the real build profile from
 kbuild's records: each object's .cmd file (its source and every header it read),
 vmlinux.a, and each module's .mod file.
 
---from DIR reads the profile of a build that already finished in DIR instead.`,
+--from DIR reads the profile of a build that already finished in DIR instead.
+
+With --server the build is a job for a builder (tuxtape builder): build prints
+the job's ID, or with --wait follows its log and exits 1 unless it succeeds; the
+server stores the real build profile the builder reports.`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runKernelBuild(cmd.Context(), g, args[0], o)
@@ -275,12 +280,24 @@ vmlinux.a, and each module's .mod file.
 	f := cmd.Flags()
 	f.IntVarP(&o.Jobs, "jobs", "j", 0, "parallel make jobs (default: one per CPU)")
 	f.StringVar(&o.From, "from", "", "read the profile of an existing finished build in this directory")
+	f.BoolVar(&o.Wait, "wait", false, "with --server: follow the job's log until it is over")
 	return cmd
 }
 
 func runKernelBuild(ctx context.Context, g *Globals, name string, o KernelBuildOptions) error {
-	if err := g.local("kernel build"); err != nil {
-		return err
+	if g.client != nil {
+		if o.From != "" {
+			return usagef("--from reads a build on this machine: leave it out with --server")
+		}
+		j, err := g.q.SubmitKernelBuild(ctx, name, o.Jobs, service.SubmitOptions{})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.Stdout, "queued job %s: kernel-build %s\n", j.ID, name)
+		if !o.Wait {
+			return nil
+		}
+		return followJob(ctx, g, j.ID, 0, true)
 	}
 	var p *profile.Profile
 	var err error

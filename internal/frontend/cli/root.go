@@ -78,6 +78,7 @@ type queries interface {
 	ListMachines(ctx context.Context, q service.MachineQuery) ([]fleet.Machine, error)
 	Machine(ctx context.Context, id string, events int) (service.MachineDetail, error)
 	Watch(ctx context.Context, o service.WatchOptions, fn func(event.Event) error) error
+	jobQueries
 }
 
 // local refuses a command that works only on the database itself when a
@@ -289,7 +290,8 @@ kernel's .config take it as --kconfig.`,
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress output")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "debug logging on stderr")
 	root.AddCommand(newSyncCmd(g), newCVECmd(g), newKernelCmd(g), newPatchCmd(g), newVEXCmd(g),
-		newServeCmd(g), newTokenCmd(g), newAuditCmd(g), newCertsCmd(g), newFleetCmd(g), newEventsCmd(g))
+		newServeCmd(g), newTokenCmd(g), newAuditCmd(g), newCertsCmd(g), newFleetCmd(g), newEventsCmd(g),
+		newJobCmd(g), newBuilderCmd(g))
 	root.AddCommand(newArchiveCmd(g))
 	return root
 }

@@ -31,11 +31,12 @@ func binary(t *testing.T) string {
 type proc struct {
 	bin string
 	env []string
+	pre []string // arguments before every command's (--insecure)
 }
 
 func (p proc) run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(p.bin, args...)
+	cmd := exec.Command(p.bin, append(append([]string{}, p.pre...), args...)...)
 	cmd.Env = append(os.Environ(), p.env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

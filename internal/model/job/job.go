@@ -87,7 +87,9 @@ type Job struct {
 // so a builder needs nothing from the store.
 type KernelBuildSpec struct {
 	Kernel *kernel.Kernel `json:"kernel"`
-	Jobs   int            `json:"jobs,omitempty"` // make -j; 0: the builder's cores
+	// Config is the kernel's .config (the record's JSON leaves it out).
+	Config []byte `json:"config"`
+	Jobs   int    `json:"jobs,omitempty"` // make -j; 0: the builder's cores
 }
 
 // Fix is one diff of a patch build.
@@ -99,6 +101,7 @@ type Fix struct {
 // PatchBuildSpec is a livepatch build's input.
 type PatchBuildSpec struct {
 	Kernel  *kernel.Kernel `json:"kernel"`
+	Config  []byte         `json:"config"`
 	Fixes   []Fix          `json:"fixes"`
 	Module  string         `json:"module"`
 	Replace bool           `json:"replace"`

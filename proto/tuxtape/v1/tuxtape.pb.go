@@ -3437,6 +3437,1615 @@ func (x *SyncStatus) GetProblems() []*SyncProblem {
 	return nil
 }
 
+type Builder struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Arch          string                 `protobuf:"bytes,3,opt,name=arch,proto3" json:"arch,omitempty"`
+	Cores         int32                  `protobuf:"varint,4,opt,name=cores,proto3" json:"cores,omitempty"`
+	Kernels       []string               `protobuf:"bytes,5,rep,name=kernels,proto3" json:"kernels,omitempty"`
+	Registered    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=registered,proto3" json:"registered,omitempty"`
+	Seen          *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=seen,proto3" json:"seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Builder) Reset() {
+	*x = Builder{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Builder) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Builder) ProtoMessage() {}
+
+func (x *Builder) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Builder.ProtoReflect.Descriptor instead.
+func (*Builder) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *Builder) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Builder) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Builder) GetArch() string {
+	if x != nil {
+		return x.Arch
+	}
+	return ""
+}
+
+func (x *Builder) GetCores() int32 {
+	if x != nil {
+		return x.Cores
+	}
+	return 0
+}
+
+func (x *Builder) GetKernels() []string {
+	if x != nil {
+		return x.Kernels
+	}
+	return nil
+}
+
+func (x *Builder) GetRegistered() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Registered
+	}
+	return nil
+}
+
+func (x *Builder) GetSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Seen
+	}
+	return nil
+}
+
+type RegisterBuilderRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Arch          string                 `protobuf:"bytes,2,opt,name=arch,proto3" json:"arch,omitempty"`
+	Cores         int32                  `protobuf:"varint,3,opt,name=cores,proto3" json:"cores,omitempty"`
+	Kernels       []string               `protobuf:"bytes,4,rep,name=kernels,proto3" json:"kernels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterBuilderRequest) Reset() {
+	*x = RegisterBuilderRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterBuilderRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterBuilderRequest) ProtoMessage() {}
+
+func (x *RegisterBuilderRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterBuilderRequest.ProtoReflect.Descriptor instead.
+func (*RegisterBuilderRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *RegisterBuilderRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RegisterBuilderRequest) GetArch() string {
+	if x != nil {
+		return x.Arch
+	}
+	return ""
+}
+
+func (x *RegisterBuilderRequest) GetCores() int32 {
+	if x != nil {
+		return x.Cores
+	}
+	return 0
+}
+
+func (x *RegisterBuilderRequest) GetKernels() []string {
+	if x != nil {
+		return x.Kernels
+	}
+	return nil
+}
+
+type Job struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind        string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	State       string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Kernel      string                 `protobuf:"bytes,4,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Attempts    int32                  `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	MaxAttempts int32                  `protobuf:"varint,6,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	Builder     string                 `protobuf:"bytes,7,opt,name=builder,proto3" json:"builder,omitempty"`
+	LeaseUntil  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=lease_until,json=leaseUntil,proto3" json:"lease_until,omitempty"`
+	Created     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created,proto3" json:"created,omitempty"`
+	Updated     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=updated,proto3" json:"updated,omitempty"`
+	By          string                 `protobuf:"bytes,11,opt,name=by,proto3" json:"by,omitempty"`
+	Error       string                 `protobuf:"bytes,12,opt,name=error,proto3" json:"error,omitempty"`
+	// JSON: the kind's spec, and its result once done.
+	Spec          []byte `protobuf:"bytes,13,opt,name=spec,proto3" json:"spec,omitempty"`
+	Result        []byte `protobuf:"bytes,14,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Job) Reset() {
+	*x = Job{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Job) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Job) ProtoMessage() {}
+
+func (x *Job) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Job.ProtoReflect.Descriptor instead.
+func (*Job) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *Job) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Job) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Job) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Job) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *Job) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Job) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *Job) GetBuilder() string {
+	if x != nil {
+		return x.Builder
+	}
+	return ""
+}
+
+func (x *Job) GetLeaseUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LeaseUntil
+	}
+	return nil
+}
+
+func (x *Job) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *Job) GetUpdated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Updated
+	}
+	return nil
+}
+
+func (x *Job) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *Job) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Job) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *Job) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+type Artifact struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Sha256        string                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Artifact) Reset() {
+	*x = Artifact{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Artifact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Artifact) ProtoMessage() {}
+
+func (x *Artifact) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
+func (*Artifact) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *Artifact) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Artifact) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *Artifact) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type JobDetail struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	Artifacts     []*Artifact            `protobuf:"bytes,2,rep,name=artifacts,proto3" json:"artifacts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobDetail) Reset() {
+	*x = JobDetail{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobDetail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobDetail) ProtoMessage() {}
+
+func (x *JobDetail) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobDetail.ProtoReflect.Descriptor instead.
+func (*JobDetail) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *JobDetail) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *JobDetail) GetArtifacts() []*Artifact {
+	if x != nil {
+		return x.Artifacts
+	}
+	return nil
+}
+
+type ClaimJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kinds         []string               `protobuf:"bytes,1,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	LeaseSeconds  int32                  `protobuf:"varint,2,opt,name=lease_seconds,json=leaseSeconds,proto3" json:"lease_seconds,omitempty"`
+	WaitSeconds   int32                  `protobuf:"varint,3,opt,name=wait_seconds,json=waitSeconds,proto3" json:"wait_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimJobRequest) Reset() {
+	*x = ClaimJobRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimJobRequest) ProtoMessage() {}
+
+func (x *ClaimJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimJobRequest.ProtoReflect.Descriptor instead.
+func (*ClaimJobRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ClaimJobRequest) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *ClaimJobRequest) GetLeaseSeconds() int32 {
+	if x != nil {
+		return x.LeaseSeconds
+	}
+	return 0
+}
+
+func (x *ClaimJobRequest) GetWaitSeconds() int32 {
+	if x != nil {
+		return x.WaitSeconds
+	}
+	return 0
+}
+
+type ClaimJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	Job           *Job                   `protobuf:"bytes,2,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimJobResponse) Reset() {
+	*x = ClaimJobResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimJobResponse) ProtoMessage() {}
+
+func (x *ClaimJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimJobResponse.ProtoReflect.Descriptor instead.
+func (*ClaimJobResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ClaimJobResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *ClaimJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+type RenewJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	LeaseSeconds  int32                  `protobuf:"varint,2,opt,name=lease_seconds,json=leaseSeconds,proto3" json:"lease_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewJobRequest) Reset() {
+	*x = RenewJobRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewJobRequest) ProtoMessage() {}
+
+func (x *RenewJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewJobRequest.ProtoReflect.Descriptor instead.
+func (*RenewJobRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *RenewJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RenewJobRequest) GetLeaseSeconds() int32 {
+	if x != nil {
+		return x.LeaseSeconds
+	}
+	return 0
+}
+
+type RenewJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cancelled     bool                   `protobuf:"varint,1,opt,name=cancelled,proto3" json:"cancelled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewJobResponse) Reset() {
+	*x = RenewJobResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewJobResponse) ProtoMessage() {}
+
+func (x *RenewJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewJobResponse.ProtoReflect.Descriptor instead.
+func (*RenewJobResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *RenewJobResponse) GetCancelled() bool {
+	if x != nil {
+		return x.Cancelled
+	}
+	return false
+}
+
+type AppendJobLogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Lines         []string               `protobuf:"bytes,2,rep,name=lines,proto3" json:"lines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendJobLogRequest) Reset() {
+	*x = AppendJobLogRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendJobLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendJobLogRequest) ProtoMessage() {}
+
+func (x *AppendJobLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendJobLogRequest.ProtoReflect.Descriptor instead.
+func (*AppendJobLogRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *AppendJobLogRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AppendJobLogRequest) GetLines() []string {
+	if x != nil {
+		return x.Lines
+	}
+	return nil
+}
+
+type AppendJobLogResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppendJobLogResponse) Reset() {
+	*x = AppendJobLogResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendJobLogResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendJobLogResponse) ProtoMessage() {}
+
+func (x *AppendJobLogResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendJobLogResponse.ProtoReflect.Descriptor instead.
+func (*AppendJobLogResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{60}
+}
+
+type UploadArtifactRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Artifact      *Artifact              `protobuf:"bytes,2,opt,name=artifact,proto3" json:"artifact,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadArtifactRequest) Reset() {
+	*x = UploadArtifactRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadArtifactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadArtifactRequest) ProtoMessage() {}
+
+func (x *UploadArtifactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadArtifactRequest.ProtoReflect.Descriptor instead.
+func (*UploadArtifactRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *UploadArtifactRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UploadArtifactRequest) GetArtifact() *Artifact {
+	if x != nil {
+		return x.Artifact
+	}
+	return nil
+}
+
+func (x *UploadArtifactRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type UploadArtifactResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadArtifactResponse) Reset() {
+	*x = UploadArtifactResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadArtifactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadArtifactResponse) ProtoMessage() {}
+
+func (x *UploadArtifactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadArtifactResponse.ProtoReflect.Descriptor instead.
+func (*UploadArtifactResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{62}
+}
+
+type FinishJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Result        []byte                 `protobuf:"bytes,4,opt,name=result,proto3" json:"result,omitempty"`
+	Artifacts     []*Artifact            `protobuf:"bytes,5,rep,name=artifacts,proto3" json:"artifacts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishJobRequest) Reset() {
+	*x = FinishJobRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishJobRequest) ProtoMessage() {}
+
+func (x *FinishJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishJobRequest.ProtoReflect.Descriptor instead.
+func (*FinishJobRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *FinishJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *FinishJobRequest) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *FinishJobRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *FinishJobRequest) GetResult() []byte {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *FinishJobRequest) GetArtifacts() []*Artifact {
+	if x != nil {
+		return x.Artifacts
+	}
+	return nil
+}
+
+type FinishJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishJobResponse) Reset() {
+	*x = FinishJobResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishJobResponse) ProtoMessage() {}
+
+func (x *FinishJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishJobResponse.ProtoReflect.Descriptor instead.
+func (*FinishJobResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *FinishJobResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+type SubmitKernelBuildRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kernel        string                 `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Jobs          int32                  `protobuf:"varint,2,opt,name=jobs,proto3" json:"jobs,omitempty"`
+	MaxAttempts   int32                  `protobuf:"varint,3,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitKernelBuildRequest) Reset() {
+	*x = SubmitKernelBuildRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitKernelBuildRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitKernelBuildRequest) ProtoMessage() {}
+
+func (x *SubmitKernelBuildRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitKernelBuildRequest.ProtoReflect.Descriptor instead.
+func (*SubmitKernelBuildRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *SubmitKernelBuildRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *SubmitKernelBuildRequest) GetJobs() int32 {
+	if x != nil {
+		return x.Jobs
+	}
+	return 0
+}
+
+func (x *SubmitKernelBuildRequest) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+type SubmitPatchBuildRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kernel        string                 `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Fixes         []*Patch               `protobuf:"bytes,2,rep,name=fixes,proto3" json:"fixes,omitempty"`
+	Module        string                 `protobuf:"bytes,3,opt,name=module,proto3" json:"module,omitempty"`
+	Replace       bool                   `protobuf:"varint,4,opt,name=replace,proto3" json:"replace,omitempty"`
+	MaxAttempts   int32                  `protobuf:"varint,5,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitPatchBuildRequest) Reset() {
+	*x = SubmitPatchBuildRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitPatchBuildRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitPatchBuildRequest) ProtoMessage() {}
+
+func (x *SubmitPatchBuildRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitPatchBuildRequest.ProtoReflect.Descriptor instead.
+func (*SubmitPatchBuildRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *SubmitPatchBuildRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *SubmitPatchBuildRequest) GetFixes() []*Patch {
+	if x != nil {
+		return x.Fixes
+	}
+	return nil
+}
+
+func (x *SubmitPatchBuildRequest) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *SubmitPatchBuildRequest) GetReplace() bool {
+	if x != nil {
+		return x.Replace
+	}
+	return false
+}
+
+func (x *SubmitPatchBuildRequest) GetMaxAttempts() int32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+type ListJobsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	Kernel        string                 `protobuf:"bytes,2,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Limit         int32                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsRequest) Reset() {
+	*x = ListJobsRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsRequest) ProtoMessage() {}
+
+func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
+func (*ListJobsRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *ListJobsRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListJobsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jobs          []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListJobsResponse) Reset() {
+	*x = ListJobsResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListJobsResponse) ProtoMessage() {}
+
+func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
+func (*ListJobsResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ListJobsResponse) GetJobs() []*Job {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+type GetJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetJobRequest) Reset() {
+	*x = GetJobRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetJobRequest) ProtoMessage() {}
+
+func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
+func (*GetJobRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *GetJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type WatchJobLogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	AfterSeq      int64                  `protobuf:"varint,2,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	Follow        bool                   `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchJobLogRequest) Reset() {
+	*x = WatchJobLogRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchJobLogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchJobLogRequest) ProtoMessage() {}
+
+func (x *WatchJobLogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchJobLogRequest.ProtoReflect.Descriptor instead.
+func (*WatchJobLogRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *WatchJobLogRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WatchJobLogRequest) GetAfterSeq() int64 {
+	if x != nil {
+		return x.AfterSeq
+	}
+	return 0
+}
+
+func (x *WatchJobLogRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+type JobLogLine struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Text          string                 `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JobLogLine) Reset() {
+	*x = JobLogLine{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JobLogLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JobLogLine) ProtoMessage() {}
+
+func (x *JobLogLine) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JobLogLine.ProtoReflect.Descriptor instead.
+func (*JobLogLine) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *JobLogLine) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *JobLogLine) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *JobLogLine) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+type CancelJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobRequest) Reset() {
+	*x = CancelJobRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobRequest) ProtoMessage() {}
+
+func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
+func (*CancelJobRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *CancelJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type CancelJobResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         string                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelJobResponse) Reset() {
+	*x = CancelJobResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelJobResponse) ProtoMessage() {}
+
+func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
+func (*CancelJobResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *CancelJobResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+type GetArtifactRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetArtifactRequest) Reset() {
+	*x = GetArtifactRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetArtifactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetArtifactRequest) ProtoMessage() {}
+
+func (x *GetArtifactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetArtifactRequest.ProtoReflect.Descriptor instead.
+func (*GetArtifactRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *GetArtifactRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetArtifactRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ArtifactData struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Artifact      *Artifact              `protobuf:"bytes,1,opt,name=artifact,proto3" json:"artifact,omitempty"`
+	Data          []byte                 `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArtifactData) Reset() {
+	*x = ArtifactData{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArtifactData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArtifactData) ProtoMessage() {}
+
+func (x *ArtifactData) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArtifactData.ProtoReflect.Descriptor instead.
+func (*ArtifactData) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ArtifactData) GetArtifact() *Artifact {
+	if x != nil {
+		return x.Artifact
+	}
+	return nil
+}
+
+func (x *ArtifactData) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+type ListBuildersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBuildersRequest) Reset() {
+	*x = ListBuildersRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBuildersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBuildersRequest) ProtoMessage() {}
+
+func (x *ListBuildersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBuildersRequest.ProtoReflect.Descriptor instead.
+func (*ListBuildersRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{76}
+}
+
+type ListBuildersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Builders      []*Builder             `protobuf:"bytes,1,rep,name=builders,proto3" json:"builders,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBuildersResponse) Reset() {
+	*x = ListBuildersResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBuildersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBuildersResponse) ProtoMessage() {}
+
+func (x *ListBuildersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBuildersResponse.ProtoReflect.Descriptor instead.
+func (*ListBuildersResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ListBuildersResponse) GetBuilders() []*Builder {
+	if x != nil {
+		return x.Builders
+	}
+	return nil
+}
+
 var File_tuxtape_v1_tuxtape_proto protoreflect.FileDescriptor
 
 const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
@@ -3718,7 +5327,115 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\bproblems\x18\x06 \x03(\v2\x17.tuxtape.v1.SyncProblemR\bproblems\x1a:\n" +
 	"\fRecordsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x012\x89\x01\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xdd\x01\n" +
+	"\aBuilder\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04arch\x18\x03 \x01(\tR\x04arch\x12\x14\n" +
+	"\x05cores\x18\x04 \x01(\x05R\x05cores\x12\x18\n" +
+	"\akernels\x18\x05 \x03(\tR\akernels\x12:\n" +
+	"\n" +
+	"registered\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"registered\x12.\n" +
+	"\x04seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04seen\"p\n" +
+	"\x16RegisterBuilderRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04arch\x18\x02 \x01(\tR\x04arch\x12\x14\n" +
+	"\x05cores\x18\x03 \x01(\x05R\x05cores\x12\x18\n" +
+	"\akernels\x18\x04 \x03(\tR\akernels\"\xab\x03\n" +
+	"\x03Job\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x16\n" +
+	"\x06kernel\x18\x04 \x01(\tR\x06kernel\x12\x1a\n" +
+	"\battempts\x18\x05 \x01(\x05R\battempts\x12!\n" +
+	"\fmax_attempts\x18\x06 \x01(\x05R\vmaxAttempts\x12\x18\n" +
+	"\abuilder\x18\a \x01(\tR\abuilder\x12;\n" +
+	"\vlease_until\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"leaseUntil\x124\n" +
+	"\acreated\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\aupdated\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x12\x0e\n" +
+	"\x02by\x18\v \x01(\tR\x02by\x12\x14\n" +
+	"\x05error\x18\f \x01(\tR\x05error\x12\x12\n" +
+	"\x04spec\x18\r \x01(\fR\x04spec\x12\x16\n" +
+	"\x06result\x18\x0e \x01(\fR\x06result\"J\n" +
+	"\bArtifact\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\"b\n" +
+	"\tJobDetail\x12!\n" +
+	"\x03job\x18\x01 \x01(\v2\x0f.tuxtape.v1.JobR\x03job\x122\n" +
+	"\tartifacts\x18\x02 \x03(\v2\x14.tuxtape.v1.ArtifactR\tartifacts\"o\n" +
+	"\x0fClaimJobRequest\x12\x14\n" +
+	"\x05kinds\x18\x01 \x03(\tR\x05kinds\x12#\n" +
+	"\rlease_seconds\x18\x02 \x01(\x05R\fleaseSeconds\x12!\n" +
+	"\fwait_seconds\x18\x03 \x01(\x05R\vwaitSeconds\"K\n" +
+	"\x10ClaimJobResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12!\n" +
+	"\x03job\x18\x02 \x01(\v2\x0f.tuxtape.v1.JobR\x03job\"F\n" +
+	"\x0fRenewJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
+	"\rlease_seconds\x18\x02 \x01(\x05R\fleaseSeconds\"0\n" +
+	"\x10RenewJobResponse\x12\x1c\n" +
+	"\tcancelled\x18\x01 \x01(\bR\tcancelled\";\n" +
+	"\x13AppendJobLogRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05lines\x18\x02 \x03(\tR\x05lines\"\x16\n" +
+	"\x14AppendJobLogResponse\"m\n" +
+	"\x15UploadArtifactRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x120\n" +
+	"\bartifact\x18\x02 \x01(\v2\x14.tuxtape.v1.ArtifactR\bartifact\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x18\n" +
+	"\x16UploadArtifactResponse\"\x94\x01\n" +
+	"\x10FinishJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x16\n" +
+	"\x06result\x18\x04 \x01(\fR\x06result\x122\n" +
+	"\tartifacts\x18\x05 \x03(\v2\x14.tuxtape.v1.ArtifactR\tartifacts\")\n" +
+	"\x11FinishJobResponse\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\"i\n" +
+	"\x18SubmitKernelBuildRequest\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x12\n" +
+	"\x04jobs\x18\x02 \x01(\x05R\x04jobs\x12!\n" +
+	"\fmax_attempts\x18\x03 \x01(\x05R\vmaxAttempts\"\xaf\x01\n" +
+	"\x17SubmitPatchBuildRequest\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12'\n" +
+	"\x05fixes\x18\x02 \x03(\v2\x11.tuxtape.v1.PatchR\x05fixes\x12\x16\n" +
+	"\x06module\x18\x03 \x01(\tR\x06module\x12\x18\n" +
+	"\areplace\x18\x04 \x01(\bR\areplace\x12!\n" +
+	"\fmax_attempts\x18\x05 \x01(\x05R\vmaxAttempts\"U\n" +
+	"\x0fListJobsRequest\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x16\n" +
+	"\x06kernel\x18\x02 \x01(\tR\x06kernel\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"7\n" +
+	"\x10ListJobsResponse\x12#\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x0f.tuxtape.v1.JobR\x04jobs\"\x1f\n" +
+	"\rGetJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"Y\n" +
+	"\x12WatchJobLogRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tafter_seq\x18\x02 \x01(\x03R\bafterSeq\x12\x16\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\"^\n" +
+	"\n" +
+	"JobLogLine\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\"\"\n" +
+	"\x10CancelJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\")\n" +
+	"\x11CancelJobResponse\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\"8\n" +
+	"\x12GetArtifactRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"T\n" +
+	"\fArtifactData\x120\n" +
+	"\bartifact\x18\x01 \x01(\v2\x14.tuxtape.v1.ArtifactR\bartifact\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\x15\n" +
+	"\x13ListBuildersRequest\"G\n" +
+	"\x14ListBuildersResponse\x12/\n" +
+	"\bbuilders\x18\x01 \x03(\v2\x13.tuxtape.v1.BuilderR\bbuilders2\x89\x01\n" +
 	"\n" +
 	"CVEService\x12E\n" +
 	"\bListCVEs\x12\x1b.tuxtape.v1.ListCVEsRequest\x1a\x1c.tuxtape.v1.ListCVEsResponse\x124\n" +
@@ -3748,7 +5465,24 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\n" +
 	"GetMachine\x12\x1d.tuxtape.v1.GetMachineRequest\x1a\x13.tuxtape.v1.Machine2L\n" +
 	"\fEventService\x12<\n" +
-	"\x05Watch\x12\x18.tuxtape.v1.WatchRequest\x1a\x17.tuxtape.v1.StreamEvent0\x01B7Z5github.com/tuxtape/tuxtape/proto/tuxtape/v1;tuxtapev1b\x06proto3"
+	"\x05Watch\x12\x18.tuxtape.v1.WatchRequest\x1a\x17.tuxtape.v1.StreamEvent0\x012\xe0\x03\n" +
+	"\x0eBuilderService\x12J\n" +
+	"\x0fRegisterBuilder\x12\".tuxtape.v1.RegisterBuilderRequest\x1a\x13.tuxtape.v1.Builder\x12E\n" +
+	"\bClaimJob\x12\x1b.tuxtape.v1.ClaimJobRequest\x1a\x1c.tuxtape.v1.ClaimJobResponse\x12E\n" +
+	"\bRenewJob\x12\x1b.tuxtape.v1.RenewJobRequest\x1a\x1c.tuxtape.v1.RenewJobResponse\x12Q\n" +
+	"\fAppendJobLog\x12\x1f.tuxtape.v1.AppendJobLogRequest\x1a .tuxtape.v1.AppendJobLogResponse\x12W\n" +
+	"\x0eUploadArtifact\x12!.tuxtape.v1.UploadArtifactRequest\x1a\".tuxtape.v1.UploadArtifactResponse\x12H\n" +
+	"\tFinishJob\x12\x1c.tuxtape.v1.FinishJobRequest\x1a\x1d.tuxtape.v1.FinishJobResponse2\xd4\x04\n" +
+	"\n" +
+	"JobService\x12J\n" +
+	"\x11SubmitKernelBuild\x12$.tuxtape.v1.SubmitKernelBuildRequest\x1a\x0f.tuxtape.v1.Job\x12H\n" +
+	"\x10SubmitPatchBuild\x12#.tuxtape.v1.SubmitPatchBuildRequest\x1a\x0f.tuxtape.v1.Job\x12E\n" +
+	"\bListJobs\x12\x1b.tuxtape.v1.ListJobsRequest\x1a\x1c.tuxtape.v1.ListJobsResponse\x12:\n" +
+	"\x06GetJob\x12\x19.tuxtape.v1.GetJobRequest\x1a\x15.tuxtape.v1.JobDetail\x12G\n" +
+	"\vWatchJobLog\x12\x1e.tuxtape.v1.WatchJobLogRequest\x1a\x16.tuxtape.v1.JobLogLine0\x01\x12H\n" +
+	"\tCancelJob\x12\x1c.tuxtape.v1.CancelJobRequest\x1a\x1d.tuxtape.v1.CancelJobResponse\x12G\n" +
+	"\vGetArtifact\x12\x1e.tuxtape.v1.GetArtifactRequest\x1a\x18.tuxtape.v1.ArtifactData\x12Q\n" +
+	"\fListBuilders\x12\x1f.tuxtape.v1.ListBuildersRequest\x1a .tuxtape.v1.ListBuildersResponseB7Z5github.com/tuxtape/tuxtape/proto/tuxtape/v1;tuxtapev1b\x06proto3"
 
 var (
 	file_tuxtape_v1_tuxtape_proto_rawDescOnce sync.Once
@@ -3762,146 +5496,217 @@ func file_tuxtape_v1_tuxtape_proto_rawDescGZIP() []byte {
 	return file_tuxtape_v1_tuxtape_proto_rawDescData
 }
 
-var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
-	(*WatchRequest)(nil),          // 0: tuxtape.v1.WatchRequest
-	(*StreamEvent)(nil),           // 1: tuxtape.v1.StreamEvent
-	(*ListCVEsRequest)(nil),       // 2: tuxtape.v1.ListCVEsRequest
-	(*ListCVEsResponse)(nil),      // 3: tuxtape.v1.ListCVEsResponse
-	(*GetCVERequest)(nil),         // 4: tuxtape.v1.GetCVERequest
-	(*CVE)(nil),                   // 5: tuxtape.v1.CVE
-	(*CVSS)(nil),                  // 6: tuxtape.v1.CVSS
-	(*Branch)(nil),                // 7: tuxtape.v1.Branch
-	(*Verdict)(nil),               // 8: tuxtape.v1.Verdict
-	(*FileVerdict)(nil),           // 9: tuxtape.v1.FileVerdict
-	(*Priority)(nil),              // 10: tuxtape.v1.Priority
-	(*VerdictSummary)(nil),        // 11: tuxtape.v1.VerdictSummary
-	(*AddKernelRequest)(nil),      // 12: tuxtape.v1.AddKernelRequest
-	(*ListKernelsRequest)(nil),    // 13: tuxtape.v1.ListKernelsRequest
-	(*ListKernelsResponse)(nil),   // 14: tuxtape.v1.ListKernelsResponse
-	(*GetKernelRequest)(nil),      // 15: tuxtape.v1.GetKernelRequest
-	(*RemoveKernelRequest)(nil),   // 16: tuxtape.v1.RemoveKernelRequest
-	(*RemoveKernelResponse)(nil),  // 17: tuxtape.v1.RemoveKernelResponse
-	(*Kernel)(nil),                // 18: tuxtape.v1.Kernel
-	(*KernelSource)(nil),          // 19: tuxtape.v1.KernelSource
-	(*Patch)(nil),                 // 20: tuxtape.v1.Patch
-	(*Debian)(nil),                // 21: tuxtape.v1.Debian
-	(*GetVEXRequest)(nil),         // 22: tuxtape.v1.GetVEXRequest
-	(*VEXDocument)(nil),           // 23: tuxtape.v1.VEXDocument
-	(*CreateTokenRequest)(nil),    // 24: tuxtape.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),   // 25: tuxtape.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),     // 26: tuxtape.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),    // 27: tuxtape.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),    // 28: tuxtape.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),   // 29: tuxtape.v1.RevokeTokenResponse
-	(*Token)(nil),                 // 30: tuxtape.v1.Token
-	(*ListAuditRequest)(nil),      // 31: tuxtape.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),     // 32: tuxtape.v1.ListAuditResponse
-	(*AuditEntry)(nil),            // 33: tuxtape.v1.AuditEntry
-	(*HeartbeatRequest)(nil),      // 34: tuxtape.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 35: tuxtape.v1.HeartbeatResponse
-	(*Livepatch)(nil),             // 36: tuxtape.v1.Livepatch
-	(*LoadedPatch)(nil),           // 37: tuxtape.v1.LoadedPatch
-	(*ReportRequest)(nil),         // 38: tuxtape.v1.ReportRequest
-	(*ReportResponse)(nil),        // 39: tuxtape.v1.ReportResponse
-	(*Event)(nil),                 // 40: tuxtape.v1.Event
-	(*ListMachinesRequest)(nil),   // 41: tuxtape.v1.ListMachinesRequest
-	(*ListMachinesResponse)(nil),  // 42: tuxtape.v1.ListMachinesResponse
-	(*GetMachineRequest)(nil),     // 43: tuxtape.v1.GetMachineRequest
-	(*Machine)(nil),               // 44: tuxtape.v1.Machine
-	(*StartSyncRequest)(nil),      // 45: tuxtape.v1.StartSyncRequest
-	(*SyncSummary)(nil),           // 46: tuxtape.v1.SyncSummary
-	(*SyncProblem)(nil),           // 47: tuxtape.v1.SyncProblem
-	(*GetSyncStatusRequest)(nil),  // 48: tuxtape.v1.GetSyncStatusRequest
-	(*SyncStatus)(nil),            // 49: tuxtape.v1.SyncStatus
-	nil,                           // 50: tuxtape.v1.VerdictSummary.ByEntry
-	nil,                           // 51: tuxtape.v1.Kernel.ProfilesEntry
-	nil,                           // 52: tuxtape.v1.SyncStatus.RecordsEntry
-	(*timestamppb.Timestamp)(nil), // 53: google.protobuf.Timestamp
+	(*WatchRequest)(nil),             // 0: tuxtape.v1.WatchRequest
+	(*StreamEvent)(nil),              // 1: tuxtape.v1.StreamEvent
+	(*ListCVEsRequest)(nil),          // 2: tuxtape.v1.ListCVEsRequest
+	(*ListCVEsResponse)(nil),         // 3: tuxtape.v1.ListCVEsResponse
+	(*GetCVERequest)(nil),            // 4: tuxtape.v1.GetCVERequest
+	(*CVE)(nil),                      // 5: tuxtape.v1.CVE
+	(*CVSS)(nil),                     // 6: tuxtape.v1.CVSS
+	(*Branch)(nil),                   // 7: tuxtape.v1.Branch
+	(*Verdict)(nil),                  // 8: tuxtape.v1.Verdict
+	(*FileVerdict)(nil),              // 9: tuxtape.v1.FileVerdict
+	(*Priority)(nil),                 // 10: tuxtape.v1.Priority
+	(*VerdictSummary)(nil),           // 11: tuxtape.v1.VerdictSummary
+	(*AddKernelRequest)(nil),         // 12: tuxtape.v1.AddKernelRequest
+	(*ListKernelsRequest)(nil),       // 13: tuxtape.v1.ListKernelsRequest
+	(*ListKernelsResponse)(nil),      // 14: tuxtape.v1.ListKernelsResponse
+	(*GetKernelRequest)(nil),         // 15: tuxtape.v1.GetKernelRequest
+	(*RemoveKernelRequest)(nil),      // 16: tuxtape.v1.RemoveKernelRequest
+	(*RemoveKernelResponse)(nil),     // 17: tuxtape.v1.RemoveKernelResponse
+	(*Kernel)(nil),                   // 18: tuxtape.v1.Kernel
+	(*KernelSource)(nil),             // 19: tuxtape.v1.KernelSource
+	(*Patch)(nil),                    // 20: tuxtape.v1.Patch
+	(*Debian)(nil),                   // 21: tuxtape.v1.Debian
+	(*GetVEXRequest)(nil),            // 22: tuxtape.v1.GetVEXRequest
+	(*VEXDocument)(nil),              // 23: tuxtape.v1.VEXDocument
+	(*CreateTokenRequest)(nil),       // 24: tuxtape.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),      // 25: tuxtape.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),        // 26: tuxtape.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),       // 27: tuxtape.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),       // 28: tuxtape.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),      // 29: tuxtape.v1.RevokeTokenResponse
+	(*Token)(nil),                    // 30: tuxtape.v1.Token
+	(*ListAuditRequest)(nil),         // 31: tuxtape.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),        // 32: tuxtape.v1.ListAuditResponse
+	(*AuditEntry)(nil),               // 33: tuxtape.v1.AuditEntry
+	(*HeartbeatRequest)(nil),         // 34: tuxtape.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 35: tuxtape.v1.HeartbeatResponse
+	(*Livepatch)(nil),                // 36: tuxtape.v1.Livepatch
+	(*LoadedPatch)(nil),              // 37: tuxtape.v1.LoadedPatch
+	(*ReportRequest)(nil),            // 38: tuxtape.v1.ReportRequest
+	(*ReportResponse)(nil),           // 39: tuxtape.v1.ReportResponse
+	(*Event)(nil),                    // 40: tuxtape.v1.Event
+	(*ListMachinesRequest)(nil),      // 41: tuxtape.v1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),     // 42: tuxtape.v1.ListMachinesResponse
+	(*GetMachineRequest)(nil),        // 43: tuxtape.v1.GetMachineRequest
+	(*Machine)(nil),                  // 44: tuxtape.v1.Machine
+	(*StartSyncRequest)(nil),         // 45: tuxtape.v1.StartSyncRequest
+	(*SyncSummary)(nil),              // 46: tuxtape.v1.SyncSummary
+	(*SyncProblem)(nil),              // 47: tuxtape.v1.SyncProblem
+	(*GetSyncStatusRequest)(nil),     // 48: tuxtape.v1.GetSyncStatusRequest
+	(*SyncStatus)(nil),               // 49: tuxtape.v1.SyncStatus
+	(*Builder)(nil),                  // 50: tuxtape.v1.Builder
+	(*RegisterBuilderRequest)(nil),   // 51: tuxtape.v1.RegisterBuilderRequest
+	(*Job)(nil),                      // 52: tuxtape.v1.Job
+	(*Artifact)(nil),                 // 53: tuxtape.v1.Artifact
+	(*JobDetail)(nil),                // 54: tuxtape.v1.JobDetail
+	(*ClaimJobRequest)(nil),          // 55: tuxtape.v1.ClaimJobRequest
+	(*ClaimJobResponse)(nil),         // 56: tuxtape.v1.ClaimJobResponse
+	(*RenewJobRequest)(nil),          // 57: tuxtape.v1.RenewJobRequest
+	(*RenewJobResponse)(nil),         // 58: tuxtape.v1.RenewJobResponse
+	(*AppendJobLogRequest)(nil),      // 59: tuxtape.v1.AppendJobLogRequest
+	(*AppendJobLogResponse)(nil),     // 60: tuxtape.v1.AppendJobLogResponse
+	(*UploadArtifactRequest)(nil),    // 61: tuxtape.v1.UploadArtifactRequest
+	(*UploadArtifactResponse)(nil),   // 62: tuxtape.v1.UploadArtifactResponse
+	(*FinishJobRequest)(nil),         // 63: tuxtape.v1.FinishJobRequest
+	(*FinishJobResponse)(nil),        // 64: tuxtape.v1.FinishJobResponse
+	(*SubmitKernelBuildRequest)(nil), // 65: tuxtape.v1.SubmitKernelBuildRequest
+	(*SubmitPatchBuildRequest)(nil),  // 66: tuxtape.v1.SubmitPatchBuildRequest
+	(*ListJobsRequest)(nil),          // 67: tuxtape.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),         // 68: tuxtape.v1.ListJobsResponse
+	(*GetJobRequest)(nil),            // 69: tuxtape.v1.GetJobRequest
+	(*WatchJobLogRequest)(nil),       // 70: tuxtape.v1.WatchJobLogRequest
+	(*JobLogLine)(nil),               // 71: tuxtape.v1.JobLogLine
+	(*CancelJobRequest)(nil),         // 72: tuxtape.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 73: tuxtape.v1.CancelJobResponse
+	(*GetArtifactRequest)(nil),       // 74: tuxtape.v1.GetArtifactRequest
+	(*ArtifactData)(nil),             // 75: tuxtape.v1.ArtifactData
+	(*ListBuildersRequest)(nil),      // 76: tuxtape.v1.ListBuildersRequest
+	(*ListBuildersResponse)(nil),     // 77: tuxtape.v1.ListBuildersResponse
+	nil,                              // 78: tuxtape.v1.VerdictSummary.ByEntry
+	nil,                              // 79: tuxtape.v1.Kernel.ProfilesEntry
+	nil,                              // 80: tuxtape.v1.SyncStatus.RecordsEntry
+	(*timestamppb.Timestamp)(nil),    // 81: google.protobuf.Timestamp
 }
 var file_tuxtape_v1_tuxtape_proto_depIdxs = []int32{
-	53, // 0: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
-	53, // 1: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
+	81, // 0: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
+	81, // 1: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
 	5,  // 2: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
 	11, // 3: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
-	53, // 4: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
+	81, // 4: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
 	6,  // 5: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
 	7,  // 6: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
 	8,  // 7: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
 	10, // 8: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
 	9,  // 9: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
-	50, // 10: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
+	78, // 10: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
 	20, // 11: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
 	20, // 12: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
 	18, // 13: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
 	19, // 14: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
 	21, // 15: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
-	53, // 16: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
-	51, // 17: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
+	81, // 16: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
+	79, // 17: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
 	20, // 18: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
 	30, // 19: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
 	30, // 20: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
-	53, // 21: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
-	53, // 22: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
-	53, // 23: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
+	81, // 21: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
+	81, // 22: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
+	81, // 23: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
 	33, // 24: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
-	53, // 25: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	81, // 25: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
 	36, // 26: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
-	53, // 27: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
+	81, // 27: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
 	37, // 28: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
 	40, // 29: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
-	53, // 30: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
+	81, // 30: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
 	44, // 31: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
-	53, // 32: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
+	81, // 32: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
 	36, // 33: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
 	40, // 34: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
 	47, // 35: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
-	53, // 36: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
-	52, // 37: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
+	81, // 36: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
+	80, // 37: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
 	46, // 38: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
 	47, // 39: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
-	53, // 40: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
-	2,  // 41: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
-	4,  // 42: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
-	12, // 43: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
-	13, // 44: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
-	15, // 45: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
-	16, // 46: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
-	22, // 47: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
-	45, // 48: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
-	48, // 49: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
-	24, // 50: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
-	26, // 51: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
-	28, // 52: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
-	31, // 53: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
-	34, // 54: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
-	38, // 55: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
-	41, // 56: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
-	43, // 57: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
-	0,  // 58: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
-	3,  // 59: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
-	5,  // 60: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
-	18, // 61: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
-	14, // 62: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
-	18, // 63: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
-	17, // 64: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
-	23, // 65: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
-	46, // 66: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
-	49, // 67: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
-	25, // 68: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
-	27, // 69: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
-	29, // 70: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
-	32, // 71: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
-	35, // 72: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
-	39, // 73: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
-	42, // 74: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
-	44, // 75: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
-	1,  // 76: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
-	59, // [59:77] is the sub-list for method output_type
-	41, // [41:59] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	81, // 40: tuxtape.v1.Builder.registered:type_name -> google.protobuf.Timestamp
+	81, // 41: tuxtape.v1.Builder.seen:type_name -> google.protobuf.Timestamp
+	81, // 42: tuxtape.v1.Job.lease_until:type_name -> google.protobuf.Timestamp
+	81, // 43: tuxtape.v1.Job.created:type_name -> google.protobuf.Timestamp
+	81, // 44: tuxtape.v1.Job.updated:type_name -> google.protobuf.Timestamp
+	52, // 45: tuxtape.v1.JobDetail.job:type_name -> tuxtape.v1.Job
+	53, // 46: tuxtape.v1.JobDetail.artifacts:type_name -> tuxtape.v1.Artifact
+	52, // 47: tuxtape.v1.ClaimJobResponse.job:type_name -> tuxtape.v1.Job
+	53, // 48: tuxtape.v1.UploadArtifactRequest.artifact:type_name -> tuxtape.v1.Artifact
+	53, // 49: tuxtape.v1.FinishJobRequest.artifacts:type_name -> tuxtape.v1.Artifact
+	20, // 50: tuxtape.v1.SubmitPatchBuildRequest.fixes:type_name -> tuxtape.v1.Patch
+	52, // 51: tuxtape.v1.ListJobsResponse.jobs:type_name -> tuxtape.v1.Job
+	81, // 52: tuxtape.v1.JobLogLine.at:type_name -> google.protobuf.Timestamp
+	53, // 53: tuxtape.v1.ArtifactData.artifact:type_name -> tuxtape.v1.Artifact
+	50, // 54: tuxtape.v1.ListBuildersResponse.builders:type_name -> tuxtape.v1.Builder
+	81, // 55: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
+	2,  // 56: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
+	4,  // 57: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
+	12, // 58: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
+	13, // 59: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
+	15, // 60: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
+	16, // 61: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
+	22, // 62: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
+	45, // 63: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
+	48, // 64: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
+	24, // 65: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
+	26, // 66: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
+	28, // 67: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
+	31, // 68: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
+	34, // 69: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
+	38, // 70: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
+	41, // 71: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
+	43, // 72: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
+	0,  // 73: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
+	51, // 74: tuxtape.v1.BuilderService.RegisterBuilder:input_type -> tuxtape.v1.RegisterBuilderRequest
+	55, // 75: tuxtape.v1.BuilderService.ClaimJob:input_type -> tuxtape.v1.ClaimJobRequest
+	57, // 76: tuxtape.v1.BuilderService.RenewJob:input_type -> tuxtape.v1.RenewJobRequest
+	59, // 77: tuxtape.v1.BuilderService.AppendJobLog:input_type -> tuxtape.v1.AppendJobLogRequest
+	61, // 78: tuxtape.v1.BuilderService.UploadArtifact:input_type -> tuxtape.v1.UploadArtifactRequest
+	63, // 79: tuxtape.v1.BuilderService.FinishJob:input_type -> tuxtape.v1.FinishJobRequest
+	65, // 80: tuxtape.v1.JobService.SubmitKernelBuild:input_type -> tuxtape.v1.SubmitKernelBuildRequest
+	66, // 81: tuxtape.v1.JobService.SubmitPatchBuild:input_type -> tuxtape.v1.SubmitPatchBuildRequest
+	67, // 82: tuxtape.v1.JobService.ListJobs:input_type -> tuxtape.v1.ListJobsRequest
+	69, // 83: tuxtape.v1.JobService.GetJob:input_type -> tuxtape.v1.GetJobRequest
+	70, // 84: tuxtape.v1.JobService.WatchJobLog:input_type -> tuxtape.v1.WatchJobLogRequest
+	72, // 85: tuxtape.v1.JobService.CancelJob:input_type -> tuxtape.v1.CancelJobRequest
+	74, // 86: tuxtape.v1.JobService.GetArtifact:input_type -> tuxtape.v1.GetArtifactRequest
+	76, // 87: tuxtape.v1.JobService.ListBuilders:input_type -> tuxtape.v1.ListBuildersRequest
+	3,  // 88: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
+	5,  // 89: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
+	18, // 90: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
+	14, // 91: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
+	18, // 92: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
+	17, // 93: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
+	23, // 94: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
+	46, // 95: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
+	49, // 96: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
+	25, // 97: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
+	27, // 98: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
+	29, // 99: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
+	32, // 100: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
+	35, // 101: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
+	39, // 102: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
+	42, // 103: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
+	44, // 104: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
+	1,  // 105: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
+	50, // 106: tuxtape.v1.BuilderService.RegisterBuilder:output_type -> tuxtape.v1.Builder
+	56, // 107: tuxtape.v1.BuilderService.ClaimJob:output_type -> tuxtape.v1.ClaimJobResponse
+	58, // 108: tuxtape.v1.BuilderService.RenewJob:output_type -> tuxtape.v1.RenewJobResponse
+	60, // 109: tuxtape.v1.BuilderService.AppendJobLog:output_type -> tuxtape.v1.AppendJobLogResponse
+	62, // 110: tuxtape.v1.BuilderService.UploadArtifact:output_type -> tuxtape.v1.UploadArtifactResponse
+	64, // 111: tuxtape.v1.BuilderService.FinishJob:output_type -> tuxtape.v1.FinishJobResponse
+	52, // 112: tuxtape.v1.JobService.SubmitKernelBuild:output_type -> tuxtape.v1.Job
+	52, // 113: tuxtape.v1.JobService.SubmitPatchBuild:output_type -> tuxtape.v1.Job
+	68, // 114: tuxtape.v1.JobService.ListJobs:output_type -> tuxtape.v1.ListJobsResponse
+	54, // 115: tuxtape.v1.JobService.GetJob:output_type -> tuxtape.v1.JobDetail
+	71, // 116: tuxtape.v1.JobService.WatchJobLog:output_type -> tuxtape.v1.JobLogLine
+	73, // 117: tuxtape.v1.JobService.CancelJob:output_type -> tuxtape.v1.CancelJobResponse
+	75, // 118: tuxtape.v1.JobService.GetArtifact:output_type -> tuxtape.v1.ArtifactData
+	77, // 119: tuxtape.v1.JobService.ListBuilders:output_type -> tuxtape.v1.ListBuildersResponse
+	88, // [88:120] is the sub-list for method output_type
+	56, // [56:88] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_tuxtape_v1_tuxtape_proto_init() }
@@ -3915,9 +5720,9 @@ func file_tuxtape_v1_tuxtape_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tuxtape_v1_tuxtape_proto_rawDesc), len(file_tuxtape_v1_tuxtape_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   53,
+			NumMessages:   81,
 			NumExtensions: 0,
-			NumServices:   8,
+			NumServices:   10,
 		},
 		GoTypes:           file_tuxtape_v1_tuxtape_proto_goTypes,
 		DependencyIndexes: file_tuxtape_v1_tuxtape_proto_depIdxs,

@@ -1263,3 +1263,683 @@ var EventService_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "tuxtape/v1/tuxtape.proto",
 }
+
+const (
+	BuilderService_RegisterBuilder_FullMethodName = "/tuxtape.v1.BuilderService/RegisterBuilder"
+	BuilderService_ClaimJob_FullMethodName        = "/tuxtape.v1.BuilderService/ClaimJob"
+	BuilderService_RenewJob_FullMethodName        = "/tuxtape.v1.BuilderService/RenewJob"
+	BuilderService_AppendJobLog_FullMethodName    = "/tuxtape.v1.BuilderService/AppendJobLog"
+	BuilderService_UploadArtifact_FullMethodName  = "/tuxtape.v1.BuilderService/UploadArtifact"
+	BuilderService_FinishJob_FullMethodName       = "/tuxtape.v1.BuilderService/FinishJob"
+)
+
+// BuilderServiceClient is the client API for BuilderService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// BuilderService is where builders work (builder tokens): a builder is
+// known by its token, so it can report only on jobs it holds.
+type BuilderServiceClient interface {
+	RegisterBuilder(ctx context.Context, in *RegisterBuilderRequest, opts ...grpc.CallOption) (*Builder, error)
+	// ClaimJob leases the oldest waiting job of the kinds asked for,
+	// waiting up to wait_seconds for one.
+	ClaimJob(ctx context.Context, in *ClaimJobRequest, opts ...grpc.CallOption) (*ClaimJobResponse, error)
+	RenewJob(ctx context.Context, in *RenewJobRequest, opts ...grpc.CallOption) (*RenewJobResponse, error)
+	AppendJobLog(ctx context.Context, in *AppendJobLogRequest, opts ...grpc.CallOption) (*AppendJobLogResponse, error)
+	UploadArtifact(ctx context.Context, in *UploadArtifactRequest, opts ...grpc.CallOption) (*UploadArtifactResponse, error)
+	FinishJob(ctx context.Context, in *FinishJobRequest, opts ...grpc.CallOption) (*FinishJobResponse, error)
+}
+
+type builderServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewBuilderServiceClient(cc grpc.ClientConnInterface) BuilderServiceClient {
+	return &builderServiceClient{cc}
+}
+
+func (c *builderServiceClient) RegisterBuilder(ctx context.Context, in *RegisterBuilderRequest, opts ...grpc.CallOption) (*Builder, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Builder)
+	err := c.cc.Invoke(ctx, BuilderService_RegisterBuilder_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *builderServiceClient) ClaimJob(ctx context.Context, in *ClaimJobRequest, opts ...grpc.CallOption) (*ClaimJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClaimJobResponse)
+	err := c.cc.Invoke(ctx, BuilderService_ClaimJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *builderServiceClient) RenewJob(ctx context.Context, in *RenewJobRequest, opts ...grpc.CallOption) (*RenewJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewJobResponse)
+	err := c.cc.Invoke(ctx, BuilderService_RenewJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *builderServiceClient) AppendJobLog(ctx context.Context, in *AppendJobLogRequest, opts ...grpc.CallOption) (*AppendJobLogResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AppendJobLogResponse)
+	err := c.cc.Invoke(ctx, BuilderService_AppendJobLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *builderServiceClient) UploadArtifact(ctx context.Context, in *UploadArtifactRequest, opts ...grpc.CallOption) (*UploadArtifactResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UploadArtifactResponse)
+	err := c.cc.Invoke(ctx, BuilderService_UploadArtifact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *builderServiceClient) FinishJob(ctx context.Context, in *FinishJobRequest, opts ...grpc.CallOption) (*FinishJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FinishJobResponse)
+	err := c.cc.Invoke(ctx, BuilderService_FinishJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// BuilderServiceServer is the server API for BuilderService service.
+// All implementations must embed UnimplementedBuilderServiceServer
+// for forward compatibility.
+//
+// BuilderService is where builders work (builder tokens): a builder is
+// known by its token, so it can report only on jobs it holds.
+type BuilderServiceServer interface {
+	RegisterBuilder(context.Context, *RegisterBuilderRequest) (*Builder, error)
+	// ClaimJob leases the oldest waiting job of the kinds asked for,
+	// waiting up to wait_seconds for one.
+	ClaimJob(context.Context, *ClaimJobRequest) (*ClaimJobResponse, error)
+	RenewJob(context.Context, *RenewJobRequest) (*RenewJobResponse, error)
+	AppendJobLog(context.Context, *AppendJobLogRequest) (*AppendJobLogResponse, error)
+	UploadArtifact(context.Context, *UploadArtifactRequest) (*UploadArtifactResponse, error)
+	FinishJob(context.Context, *FinishJobRequest) (*FinishJobResponse, error)
+	mustEmbedUnimplementedBuilderServiceServer()
+}
+
+// UnimplementedBuilderServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedBuilderServiceServer struct{}
+
+func (UnimplementedBuilderServiceServer) RegisterBuilder(context.Context, *RegisterBuilderRequest) (*Builder, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RegisterBuilder not implemented")
+}
+func (UnimplementedBuilderServiceServer) ClaimJob(context.Context, *ClaimJobRequest) (*ClaimJobResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ClaimJob not implemented")
+}
+func (UnimplementedBuilderServiceServer) RenewJob(context.Context, *RenewJobRequest) (*RenewJobResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RenewJob not implemented")
+}
+func (UnimplementedBuilderServiceServer) AppendJobLog(context.Context, *AppendJobLogRequest) (*AppendJobLogResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AppendJobLog not implemented")
+}
+func (UnimplementedBuilderServiceServer) UploadArtifact(context.Context, *UploadArtifactRequest) (*UploadArtifactResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method UploadArtifact not implemented")
+}
+func (UnimplementedBuilderServiceServer) FinishJob(context.Context, *FinishJobRequest) (*FinishJobResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method FinishJob not implemented")
+}
+func (UnimplementedBuilderServiceServer) mustEmbedUnimplementedBuilderServiceServer() {}
+func (UnimplementedBuilderServiceServer) testEmbeddedByValue()                        {}
+
+// UnsafeBuilderServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to BuilderServiceServer will
+// result in compilation errors.
+type UnsafeBuilderServiceServer interface {
+	mustEmbedUnimplementedBuilderServiceServer()
+}
+
+func RegisterBuilderServiceServer(s grpc.ServiceRegistrar, srv BuilderServiceServer) {
+	// If the following call pancis, it indicates UnimplementedBuilderServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&BuilderService_ServiceDesc, srv)
+}
+
+func _BuilderService_RegisterBuilder_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterBuilderRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BuilderServiceServer).RegisterBuilder(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BuilderService_RegisterBuilder_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BuilderServiceServer).RegisterBuilder(ctx, req.(*RegisterBuilderRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BuilderService_ClaimJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClaimJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BuilderServiceServer).ClaimJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BuilderService_ClaimJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BuilderServiceServer).ClaimJob(ctx, req.(*ClaimJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BuilderService_RenewJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BuilderServiceServer).RenewJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BuilderService_RenewJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BuilderServiceServer).RenewJob(ctx, req.(*RenewJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BuilderService_AppendJobLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AppendJobLogRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BuilderServiceServer).AppendJobLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BuilderService_AppendJobLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BuilderServiceServer).AppendJobLog(ctx, req.(*AppendJobLogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BuilderService_UploadArtifact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UploadArtifactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BuilderServiceServer).UploadArtifact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BuilderService_UploadArtifact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BuilderServiceServer).UploadArtifact(ctx, req.(*UploadArtifactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BuilderService_FinishJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FinishJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BuilderServiceServer).FinishJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BuilderService_FinishJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BuilderServiceServer).FinishJob(ctx, req.(*FinishJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// BuilderService_ServiceDesc is the grpc.ServiceDesc for BuilderService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var BuilderService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tuxtape.v1.BuilderService",
+	HandlerType: (*BuilderServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "RegisterBuilder",
+			Handler:    _BuilderService_RegisterBuilder_Handler,
+		},
+		{
+			MethodName: "ClaimJob",
+			Handler:    _BuilderService_ClaimJob_Handler,
+		},
+		{
+			MethodName: "RenewJob",
+			Handler:    _BuilderService_RenewJob_Handler,
+		},
+		{
+			MethodName: "AppendJobLog",
+			Handler:    _BuilderService_AppendJobLog_Handler,
+		},
+		{
+			MethodName: "UploadArtifact",
+			Handler:    _BuilderService_UploadArtifact_Handler,
+		},
+		{
+			MethodName: "FinishJob",
+			Handler:    _BuilderService_FinishJob_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "tuxtape/v1/tuxtape.proto",
+}
+
+const (
+	JobService_SubmitKernelBuild_FullMethodName = "/tuxtape.v1.JobService/SubmitKernelBuild"
+	JobService_SubmitPatchBuild_FullMethodName  = "/tuxtape.v1.JobService/SubmitPatchBuild"
+	JobService_ListJobs_FullMethodName          = "/tuxtape.v1.JobService/ListJobs"
+	JobService_GetJob_FullMethodName            = "/tuxtape.v1.JobService/GetJob"
+	JobService_WatchJobLog_FullMethodName       = "/tuxtape.v1.JobService/WatchJobLog"
+	JobService_CancelJob_FullMethodName         = "/tuxtape.v1.JobService/CancelJob"
+	JobService_GetArtifact_FullMethodName       = "/tuxtape.v1.JobService/GetArtifact"
+	JobService_ListBuilders_FullMethodName      = "/tuxtape.v1.JobService/ListBuilders"
+)
+
+// JobServiceClient is the client API for JobService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// JobService submits and follows builder jobs (admin submits and
+// cancels; admin and reviewer read).
+type JobServiceClient interface {
+	SubmitKernelBuild(ctx context.Context, in *SubmitKernelBuildRequest, opts ...grpc.CallOption) (*Job, error)
+	SubmitPatchBuild(ctx context.Context, in *SubmitPatchBuildRequest, opts ...grpc.CallOption) (*Job, error)
+	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
+	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*JobDetail, error)
+	WatchJobLog(ctx context.Context, in *WatchJobLogRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobLogLine], error)
+	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
+	GetArtifact(ctx context.Context, in *GetArtifactRequest, opts ...grpc.CallOption) (*ArtifactData, error)
+	ListBuilders(ctx context.Context, in *ListBuildersRequest, opts ...grpc.CallOption) (*ListBuildersResponse, error)
+}
+
+type jobServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewJobServiceClient(cc grpc.ClientConnInterface) JobServiceClient {
+	return &jobServiceClient{cc}
+}
+
+func (c *jobServiceClient) SubmitKernelBuild(ctx context.Context, in *SubmitKernelBuildRequest, opts ...grpc.CallOption) (*Job, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Job)
+	err := c.cc.Invoke(ctx, JobService_SubmitKernelBuild_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) SubmitPatchBuild(ctx context.Context, in *SubmitPatchBuildRequest, opts ...grpc.CallOption) (*Job, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Job)
+	err := c.cc.Invoke(ctx, JobService_SubmitPatchBuild_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListJobsResponse)
+	err := c.cc.Invoke(ctx, JobService_ListJobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*JobDetail, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JobDetail)
+	err := c.cc.Invoke(ctx, JobService_GetJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) WatchJobLog(ctx context.Context, in *WatchJobLogRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[JobLogLine], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[0], JobService_WatchJobLog_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchJobLogRequest, JobLogLine]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_WatchJobLogClient = grpc.ServerStreamingClient[JobLogLine]
+
+func (c *jobServiceClient) CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelJobResponse)
+	err := c.cc.Invoke(ctx, JobService_CancelJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) GetArtifact(ctx context.Context, in *GetArtifactRequest, opts ...grpc.CallOption) (*ArtifactData, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ArtifactData)
+	err := c.cc.Invoke(ctx, JobService_GetArtifact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) ListBuilders(ctx context.Context, in *ListBuildersRequest, opts ...grpc.CallOption) (*ListBuildersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBuildersResponse)
+	err := c.cc.Invoke(ctx, JobService_ListBuilders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// JobServiceServer is the server API for JobService service.
+// All implementations must embed UnimplementedJobServiceServer
+// for forward compatibility.
+//
+// JobService submits and follows builder jobs (admin submits and
+// cancels; admin and reviewer read).
+type JobServiceServer interface {
+	SubmitKernelBuild(context.Context, *SubmitKernelBuildRequest) (*Job, error)
+	SubmitPatchBuild(context.Context, *SubmitPatchBuildRequest) (*Job, error)
+	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
+	GetJob(context.Context, *GetJobRequest) (*JobDetail, error)
+	WatchJobLog(*WatchJobLogRequest, grpc.ServerStreamingServer[JobLogLine]) error
+	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
+	GetArtifact(context.Context, *GetArtifactRequest) (*ArtifactData, error)
+	ListBuilders(context.Context, *ListBuildersRequest) (*ListBuildersResponse, error)
+	mustEmbedUnimplementedJobServiceServer()
+}
+
+// UnimplementedJobServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedJobServiceServer struct{}
+
+func (UnimplementedJobServiceServer) SubmitKernelBuild(context.Context, *SubmitKernelBuildRequest) (*Job, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SubmitKernelBuild not implemented")
+}
+func (UnimplementedJobServiceServer) SubmitPatchBuild(context.Context, *SubmitPatchBuildRequest) (*Job, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SubmitPatchBuild not implemented")
+}
+func (UnimplementedJobServiceServer) ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListJobs not implemented")
+}
+func (UnimplementedJobServiceServer) GetJob(context.Context, *GetJobRequest) (*JobDetail, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetJob not implemented")
+}
+func (UnimplementedJobServiceServer) WatchJobLog(*WatchJobLogRequest, grpc.ServerStreamingServer[JobLogLine]) error {
+	return status.Errorf(codes.Unimplemented, "method WatchJobLog not implemented")
+}
+func (UnimplementedJobServiceServer) CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CancelJob not implemented")
+}
+func (UnimplementedJobServiceServer) GetArtifact(context.Context, *GetArtifactRequest) (*ArtifactData, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetArtifact not implemented")
+}
+func (UnimplementedJobServiceServer) ListBuilders(context.Context, *ListBuildersRequest) (*ListBuildersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListBuilders not implemented")
+}
+func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
+func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
+
+// UnsafeJobServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to JobServiceServer will
+// result in compilation errors.
+type UnsafeJobServiceServer interface {
+	mustEmbedUnimplementedJobServiceServer()
+}
+
+func RegisterJobServiceServer(s grpc.ServiceRegistrar, srv JobServiceServer) {
+	// If the following call pancis, it indicates UnimplementedJobServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&JobService_ServiceDesc, srv)
+}
+
+func _JobService_SubmitKernelBuild_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitKernelBuildRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).SubmitKernelBuild(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_SubmitKernelBuild_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).SubmitKernelBuild(ctx, req.(*SubmitKernelBuildRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_SubmitPatchBuild_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitPatchBuildRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).SubmitPatchBuild(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_SubmitPatchBuild_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).SubmitPatchBuild(ctx, req.(*SubmitPatchBuildRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_ListJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).ListJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_ListJobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).ListJobs(ctx, req.(*ListJobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_GetJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).GetJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_GetJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).GetJob(ctx, req.(*GetJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_WatchJobLog_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchJobLogRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(JobServiceServer).WatchJobLog(m, &grpc.GenericServerStream[WatchJobLogRequest, JobLogLine]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type JobService_WatchJobLogServer = grpc.ServerStreamingServer[JobLogLine]
+
+func _JobService_CancelJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).CancelJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_CancelJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).CancelJob(ctx, req.(*CancelJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_GetArtifact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetArtifactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).GetArtifact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_GetArtifact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).GetArtifact(ctx, req.(*GetArtifactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_ListBuilders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBuildersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).ListBuilders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_ListBuilders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).ListBuilders(ctx, req.(*ListBuildersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var JobService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tuxtape.v1.JobService",
+	HandlerType: (*JobServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "SubmitKernelBuild",
+			Handler:    _JobService_SubmitKernelBuild_Handler,
+		},
+		{
+			MethodName: "SubmitPatchBuild",
+			Handler:    _JobService_SubmitPatchBuild_Handler,
+		},
+		{
+			MethodName: "ListJobs",
+			Handler:    _JobService_ListJobs_Handler,
+		},
+		{
+			MethodName: "GetJob",
+			Handler:    _JobService_GetJob_Handler,
+		},
+		{
+			MethodName: "CancelJob",
+			Handler:    _JobService_CancelJob_Handler,
+		},
+		{
+			MethodName: "GetArtifact",
+			Handler:    _JobService_GetArtifact_Handler,
+		},
+		{
+			MethodName: "ListBuilders",
+			Handler:    _JobService_ListBuilders_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchJobLog",
+			Handler:       _JobService_WatchJobLog_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "tuxtape/v1/tuxtape.proto",
+}
