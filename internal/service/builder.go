@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,13 +223,40 @@ func (s *Service) execute(ctx context.Context, j job.Job, out io.Writer) ([]byte
 		if err != nil {
 			return nil, nil, err
 		}
-		pr := job.PatchBuildResult{Module: "module.ko", Units: len(r.Units)}
+		pr := job.PatchBuildResult{Module: "module.ko", Units: len(r.Units), Functions: map[string][]string{}}
+		var objects []string
 		for _, u := range r.Units {
 			pr.Funcs += len(u.Funcs)
+			for _, f := range u.Funcs {
+				if !f.New {
+					pr.Functions[u.Object] = append(pr.Functions[u.Object], f.Name)
+				}
+			}
+			if u.Object != "vmlinux" && !slices.Contains(objects, u.Object) {
+				objects = append(objects, u.Object)
+			}
 			fmt.Fprintf(out, "%s: %d function(s) patched in %s\n", u.Unit, len(u.Funcs), u.Object)
 		}
+		arts := []artifact{newArtifact("module.ko", data)}
+		if spec.Vet {
+			fmt.Fprintf(out, "vetting %s in a VM of %s\n", spec.Module, spec.Kernel.Release)
+			rep, err := s.TryPatch(ctx, k, ko, spec.Module, objects, "")
+			if err != nil {
+				return nil, nil, fmt.Errorf("vet in a VM: %w", err)
+			}
+			pr.VetOK, pr.VetProblem = rep.OK(), rep.Summary()
+			pr.Vet, _ = json.Marshal(rep)
+			fmt.Fprintf(out, "vetted: enabled %v, transitioned %v, unloaded %v, %d function(s) registered%s\n", rep.Enabled, rep.Transition, rep.Unloaded,
+				len(rep.Functions), map[bool]string{true: "", false: ": " + rep.Summary()}[rep.OK()])
+			for _, l := range strings.Split(strings.TrimSpace(rep.Dmesg), "\n") {
+				if l != "" {
+					fmt.Fprintf(out, "vm: %s\n", l)
+				}
+			}
+			arts = append(arts, newArtifact("vet-report.json", pr.Vet))
+		}
 		res, _ := json.Marshal(pr)
-		return res, []artifact{newArtifact("module.ko", data)}, nil
+		return res, arts, nil
 	}
 	return nil, nil, fmt.Errorf("job %s: this builder does not run %s jobs", j.ID, j.Kind)
 }

@@ -471,6 +471,9 @@ func (s *Service) FinishJob(ctx context.Context, id, builder string, o FinishOpt
 	if err != nil {
 		return "", err
 	}
+	if j.Kind == job.PatchBuild {
+		s.patchJobDone(ctx, st, j, state, o.Result, o.Artifacts, o.Error)
+	}
 	e := event.Event{At: time.Now(), Kind: event.Kind("job." + string(state)), Subject: id, Actor: builder, Detail: string(j.Kind) + " " + j.Kernel}
 	if o.Error != "" {
 		e.Detail += ": " + o.Error

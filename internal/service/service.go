@@ -28,6 +28,9 @@ type Config struct {
 	Log       *slog.Logger
 	// Notify, when set, hears what a long step is doing (one line each).
 	Notify func(msg string)
+	// Approvals is how many different reviewers must approve a patch
+	// revision (default 1; 2 is the two-person rule).
+	Approvals int
 	// OnSync, when set, hears how each sync run ended (metrics).
 	OnSync func(sum cvesync.Summary, err error, took time.Duration)
 }

@@ -80,6 +80,7 @@ func New(o Options) *grpc.Server {
 	jh := &jobHandlers{svc: o.Service}
 	pb.RegisterBuilderServiceServer(s, jh)
 	pb.RegisterJobServiceServer(s, jh)
+	pb.RegisterPatchServiceServer(s, &patchHandlers{svc: o.Service})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(s, hs)
@@ -148,6 +149,13 @@ var roles = map[string][]authz.Role{
 	pb.JobService_WatchJobLog_FullMethodName:         {authz.Admin, authz.Reviewer},
 	pb.JobService_GetArtifact_FullMethodName:         {authz.Admin, authz.Reviewer},
 	pb.JobService_ListBuilders_FullMethodName:        {authz.Admin, authz.Reviewer},
+	pb.PatchService_CreatePatch_FullMethodName:       {authz.Admin, authz.Reviewer},
+	pb.PatchService_RevisePatch_FullMethodName:       {authz.Admin, authz.Reviewer},
+	pb.PatchService_ListPatches_FullMethodName:       {authz.Admin, authz.Reviewer},
+	pb.PatchService_GetPatch_FullMethodName:          {authz.Admin, authz.Reviewer},
+	pb.PatchService_ReviewPatch_FullMethodName:       {authz.Reviewer},
+	pb.PatchService_BuildPatchSet_FullMethodName:     {authz.Admin},
+	pb.PatchService_ListPatchSets_FullMethodName:     {authz.Admin, authz.Reviewer, authz.Builder},
 	pb.VEXService_GetVEX_FullMethodName:              {authz.Admin, authz.Reviewer, authz.Builder},
 	pb.SyncService_StartSync_FullMethodName:          {authz.Admin},
 	pb.SyncService_GetSyncStatus_FullMethodName:      {authz.Admin, authz.Reviewer},
@@ -264,6 +272,8 @@ func grpcError(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, store.ErrExists):
 		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, store.ErrLeaseLost), errors.Is(err, store.ErrConflict):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):

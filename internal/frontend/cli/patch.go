@@ -24,9 +24,10 @@ import (
 func newPatchCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "patch",
-		Short: "Turn kernel fixes into livepatch modules",
+		Short: "Turn kernel fixes into livepatch modules; deployable patches and their review",
 	}
 	cmd.AddCommand(newPatchBuildCmd(g), newPatchCorpusCmd(g), newPatchTryCmd(g))
+	cmd.AddCommand(workflowCmds(g)...)
 	return cmd
 }
 

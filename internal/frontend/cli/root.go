@@ -79,6 +79,7 @@ type queries interface {
 	Machine(ctx context.Context, id string, events int) (service.MachineDetail, error)
 	Watch(ctx context.Context, o service.WatchOptions, fn func(event.Event) error) error
 	jobQueries
+	workflowQueries
 }
 
 // local refuses a command that works only on the database itself when a
@@ -291,7 +292,7 @@ kernel's .config take it as --kconfig.`,
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "debug logging on stderr")
 	root.AddCommand(newSyncCmd(g), newCVECmd(g), newKernelCmd(g), newPatchCmd(g), newVEXCmd(g),
 		newServeCmd(g), newTokenCmd(g), newAuditCmd(g), newCertsCmd(g), newFleetCmd(g), newEventsCmd(g),
-		newJobCmd(g), newBuilderCmd(g))
+		newJobCmd(g), newBuilderCmd(g), newPatchSetCmd(g))
 	root.AddCommand(newArchiveCmd(g))
 	return root
 }

@@ -28,6 +28,7 @@ type ServeOptions struct {
 	SyncInterval    time.Duration
 	SyncSource      string
 	ReplicaID       string
+	Approvals       int
 }
 
 func newServeCmd(g *Globals) *cobra.Command {
@@ -70,6 +71,7 @@ kernel and state.`,
 	f.StringVar(&o.LogFormat, "log-format", "text", "log format on stderr: text or json")
 	f.DurationVar(&o.SyncInterval, "sync-interval", 0, "sync the CVE data this often (e.g. 1h; 0: only when asked)")
 	f.StringVar(&o.SyncSource, "sync-source", "", "the repository the periodic sync reads (default: the configured source)")
+	f.IntVar(&o.Approvals, "require-approvals", 1, "different reviewers who must approve a patch revision (2: the two-person rule)")
 	f.StringVar(&o.ReplicaID, "replica-id", "", "this replica's name in the sync lease and the event stream (default HOST:PID)")
 	o.Priority.add(f)
 	return cmd
@@ -126,6 +128,10 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 	if o.SyncSource != "" && o.SyncInterval == 0 {
 		return usagef("--sync-source needs --sync-interval")
 	}
+	if o.Approvals < 1 || o.Approvals > 10 {
+		return usagef("--require-approvals %d: want 1 to 10", o.Approvals)
+	}
+	g.svc.RequireApprovals(o.Approvals)
 	metrics := api.NewMetrics()
 	g.svc.ObserveSyncs(metrics.ObserveSync)
 	if err := metrics.WatchFleet(g.svc); err != nil {

@@ -4,6 +4,7 @@
 package job
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"time"
@@ -105,6 +106,13 @@ type PatchBuildSpec struct {
 	Fixes   []Fix          `json:"fixes"`
 	Module  string         `json:"module"`
 	Replace bool           `json:"replace"`
+	// Vet runs the built module through its life in a VM of the kernel.
+	Vet bool `json:"vet,omitempty"`
+	// Patch and Rev name the deployable patch revision the job builds;
+	// SetVersion the kernel's patch set (0: neither).
+	Patch      string `json:"patch,omitempty"`
+	Rev        int    `json:"rev,omitempty"`
+	SetVersion int    `json:"set_version,omitempty"`
 }
 
 // PatchBuildResult is what a patch build made: a module (an artifact), or
@@ -115,6 +123,14 @@ type PatchBuildResult struct {
 	Reason  string `json:"reason,omitempty"`
 	Units   int    `json:"units"`
 	Funcs   int    `json:"funcs"`
+	// Functions are the patched functions per object.
+	Functions map[string][]string `json:"functions,omitempty"`
+	// Vet is the VM report (vmcheck's JSON) when the job vetted the
+	// module; VetOK says it loaded, transitioned and unloaded cleanly.
+	Vet   json.RawMessage `json:"vet,omitempty"`
+	VetOK bool            `json:"vet_ok,omitempty"`
+	// VetProblem says in one line what went wrong in the VM.
+	VetProblem string `json:"vet_problem,omitempty"`
 }
 
 // Artifact is a file a job made, kept content-addressed by the server.

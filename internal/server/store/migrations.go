@@ -171,4 +171,53 @@ var migrations = []string{
 		size   BIGINT NOT NULL,
 		PRIMARY KEY (job_id, name)
 	);`,
+	// 8: deployable patches, their revisions and reviews, and patch sets.
+	`CREATE TABLE patches (
+		id         TEXT PRIMARY KEY,
+		cve        TEXT NOT NULL,
+		kernel     TEXT NOT NULL,
+		rev        INTEGER NOT NULL,
+		state      TEXT NOT NULL,
+		author     TEXT NOT NULL,
+		created_ns BIGINT NOT NULL,
+		updated_ns BIGINT NOT NULL
+	);
+	CREATE INDEX patches_kernel ON patches (kernel, cve);
+	CREATE TABLE patch_revisions (
+		patch_id   TEXT NOT NULL,
+		rev        INTEGER NOT NULL,
+		author     TEXT NOT NULL,
+		created_ns BIGINT NOT NULL,
+		source     TEXT NOT NULL,
+		diff       TEXT NOT NULL,
+		job_id     TEXT NOT NULL,
+		module     TEXT NOT NULL,
+		vet        TEXT NOT NULL,
+		risk       TEXT NOT NULL,
+		refusal    TEXT NOT NULL,
+		error      TEXT NOT NULL,
+		PRIMARY KEY (patch_id, rev)
+	);
+	CREATE TABLE patch_reviews (
+		patch_id TEXT NOT NULL,
+		rev      INTEGER NOT NULL,
+		reviewer TEXT NOT NULL,
+		verdict  TEXT NOT NULL,
+		comment  TEXT NOT NULL,
+		at_ns    BIGINT NOT NULL
+	);
+	CREATE INDEX patch_reviews_patch ON patch_reviews (patch_id, rev);
+	CREATE TABLE patch_sets (
+		kernel     TEXT NOT NULL,
+		version    INTEGER NOT NULL,
+		state      TEXT NOT NULL,
+		module     TEXT NOT NULL,
+		sha256     TEXT NOT NULL,
+		job_id     TEXT NOT NULL,
+		cves       TEXT NOT NULL,
+		patches    TEXT NOT NULL,
+		created_ns BIGINT NOT NULL,
+		error      TEXT NOT NULL,
+		PRIMARY KEY (kernel, version)
+	);`,
 }

@@ -48,7 +48,8 @@ func openPostgres(ctx context.Context, dsn string) (Store, error) {
 	d := &db{sql: sqldb, backend: "postgres", rebind: dollarRebind,
 		lockMigrations: fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, migrationLock),
 		lockEvents:     `LOCK TABLE events IN EXCLUSIVE MODE`,
-		skipLocked:     ` FOR UPDATE SKIP LOCKED`}
+		skipLocked:     ` FOR UPDATE SKIP LOCKED`,
+		forUpdate:      ` FOR UPDATE`}
 	if err := sqldb.PingContext(ctx); err != nil {
 		sqldb.Close()
 		return nil, connectError(ctx, dsn, cfg.ConnectTimeout, err)

@@ -32,6 +32,9 @@ type db struct {
 	// sharing the database never hand one job to two builders; empty
 	// when the transaction is the only writer already (SQLite).
 	skipLocked string
+	// forUpdate ends a SELECT of a row the transaction changes next, so a
+	// concurrent one waits (PostgreSQL); SQLite's writer lock does it.
+	forUpdate string
 }
 
 func (d *db) Backend() string { return d.backend }

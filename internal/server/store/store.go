@@ -16,6 +16,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
 	"github.com/tuxtape/tuxtape/internal/model/job"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
+	"github.com/tuxtape/tuxtape/internal/model/patch"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
 )
@@ -134,6 +135,25 @@ type Store interface {
 	PutBuilder(ctx context.Context, b job.Builder) error
 	// Builders lists the builders.
 	Builders(ctx context.Context) ([]job.Builder, error)
+	// AddPatch stores a new patch with its first revision and audit entry.
+	AddPatch(ctx context.Context, p patch.Patch, r patch.Revision, audit authz.AuditEntry) error
+	// AddRevision adds a patch's next revision and returns its number.
+	AddRevision(ctx context.Context, r patch.Revision, audit authz.AuditEntry) (int, error)
+	// SetRevision records a revision's job or outcome.
+	SetRevision(ctx context.Context, id string, rev int, o RevisionOutcome, now time.Time) error
+	// Patches lists patches matching f, oldest first.
+	Patches(ctx context.Context, f PatchFilter) ([]patch.Patch, error)
+	// Patch returns a patch with its revisions and reviews, or ErrNotFound.
+	Patch(ctx context.Context, id string) (patch.Patch, []patch.Revision, []patch.Review, error)
+	// AddReview records a review of a patch's newest revision (ErrConflict
+	// for an older one) and the patch's new state, if any.
+	AddReview(ctx context.Context, r patch.Review, state patch.State, audit authz.AuditEntry) error
+	// AddPatchSet stores a kernel's next patch set, numbered here.
+	AddPatchSet(ctx context.Context, s patch.Set) (patch.Set, error)
+	// SetPatchSet records a patch set's job and outcome.
+	SetPatchSet(ctx context.Context, kernel string, version int, job string, state patch.SetState, sha, errMsg string) error
+	// PatchSets lists patch sets (of a kernel, or all) by kernel and version.
+	PatchSets(ctx context.Context, kernel string) ([]patch.Set, error)
 	// Backend names the database kind ("sqlite" or "postgres").
 	Backend() string
 	Close() error

@@ -5046,6 +5046,974 @@ func (x *ListBuildersResponse) GetBuilders() []*Builder {
 	return nil
 }
 
+type DeployablePatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Cve           string                 `protobuf:"bytes,2,opt,name=cve,proto3" json:"cve,omitempty"`
+	Kernel        string                 `protobuf:"bytes,3,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Rev           int32                  `protobuf:"varint,4,opt,name=rev,proto3" json:"rev,omitempty"`
+	State         string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	Author        string                 `protobuf:"bytes,6,opt,name=author,proto3" json:"author,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeployablePatch) Reset() {
+	*x = DeployablePatch{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeployablePatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeployablePatch) ProtoMessage() {}
+
+func (x *DeployablePatch) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeployablePatch.ProtoReflect.Descriptor instead.
+func (*DeployablePatch) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *DeployablePatch) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeployablePatch) GetCve() string {
+	if x != nil {
+		return x.Cve
+	}
+	return ""
+}
+
+func (x *DeployablePatch) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *DeployablePatch) GetRev() int32 {
+	if x != nil {
+		return x.Rev
+	}
+	return 0
+}
+
+func (x *DeployablePatch) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *DeployablePatch) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *DeployablePatch) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *DeployablePatch) GetUpdated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Updated
+	}
+	return nil
+}
+
+type PatchRevision struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rev           int32                  `protobuf:"varint,1,opt,name=rev,proto3" json:"rev,omitempty"`
+	Author        string                 `protobuf:"bytes,2,opt,name=author,proto3" json:"author,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
+	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	Diff          []byte                 `protobuf:"bytes,5,opt,name=diff,proto3" json:"diff,omitempty"`
+	Job           string                 `protobuf:"bytes,6,opt,name=job,proto3" json:"job,omitempty"`
+	Module        string                 `protobuf:"bytes,7,opt,name=module,proto3" json:"module,omitempty"`
+	Vet           []byte                 `protobuf:"bytes,8,opt,name=vet,proto3" json:"vet,omitempty"`
+	Risk          []byte                 `protobuf:"bytes,9,opt,name=risk,proto3" json:"risk,omitempty"`
+	Refusal       string                 `protobuf:"bytes,10,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatchRevision) Reset() {
+	*x = PatchRevision{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatchRevision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatchRevision) ProtoMessage() {}
+
+func (x *PatchRevision) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatchRevision.ProtoReflect.Descriptor instead.
+func (*PatchRevision) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *PatchRevision) GetRev() int32 {
+	if x != nil {
+		return x.Rev
+	}
+	return 0
+}
+
+func (x *PatchRevision) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *PatchRevision) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *PatchRevision) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *PatchRevision) GetDiff() []byte {
+	if x != nil {
+		return x.Diff
+	}
+	return nil
+}
+
+func (x *PatchRevision) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *PatchRevision) GetModule() string {
+	if x != nil {
+		return x.Module
+	}
+	return ""
+}
+
+func (x *PatchRevision) GetVet() []byte {
+	if x != nil {
+		return x.Vet
+	}
+	return nil
+}
+
+func (x *PatchRevision) GetRisk() []byte {
+	if x != nil {
+		return x.Risk
+	}
+	return nil
+}
+
+func (x *PatchRevision) GetRefusal() string {
+	if x != nil {
+		return x.Refusal
+	}
+	return ""
+}
+
+func (x *PatchRevision) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type PatchReview struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rev           int32                  `protobuf:"varint,1,opt,name=rev,proto3" json:"rev,omitempty"`
+	Reviewer      string                 `protobuf:"bytes,2,opt,name=reviewer,proto3" json:"reviewer,omitempty"`
+	Verdict       string                 `protobuf:"bytes,3,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	Comment       string                 `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatchReview) Reset() {
+	*x = PatchReview{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatchReview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatchReview) ProtoMessage() {}
+
+func (x *PatchReview) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatchReview.ProtoReflect.Descriptor instead.
+func (*PatchReview) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *PatchReview) GetRev() int32 {
+	if x != nil {
+		return x.Rev
+	}
+	return 0
+}
+
+func (x *PatchReview) GetReviewer() string {
+	if x != nil {
+		return x.Reviewer
+	}
+	return ""
+}
+
+func (x *PatchReview) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *PatchReview) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *PatchReview) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type PatchDetail struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Patch             *DeployablePatch       `protobuf:"bytes,1,opt,name=patch,proto3" json:"patch,omitempty"`
+	Revisions         []*PatchRevision       `protobuf:"bytes,2,rep,name=revisions,proto3" json:"revisions,omitempty"`
+	Reviews           []*PatchReview         `protobuf:"bytes,3,rep,name=reviews,proto3" json:"reviews,omitempty"`
+	Approvals         []string               `protobuf:"bytes,4,rep,name=approvals,proto3" json:"approvals,omitempty"`
+	RequiredApprovals int32                  `protobuf:"varint,5,opt,name=required_approvals,json=requiredApprovals,proto3" json:"required_approvals,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *PatchDetail) Reset() {
+	*x = PatchDetail{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatchDetail) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatchDetail) ProtoMessage() {}
+
+func (x *PatchDetail) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatchDetail.ProtoReflect.Descriptor instead.
+func (*PatchDetail) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *PatchDetail) GetPatch() *DeployablePatch {
+	if x != nil {
+		return x.Patch
+	}
+	return nil
+}
+
+func (x *PatchDetail) GetRevisions() []*PatchRevision {
+	if x != nil {
+		return x.Revisions
+	}
+	return nil
+}
+
+func (x *PatchDetail) GetReviews() []*PatchReview {
+	if x != nil {
+		return x.Reviews
+	}
+	return nil
+}
+
+func (x *PatchDetail) GetApprovals() []string {
+	if x != nil {
+		return x.Approvals
+	}
+	return nil
+}
+
+func (x *PatchDetail) GetRequiredApprovals() int32 {
+	if x != nil {
+		return x.RequiredApprovals
+	}
+	return 0
+}
+
+type CreatePatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cve           string                 `protobuf:"bytes,1,opt,name=cve,proto3" json:"cve,omitempty"`
+	Kernel        string                 `protobuf:"bytes,2,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Diff          []byte                 `protobuf:"bytes,3,opt,name=diff,proto3" json:"diff,omitempty"`
+	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreatePatchRequest) Reset() {
+	*x = CreatePatchRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreatePatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreatePatchRequest) ProtoMessage() {}
+
+func (x *CreatePatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreatePatchRequest.ProtoReflect.Descriptor instead.
+func (*CreatePatchRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *CreatePatchRequest) GetCve() string {
+	if x != nil {
+		return x.Cve
+	}
+	return ""
+}
+
+func (x *CreatePatchRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *CreatePatchRequest) GetDiff() []byte {
+	if x != nil {
+		return x.Diff
+	}
+	return nil
+}
+
+func (x *CreatePatchRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+type RevisePatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Diff          []byte                 `protobuf:"bytes,2,opt,name=diff,proto3" json:"diff,omitempty"`
+	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevisePatchRequest) Reset() {
+	*x = RevisePatchRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevisePatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevisePatchRequest) ProtoMessage() {}
+
+func (x *RevisePatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevisePatchRequest.ProtoReflect.Descriptor instead.
+func (*RevisePatchRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *RevisePatchRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RevisePatchRequest) GetDiff() []byte {
+	if x != nil {
+		return x.Diff
+	}
+	return nil
+}
+
+func (x *RevisePatchRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+type ListPatchesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kernel        string                 `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Cve           string                 `protobuf:"bytes,2,opt,name=cve,proto3" json:"cve,omitempty"`
+	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatchesRequest) Reset() {
+	*x = ListPatchesRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatchesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatchesRequest) ProtoMessage() {}
+
+func (x *ListPatchesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatchesRequest.ProtoReflect.Descriptor instead.
+func (*ListPatchesRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ListPatchesRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *ListPatchesRequest) GetCve() string {
+	if x != nil {
+		return x.Cve
+	}
+	return ""
+}
+
+func (x *ListPatchesRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+type ListPatchesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Patches       []*DeployablePatch     `protobuf:"bytes,1,rep,name=patches,proto3" json:"patches,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatchesResponse) Reset() {
+	*x = ListPatchesResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatchesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatchesResponse) ProtoMessage() {}
+
+func (x *ListPatchesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatchesResponse.ProtoReflect.Descriptor instead.
+func (*ListPatchesResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ListPatchesResponse) GetPatches() []*DeployablePatch {
+	if x != nil {
+		return x.Patches
+	}
+	return nil
+}
+
+type GetPatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPatchRequest) Reset() {
+	*x = GetPatchRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPatchRequest) ProtoMessage() {}
+
+func (x *GetPatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPatchRequest.ProtoReflect.Descriptor instead.
+func (*GetPatchRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *GetPatchRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ReviewPatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Rev           int32                  `protobuf:"varint,2,opt,name=rev,proto3" json:"rev,omitempty"`
+	Verdict       string                 `protobuf:"bytes,3,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	Comment       string                 `protobuf:"bytes,4,opt,name=comment,proto3" json:"comment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewPatchRequest) Reset() {
+	*x = ReviewPatchRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewPatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewPatchRequest) ProtoMessage() {}
+
+func (x *ReviewPatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewPatchRequest.ProtoReflect.Descriptor instead.
+func (*ReviewPatchRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ReviewPatchRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ReviewPatchRequest) GetRev() int32 {
+	if x != nil {
+		return x.Rev
+	}
+	return 0
+}
+
+func (x *ReviewPatchRequest) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *ReviewPatchRequest) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+type BuildPatchSetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kernel        string                 `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildPatchSetRequest) Reset() {
+	*x = BuildPatchSetRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildPatchSetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildPatchSetRequest) ProtoMessage() {}
+
+func (x *BuildPatchSetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildPatchSetRequest.ProtoReflect.Descriptor instead.
+func (*BuildPatchSetRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *BuildPatchSetRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+type PatchSet struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kernel        string                 `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Version       int32                  `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	ModuleName    string                 `protobuf:"bytes,4,opt,name=module_name,json=moduleName,proto3" json:"module_name,omitempty"`
+	ModuleSha256  string                 `protobuf:"bytes,5,opt,name=module_sha256,json=moduleSha256,proto3" json:"module_sha256,omitempty"`
+	Job           string                 `protobuf:"bytes,6,opt,name=job,proto3" json:"job,omitempty"`
+	Cves          []string               `protobuf:"bytes,7,rep,name=cves,proto3" json:"cves,omitempty"`
+	Patches       []string               `protobuf:"bytes,8,rep,name=patches,proto3" json:"patches,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created,proto3" json:"created,omitempty"`
+	Error         string                 `protobuf:"bytes,10,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatchSet) Reset() {
+	*x = PatchSet{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatchSet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatchSet) ProtoMessage() {}
+
+func (x *PatchSet) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatchSet.ProtoReflect.Descriptor instead.
+func (*PatchSet) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *PatchSet) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+func (x *PatchSet) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *PatchSet) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *PatchSet) GetModuleName() string {
+	if x != nil {
+		return x.ModuleName
+	}
+	return ""
+}
+
+func (x *PatchSet) GetModuleSha256() string {
+	if x != nil {
+		return x.ModuleSha256
+	}
+	return ""
+}
+
+func (x *PatchSet) GetJob() string {
+	if x != nil {
+		return x.Job
+	}
+	return ""
+}
+
+func (x *PatchSet) GetCves() []string {
+	if x != nil {
+		return x.Cves
+	}
+	return nil
+}
+
+func (x *PatchSet) GetPatches() []string {
+	if x != nil {
+		return x.Patches
+	}
+	return nil
+}
+
+func (x *PatchSet) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *PatchSet) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ListPatchSetsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kernel        string                 `protobuf:"bytes,1,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatchSetsRequest) Reset() {
+	*x = ListPatchSetsRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatchSetsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatchSetsRequest) ProtoMessage() {}
+
+func (x *ListPatchSetsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatchSetsRequest.ProtoReflect.Descriptor instead.
+func (*ListPatchSetsRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *ListPatchSetsRequest) GetKernel() string {
+	if x != nil {
+		return x.Kernel
+	}
+	return ""
+}
+
+type ListPatchSetsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sets          []*PatchSet            `protobuf:"bytes,1,rep,name=sets,proto3" json:"sets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPatchSetsResponse) Reset() {
+	*x = ListPatchSetsResponse{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPatchSetsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPatchSetsResponse) ProtoMessage() {}
+
+func (x *ListPatchSetsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPatchSetsResponse.ProtoReflect.Descriptor instead.
+func (*ListPatchSetsResponse) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *ListPatchSetsResponse) GetSets() []*PatchSet {
+	if x != nil {
+		return x.Sets
+	}
+	return nil
+}
+
 var File_tuxtape_v1_tuxtape_proto protoreflect.FileDescriptor
 
 const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
@@ -5435,7 +6403,82 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"\x15\n" +
 	"\x13ListBuildersRequest\"G\n" +
 	"\x14ListBuildersResponse\x12/\n" +
-	"\bbuilders\x18\x01 \x03(\v2\x13.tuxtape.v1.BuilderR\bbuilders2\x89\x01\n" +
+	"\bbuilders\x18\x01 \x03(\v2\x13.tuxtape.v1.BuilderR\bbuilders\"\xf7\x01\n" +
+	"\x0fDeployablePatch\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03cve\x18\x02 \x01(\tR\x03cve\x12\x16\n" +
+	"\x06kernel\x18\x03 \x01(\tR\x06kernel\x12\x10\n" +
+	"\x03rev\x18\x04 \x01(\x05R\x03rev\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
+	"\x06author\x18\x06 \x01(\tR\x06author\x124\n" +
+	"\acreated\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x9b\x02\n" +
+	"\rPatchRevision\x12\x10\n" +
+	"\x03rev\x18\x01 \x01(\x05R\x03rev\x12\x16\n" +
+	"\x06author\x18\x02 \x01(\tR\x06author\x124\n" +
+	"\acreated\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12\x12\n" +
+	"\x04diff\x18\x05 \x01(\fR\x04diff\x12\x10\n" +
+	"\x03job\x18\x06 \x01(\tR\x03job\x12\x16\n" +
+	"\x06module\x18\a \x01(\tR\x06module\x12\x10\n" +
+	"\x03vet\x18\b \x01(\fR\x03vet\x12\x12\n" +
+	"\x04risk\x18\t \x01(\fR\x04risk\x12\x18\n" +
+	"\arefusal\x18\n" +
+	" \x01(\tR\arefusal\x12\x14\n" +
+	"\x05error\x18\v \x01(\tR\x05error\"\x9b\x01\n" +
+	"\vPatchReview\x12\x10\n" +
+	"\x03rev\x18\x01 \x01(\x05R\x03rev\x12\x1a\n" +
+	"\breviewer\x18\x02 \x01(\tR\breviewer\x12\x18\n" +
+	"\averdict\x18\x03 \x01(\tR\averdict\x12\x18\n" +
+	"\acomment\x18\x04 \x01(\tR\acomment\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xf9\x01\n" +
+	"\vPatchDetail\x121\n" +
+	"\x05patch\x18\x01 \x01(\v2\x1b.tuxtape.v1.DeployablePatchR\x05patch\x127\n" +
+	"\trevisions\x18\x02 \x03(\v2\x19.tuxtape.v1.PatchRevisionR\trevisions\x121\n" +
+	"\areviews\x18\x03 \x03(\v2\x17.tuxtape.v1.PatchReviewR\areviews\x12\x1c\n" +
+	"\tapprovals\x18\x04 \x03(\tR\tapprovals\x12-\n" +
+	"\x12required_approvals\x18\x05 \x01(\x05R\x11requiredApprovals\"j\n" +
+	"\x12CreatePatchRequest\x12\x10\n" +
+	"\x03cve\x18\x01 \x01(\tR\x03cve\x12\x16\n" +
+	"\x06kernel\x18\x02 \x01(\tR\x06kernel\x12\x12\n" +
+	"\x04diff\x18\x03 \x01(\fR\x04diff\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\"P\n" +
+	"\x12RevisePatchRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04diff\x18\x02 \x01(\fR\x04diff\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\"T\n" +
+	"\x12ListPatchesRequest\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x10\n" +
+	"\x03cve\x18\x02 \x01(\tR\x03cve\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\"L\n" +
+	"\x13ListPatchesResponse\x125\n" +
+	"\apatches\x18\x01 \x03(\v2\x1b.tuxtape.v1.DeployablePatchR\apatches\"!\n" +
+	"\x0fGetPatchRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"j\n" +
+	"\x12ReviewPatchRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03rev\x18\x02 \x01(\x05R\x03rev\x12\x18\n" +
+	"\averdict\x18\x03 \x01(\tR\averdict\x12\x18\n" +
+	"\acomment\x18\x04 \x01(\tR\acomment\".\n" +
+	"\x14BuildPatchSetRequest\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\"\xa4\x02\n" +
+	"\bPatchSet\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x05R\aversion\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1f\n" +
+	"\vmodule_name\x18\x04 \x01(\tR\n" +
+	"moduleName\x12#\n" +
+	"\rmodule_sha256\x18\x05 \x01(\tR\fmoduleSha256\x12\x10\n" +
+	"\x03job\x18\x06 \x01(\tR\x03job\x12\x12\n" +
+	"\x04cves\x18\a \x03(\tR\x04cves\x12\x18\n" +
+	"\apatches\x18\b \x03(\tR\apatches\x124\n" +
+	"\acreated\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x14\n" +
+	"\x05error\x18\n" +
+	" \x01(\tR\x05error\".\n" +
+	"\x14ListPatchSetsRequest\x12\x16\n" +
+	"\x06kernel\x18\x01 \x01(\tR\x06kernel\"A\n" +
+	"\x15ListPatchSetsResponse\x12(\n" +
+	"\x04sets\x18\x01 \x03(\v2\x14.tuxtape.v1.PatchSetR\x04sets2\x89\x01\n" +
 	"\n" +
 	"CVEService\x12E\n" +
 	"\bListCVEs\x12\x1b.tuxtape.v1.ListCVEsRequest\x1a\x1c.tuxtape.v1.ListCVEsResponse\x124\n" +
@@ -5482,7 +6525,15 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\vWatchJobLog\x12\x1e.tuxtape.v1.WatchJobLogRequest\x1a\x16.tuxtape.v1.JobLogLine0\x01\x12H\n" +
 	"\tCancelJob\x12\x1c.tuxtape.v1.CancelJobRequest\x1a\x1d.tuxtape.v1.CancelJobResponse\x12G\n" +
 	"\vGetArtifact\x12\x1e.tuxtape.v1.GetArtifactRequest\x1a\x18.tuxtape.v1.ArtifactData\x12Q\n" +
-	"\fListBuilders\x12\x1f.tuxtape.v1.ListBuildersRequest\x1a .tuxtape.v1.ListBuildersResponseB7Z5github.com/tuxtape/tuxtape/proto/tuxtape/v1;tuxtapev1b\x06proto3"
+	"\fListBuilders\x12\x1f.tuxtape.v1.ListBuildersRequest\x1a .tuxtape.v1.ListBuildersResponse2\x97\x04\n" +
+	"\fPatchService\x12F\n" +
+	"\vCreatePatch\x12\x1e.tuxtape.v1.CreatePatchRequest\x1a\x17.tuxtape.v1.PatchDetail\x12F\n" +
+	"\vRevisePatch\x12\x1e.tuxtape.v1.RevisePatchRequest\x1a\x17.tuxtape.v1.PatchDetail\x12N\n" +
+	"\vListPatches\x12\x1e.tuxtape.v1.ListPatchesRequest\x1a\x1f.tuxtape.v1.ListPatchesResponse\x12@\n" +
+	"\bGetPatch\x12\x1b.tuxtape.v1.GetPatchRequest\x1a\x17.tuxtape.v1.PatchDetail\x12F\n" +
+	"\vReviewPatch\x12\x1e.tuxtape.v1.ReviewPatchRequest\x1a\x17.tuxtape.v1.PatchDetail\x12G\n" +
+	"\rBuildPatchSet\x12 .tuxtape.v1.BuildPatchSetRequest\x1a\x14.tuxtape.v1.PatchSet\x12T\n" +
+	"\rListPatchSets\x12 .tuxtape.v1.ListPatchSetsRequest\x1a!.tuxtape.v1.ListPatchSetsResponseB7Z5github.com/tuxtape/tuxtape/proto/tuxtape/v1;tuxtapev1b\x06proto3"
 
 var (
 	file_tuxtape_v1_tuxtape_proto_rawDescOnce sync.Once
@@ -5496,7 +6547,7 @@ func file_tuxtape_v1_tuxtape_proto_rawDescGZIP() []byte {
 	return file_tuxtape_v1_tuxtape_proto_rawDescData
 }
 
-var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
 var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
 	(*WatchRequest)(nil),             // 0: tuxtape.v1.WatchRequest
 	(*StreamEvent)(nil),              // 1: tuxtape.v1.StreamEvent
@@ -5576,137 +6627,175 @@ var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
 	(*ArtifactData)(nil),             // 75: tuxtape.v1.ArtifactData
 	(*ListBuildersRequest)(nil),      // 76: tuxtape.v1.ListBuildersRequest
 	(*ListBuildersResponse)(nil),     // 77: tuxtape.v1.ListBuildersResponse
-	nil,                              // 78: tuxtape.v1.VerdictSummary.ByEntry
-	nil,                              // 79: tuxtape.v1.Kernel.ProfilesEntry
-	nil,                              // 80: tuxtape.v1.SyncStatus.RecordsEntry
-	(*timestamppb.Timestamp)(nil),    // 81: google.protobuf.Timestamp
+	(*DeployablePatch)(nil),          // 78: tuxtape.v1.DeployablePatch
+	(*PatchRevision)(nil),            // 79: tuxtape.v1.PatchRevision
+	(*PatchReview)(nil),              // 80: tuxtape.v1.PatchReview
+	(*PatchDetail)(nil),              // 81: tuxtape.v1.PatchDetail
+	(*CreatePatchRequest)(nil),       // 82: tuxtape.v1.CreatePatchRequest
+	(*RevisePatchRequest)(nil),       // 83: tuxtape.v1.RevisePatchRequest
+	(*ListPatchesRequest)(nil),       // 84: tuxtape.v1.ListPatchesRequest
+	(*ListPatchesResponse)(nil),      // 85: tuxtape.v1.ListPatchesResponse
+	(*GetPatchRequest)(nil),          // 86: tuxtape.v1.GetPatchRequest
+	(*ReviewPatchRequest)(nil),       // 87: tuxtape.v1.ReviewPatchRequest
+	(*BuildPatchSetRequest)(nil),     // 88: tuxtape.v1.BuildPatchSetRequest
+	(*PatchSet)(nil),                 // 89: tuxtape.v1.PatchSet
+	(*ListPatchSetsRequest)(nil),     // 90: tuxtape.v1.ListPatchSetsRequest
+	(*ListPatchSetsResponse)(nil),    // 91: tuxtape.v1.ListPatchSetsResponse
+	nil,                              // 92: tuxtape.v1.VerdictSummary.ByEntry
+	nil,                              // 93: tuxtape.v1.Kernel.ProfilesEntry
+	nil,                              // 94: tuxtape.v1.SyncStatus.RecordsEntry
+	(*timestamppb.Timestamp)(nil),    // 95: google.protobuf.Timestamp
 }
 var file_tuxtape_v1_tuxtape_proto_depIdxs = []int32{
-	81, // 0: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
-	81, // 1: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
-	5,  // 2: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
-	11, // 3: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
-	81, // 4: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
-	6,  // 5: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
-	7,  // 6: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
-	8,  // 7: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
-	10, // 8: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
-	9,  // 9: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
-	78, // 10: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
-	20, // 11: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
-	20, // 12: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
-	18, // 13: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
-	19, // 14: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
-	21, // 15: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
-	81, // 16: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
-	79, // 17: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
-	20, // 18: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
-	30, // 19: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
-	30, // 20: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
-	81, // 21: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
-	81, // 22: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
-	81, // 23: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
-	33, // 24: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
-	81, // 25: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	36, // 26: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
-	81, // 27: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
-	37, // 28: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
-	40, // 29: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
-	81, // 30: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
-	44, // 31: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
-	81, // 32: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
-	36, // 33: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
-	40, // 34: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
-	47, // 35: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
-	81, // 36: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
-	80, // 37: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
-	46, // 38: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
-	47, // 39: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
-	81, // 40: tuxtape.v1.Builder.registered:type_name -> google.protobuf.Timestamp
-	81, // 41: tuxtape.v1.Builder.seen:type_name -> google.protobuf.Timestamp
-	81, // 42: tuxtape.v1.Job.lease_until:type_name -> google.protobuf.Timestamp
-	81, // 43: tuxtape.v1.Job.created:type_name -> google.protobuf.Timestamp
-	81, // 44: tuxtape.v1.Job.updated:type_name -> google.protobuf.Timestamp
-	52, // 45: tuxtape.v1.JobDetail.job:type_name -> tuxtape.v1.Job
-	53, // 46: tuxtape.v1.JobDetail.artifacts:type_name -> tuxtape.v1.Artifact
-	52, // 47: tuxtape.v1.ClaimJobResponse.job:type_name -> tuxtape.v1.Job
-	53, // 48: tuxtape.v1.UploadArtifactRequest.artifact:type_name -> tuxtape.v1.Artifact
-	53, // 49: tuxtape.v1.FinishJobRequest.artifacts:type_name -> tuxtape.v1.Artifact
-	20, // 50: tuxtape.v1.SubmitPatchBuildRequest.fixes:type_name -> tuxtape.v1.Patch
-	52, // 51: tuxtape.v1.ListJobsResponse.jobs:type_name -> tuxtape.v1.Job
-	81, // 52: tuxtape.v1.JobLogLine.at:type_name -> google.protobuf.Timestamp
-	53, // 53: tuxtape.v1.ArtifactData.artifact:type_name -> tuxtape.v1.Artifact
-	50, // 54: tuxtape.v1.ListBuildersResponse.builders:type_name -> tuxtape.v1.Builder
-	81, // 55: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
-	2,  // 56: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
-	4,  // 57: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
-	12, // 58: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
-	13, // 59: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
-	15, // 60: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
-	16, // 61: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
-	22, // 62: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
-	45, // 63: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
-	48, // 64: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
-	24, // 65: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
-	26, // 66: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
-	28, // 67: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
-	31, // 68: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
-	34, // 69: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
-	38, // 70: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
-	41, // 71: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
-	43, // 72: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
-	0,  // 73: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
-	51, // 74: tuxtape.v1.BuilderService.RegisterBuilder:input_type -> tuxtape.v1.RegisterBuilderRequest
-	55, // 75: tuxtape.v1.BuilderService.ClaimJob:input_type -> tuxtape.v1.ClaimJobRequest
-	57, // 76: tuxtape.v1.BuilderService.RenewJob:input_type -> tuxtape.v1.RenewJobRequest
-	59, // 77: tuxtape.v1.BuilderService.AppendJobLog:input_type -> tuxtape.v1.AppendJobLogRequest
-	61, // 78: tuxtape.v1.BuilderService.UploadArtifact:input_type -> tuxtape.v1.UploadArtifactRequest
-	63, // 79: tuxtape.v1.BuilderService.FinishJob:input_type -> tuxtape.v1.FinishJobRequest
-	65, // 80: tuxtape.v1.JobService.SubmitKernelBuild:input_type -> tuxtape.v1.SubmitKernelBuildRequest
-	66, // 81: tuxtape.v1.JobService.SubmitPatchBuild:input_type -> tuxtape.v1.SubmitPatchBuildRequest
-	67, // 82: tuxtape.v1.JobService.ListJobs:input_type -> tuxtape.v1.ListJobsRequest
-	69, // 83: tuxtape.v1.JobService.GetJob:input_type -> tuxtape.v1.GetJobRequest
-	70, // 84: tuxtape.v1.JobService.WatchJobLog:input_type -> tuxtape.v1.WatchJobLogRequest
-	72, // 85: tuxtape.v1.JobService.CancelJob:input_type -> tuxtape.v1.CancelJobRequest
-	74, // 86: tuxtape.v1.JobService.GetArtifact:input_type -> tuxtape.v1.GetArtifactRequest
-	76, // 87: tuxtape.v1.JobService.ListBuilders:input_type -> tuxtape.v1.ListBuildersRequest
-	3,  // 88: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
-	5,  // 89: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
-	18, // 90: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
-	14, // 91: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
-	18, // 92: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
-	17, // 93: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
-	23, // 94: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
-	46, // 95: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
-	49, // 96: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
-	25, // 97: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
-	27, // 98: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
-	29, // 99: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
-	32, // 100: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
-	35, // 101: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
-	39, // 102: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
-	42, // 103: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
-	44, // 104: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
-	1,  // 105: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
-	50, // 106: tuxtape.v1.BuilderService.RegisterBuilder:output_type -> tuxtape.v1.Builder
-	56, // 107: tuxtape.v1.BuilderService.ClaimJob:output_type -> tuxtape.v1.ClaimJobResponse
-	58, // 108: tuxtape.v1.BuilderService.RenewJob:output_type -> tuxtape.v1.RenewJobResponse
-	60, // 109: tuxtape.v1.BuilderService.AppendJobLog:output_type -> tuxtape.v1.AppendJobLogResponse
-	62, // 110: tuxtape.v1.BuilderService.UploadArtifact:output_type -> tuxtape.v1.UploadArtifactResponse
-	64, // 111: tuxtape.v1.BuilderService.FinishJob:output_type -> tuxtape.v1.FinishJobResponse
-	52, // 112: tuxtape.v1.JobService.SubmitKernelBuild:output_type -> tuxtape.v1.Job
-	52, // 113: tuxtape.v1.JobService.SubmitPatchBuild:output_type -> tuxtape.v1.Job
-	68, // 114: tuxtape.v1.JobService.ListJobs:output_type -> tuxtape.v1.ListJobsResponse
-	54, // 115: tuxtape.v1.JobService.GetJob:output_type -> tuxtape.v1.JobDetail
-	71, // 116: tuxtape.v1.JobService.WatchJobLog:output_type -> tuxtape.v1.JobLogLine
-	73, // 117: tuxtape.v1.JobService.CancelJob:output_type -> tuxtape.v1.CancelJobResponse
-	75, // 118: tuxtape.v1.JobService.GetArtifact:output_type -> tuxtape.v1.ArtifactData
-	77, // 119: tuxtape.v1.JobService.ListBuilders:output_type -> tuxtape.v1.ListBuildersResponse
-	88, // [88:120] is the sub-list for method output_type
-	56, // [56:88] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	95,  // 0: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
+	95,  // 1: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
+	5,   // 2: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
+	11,  // 3: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
+	95,  // 4: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
+	6,   // 5: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
+	7,   // 6: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
+	8,   // 7: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
+	10,  // 8: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
+	9,   // 9: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
+	92,  // 10: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
+	20,  // 11: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
+	20,  // 12: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
+	18,  // 13: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
+	19,  // 14: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
+	21,  // 15: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
+	95,  // 16: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
+	93,  // 17: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
+	20,  // 18: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
+	30,  // 19: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
+	30,  // 20: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
+	95,  // 21: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
+	95,  // 22: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
+	95,  // 23: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
+	33,  // 24: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
+	95,  // 25: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	36,  // 26: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
+	95,  // 27: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
+	37,  // 28: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
+	40,  // 29: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
+	95,  // 30: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
+	44,  // 31: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
+	95,  // 32: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
+	36,  // 33: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
+	40,  // 34: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
+	47,  // 35: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
+	95,  // 36: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
+	94,  // 37: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
+	46,  // 38: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
+	47,  // 39: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
+	95,  // 40: tuxtape.v1.Builder.registered:type_name -> google.protobuf.Timestamp
+	95,  // 41: tuxtape.v1.Builder.seen:type_name -> google.protobuf.Timestamp
+	95,  // 42: tuxtape.v1.Job.lease_until:type_name -> google.protobuf.Timestamp
+	95,  // 43: tuxtape.v1.Job.created:type_name -> google.protobuf.Timestamp
+	95,  // 44: tuxtape.v1.Job.updated:type_name -> google.protobuf.Timestamp
+	52,  // 45: tuxtape.v1.JobDetail.job:type_name -> tuxtape.v1.Job
+	53,  // 46: tuxtape.v1.JobDetail.artifacts:type_name -> tuxtape.v1.Artifact
+	52,  // 47: tuxtape.v1.ClaimJobResponse.job:type_name -> tuxtape.v1.Job
+	53,  // 48: tuxtape.v1.UploadArtifactRequest.artifact:type_name -> tuxtape.v1.Artifact
+	53,  // 49: tuxtape.v1.FinishJobRequest.artifacts:type_name -> tuxtape.v1.Artifact
+	20,  // 50: tuxtape.v1.SubmitPatchBuildRequest.fixes:type_name -> tuxtape.v1.Patch
+	52,  // 51: tuxtape.v1.ListJobsResponse.jobs:type_name -> tuxtape.v1.Job
+	95,  // 52: tuxtape.v1.JobLogLine.at:type_name -> google.protobuf.Timestamp
+	53,  // 53: tuxtape.v1.ArtifactData.artifact:type_name -> tuxtape.v1.Artifact
+	50,  // 54: tuxtape.v1.ListBuildersResponse.builders:type_name -> tuxtape.v1.Builder
+	95,  // 55: tuxtape.v1.DeployablePatch.created:type_name -> google.protobuf.Timestamp
+	95,  // 56: tuxtape.v1.DeployablePatch.updated:type_name -> google.protobuf.Timestamp
+	95,  // 57: tuxtape.v1.PatchRevision.created:type_name -> google.protobuf.Timestamp
+	95,  // 58: tuxtape.v1.PatchReview.at:type_name -> google.protobuf.Timestamp
+	78,  // 59: tuxtape.v1.PatchDetail.patch:type_name -> tuxtape.v1.DeployablePatch
+	79,  // 60: tuxtape.v1.PatchDetail.revisions:type_name -> tuxtape.v1.PatchRevision
+	80,  // 61: tuxtape.v1.PatchDetail.reviews:type_name -> tuxtape.v1.PatchReview
+	78,  // 62: tuxtape.v1.ListPatchesResponse.patches:type_name -> tuxtape.v1.DeployablePatch
+	95,  // 63: tuxtape.v1.PatchSet.created:type_name -> google.protobuf.Timestamp
+	89,  // 64: tuxtape.v1.ListPatchSetsResponse.sets:type_name -> tuxtape.v1.PatchSet
+	95,  // 65: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
+	2,   // 66: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
+	4,   // 67: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
+	12,  // 68: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
+	13,  // 69: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
+	15,  // 70: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
+	16,  // 71: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
+	22,  // 72: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
+	45,  // 73: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
+	48,  // 74: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
+	24,  // 75: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
+	26,  // 76: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
+	28,  // 77: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
+	31,  // 78: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
+	34,  // 79: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
+	38,  // 80: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
+	41,  // 81: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
+	43,  // 82: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
+	0,   // 83: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
+	51,  // 84: tuxtape.v1.BuilderService.RegisterBuilder:input_type -> tuxtape.v1.RegisterBuilderRequest
+	55,  // 85: tuxtape.v1.BuilderService.ClaimJob:input_type -> tuxtape.v1.ClaimJobRequest
+	57,  // 86: tuxtape.v1.BuilderService.RenewJob:input_type -> tuxtape.v1.RenewJobRequest
+	59,  // 87: tuxtape.v1.BuilderService.AppendJobLog:input_type -> tuxtape.v1.AppendJobLogRequest
+	61,  // 88: tuxtape.v1.BuilderService.UploadArtifact:input_type -> tuxtape.v1.UploadArtifactRequest
+	63,  // 89: tuxtape.v1.BuilderService.FinishJob:input_type -> tuxtape.v1.FinishJobRequest
+	65,  // 90: tuxtape.v1.JobService.SubmitKernelBuild:input_type -> tuxtape.v1.SubmitKernelBuildRequest
+	66,  // 91: tuxtape.v1.JobService.SubmitPatchBuild:input_type -> tuxtape.v1.SubmitPatchBuildRequest
+	67,  // 92: tuxtape.v1.JobService.ListJobs:input_type -> tuxtape.v1.ListJobsRequest
+	69,  // 93: tuxtape.v1.JobService.GetJob:input_type -> tuxtape.v1.GetJobRequest
+	70,  // 94: tuxtape.v1.JobService.WatchJobLog:input_type -> tuxtape.v1.WatchJobLogRequest
+	72,  // 95: tuxtape.v1.JobService.CancelJob:input_type -> tuxtape.v1.CancelJobRequest
+	74,  // 96: tuxtape.v1.JobService.GetArtifact:input_type -> tuxtape.v1.GetArtifactRequest
+	76,  // 97: tuxtape.v1.JobService.ListBuilders:input_type -> tuxtape.v1.ListBuildersRequest
+	82,  // 98: tuxtape.v1.PatchService.CreatePatch:input_type -> tuxtape.v1.CreatePatchRequest
+	83,  // 99: tuxtape.v1.PatchService.RevisePatch:input_type -> tuxtape.v1.RevisePatchRequest
+	84,  // 100: tuxtape.v1.PatchService.ListPatches:input_type -> tuxtape.v1.ListPatchesRequest
+	86,  // 101: tuxtape.v1.PatchService.GetPatch:input_type -> tuxtape.v1.GetPatchRequest
+	87,  // 102: tuxtape.v1.PatchService.ReviewPatch:input_type -> tuxtape.v1.ReviewPatchRequest
+	88,  // 103: tuxtape.v1.PatchService.BuildPatchSet:input_type -> tuxtape.v1.BuildPatchSetRequest
+	90,  // 104: tuxtape.v1.PatchService.ListPatchSets:input_type -> tuxtape.v1.ListPatchSetsRequest
+	3,   // 105: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
+	5,   // 106: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
+	18,  // 107: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
+	14,  // 108: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
+	18,  // 109: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
+	17,  // 110: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
+	23,  // 111: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
+	46,  // 112: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
+	49,  // 113: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
+	25,  // 114: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
+	27,  // 115: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
+	29,  // 116: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
+	32,  // 117: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
+	35,  // 118: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
+	39,  // 119: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
+	42,  // 120: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
+	44,  // 121: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
+	1,   // 122: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
+	50,  // 123: tuxtape.v1.BuilderService.RegisterBuilder:output_type -> tuxtape.v1.Builder
+	56,  // 124: tuxtape.v1.BuilderService.ClaimJob:output_type -> tuxtape.v1.ClaimJobResponse
+	58,  // 125: tuxtape.v1.BuilderService.RenewJob:output_type -> tuxtape.v1.RenewJobResponse
+	60,  // 126: tuxtape.v1.BuilderService.AppendJobLog:output_type -> tuxtape.v1.AppendJobLogResponse
+	62,  // 127: tuxtape.v1.BuilderService.UploadArtifact:output_type -> tuxtape.v1.UploadArtifactResponse
+	64,  // 128: tuxtape.v1.BuilderService.FinishJob:output_type -> tuxtape.v1.FinishJobResponse
+	52,  // 129: tuxtape.v1.JobService.SubmitKernelBuild:output_type -> tuxtape.v1.Job
+	52,  // 130: tuxtape.v1.JobService.SubmitPatchBuild:output_type -> tuxtape.v1.Job
+	68,  // 131: tuxtape.v1.JobService.ListJobs:output_type -> tuxtape.v1.ListJobsResponse
+	54,  // 132: tuxtape.v1.JobService.GetJob:output_type -> tuxtape.v1.JobDetail
+	71,  // 133: tuxtape.v1.JobService.WatchJobLog:output_type -> tuxtape.v1.JobLogLine
+	73,  // 134: tuxtape.v1.JobService.CancelJob:output_type -> tuxtape.v1.CancelJobResponse
+	75,  // 135: tuxtape.v1.JobService.GetArtifact:output_type -> tuxtape.v1.ArtifactData
+	77,  // 136: tuxtape.v1.JobService.ListBuilders:output_type -> tuxtape.v1.ListBuildersResponse
+	81,  // 137: tuxtape.v1.PatchService.CreatePatch:output_type -> tuxtape.v1.PatchDetail
+	81,  // 138: tuxtape.v1.PatchService.RevisePatch:output_type -> tuxtape.v1.PatchDetail
+	85,  // 139: tuxtape.v1.PatchService.ListPatches:output_type -> tuxtape.v1.ListPatchesResponse
+	81,  // 140: tuxtape.v1.PatchService.GetPatch:output_type -> tuxtape.v1.PatchDetail
+	81,  // 141: tuxtape.v1.PatchService.ReviewPatch:output_type -> tuxtape.v1.PatchDetail
+	89,  // 142: tuxtape.v1.PatchService.BuildPatchSet:output_type -> tuxtape.v1.PatchSet
+	91,  // 143: tuxtape.v1.PatchService.ListPatchSets:output_type -> tuxtape.v1.ListPatchSetsResponse
+	105, // [105:144] is the sub-list for method output_type
+	66,  // [66:105] is the sub-list for method input_type
+	66,  // [66:66] is the sub-list for extension type_name
+	66,  // [66:66] is the sub-list for extension extendee
+	0,   // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_tuxtape_v1_tuxtape_proto_init() }
@@ -5720,9 +6809,9 @@ func file_tuxtape_v1_tuxtape_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tuxtape_v1_tuxtape_proto_rawDesc), len(file_tuxtape_v1_tuxtape_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   81,
+			NumMessages:   95,
 			NumExtensions: 0,
-			NumServices:   10,
+			NumServices:   11,
 		},
 		GoTypes:           file_tuxtape_v1_tuxtape_proto_goTypes,
 		DependencyIndexes: file_tuxtape_v1_tuxtape_proto_depIdxs,

@@ -1943,3 +1943,343 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "tuxtape/v1/tuxtape.proto",
 }
+
+const (
+	PatchService_CreatePatch_FullMethodName   = "/tuxtape.v1.PatchService/CreatePatch"
+	PatchService_RevisePatch_FullMethodName   = "/tuxtape.v1.PatchService/RevisePatch"
+	PatchService_ListPatches_FullMethodName   = "/tuxtape.v1.PatchService/ListPatches"
+	PatchService_GetPatch_FullMethodName      = "/tuxtape.v1.PatchService/GetPatch"
+	PatchService_ReviewPatch_FullMethodName   = "/tuxtape.v1.PatchService/ReviewPatch"
+	PatchService_BuildPatchSet_FullMethodName = "/tuxtape.v1.PatchService/BuildPatchSet"
+	PatchService_ListPatchSets_FullMethodName = "/tuxtape.v1.PatchService/ListPatchSets"
+)
+
+// PatchServiceClient is the client API for PatchService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// PatchService is the patch workflow: deployable patches (admin and
+// reviewers create and revise them; a builder builds and vets each
+// revision), reviews (reviewers; the two-person rule), and each kernel's
+// cumulative patch set (admin).
+type PatchServiceClient interface {
+	CreatePatch(ctx context.Context, in *CreatePatchRequest, opts ...grpc.CallOption) (*PatchDetail, error)
+	RevisePatch(ctx context.Context, in *RevisePatchRequest, opts ...grpc.CallOption) (*PatchDetail, error)
+	ListPatches(ctx context.Context, in *ListPatchesRequest, opts ...grpc.CallOption) (*ListPatchesResponse, error)
+	GetPatch(ctx context.Context, in *GetPatchRequest, opts ...grpc.CallOption) (*PatchDetail, error)
+	ReviewPatch(ctx context.Context, in *ReviewPatchRequest, opts ...grpc.CallOption) (*PatchDetail, error)
+	BuildPatchSet(ctx context.Context, in *BuildPatchSetRequest, opts ...grpc.CallOption) (*PatchSet, error)
+	ListPatchSets(ctx context.Context, in *ListPatchSetsRequest, opts ...grpc.CallOption) (*ListPatchSetsResponse, error)
+}
+
+type patchServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewPatchServiceClient(cc grpc.ClientConnInterface) PatchServiceClient {
+	return &patchServiceClient{cc}
+}
+
+func (c *patchServiceClient) CreatePatch(ctx context.Context, in *CreatePatchRequest, opts ...grpc.CallOption) (*PatchDetail, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PatchDetail)
+	err := c.cc.Invoke(ctx, PatchService_CreatePatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *patchServiceClient) RevisePatch(ctx context.Context, in *RevisePatchRequest, opts ...grpc.CallOption) (*PatchDetail, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PatchDetail)
+	err := c.cc.Invoke(ctx, PatchService_RevisePatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *patchServiceClient) ListPatches(ctx context.Context, in *ListPatchesRequest, opts ...grpc.CallOption) (*ListPatchesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPatchesResponse)
+	err := c.cc.Invoke(ctx, PatchService_ListPatches_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *patchServiceClient) GetPatch(ctx context.Context, in *GetPatchRequest, opts ...grpc.CallOption) (*PatchDetail, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PatchDetail)
+	err := c.cc.Invoke(ctx, PatchService_GetPatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *patchServiceClient) ReviewPatch(ctx context.Context, in *ReviewPatchRequest, opts ...grpc.CallOption) (*PatchDetail, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PatchDetail)
+	err := c.cc.Invoke(ctx, PatchService_ReviewPatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *patchServiceClient) BuildPatchSet(ctx context.Context, in *BuildPatchSetRequest, opts ...grpc.CallOption) (*PatchSet, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PatchSet)
+	err := c.cc.Invoke(ctx, PatchService_BuildPatchSet_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *patchServiceClient) ListPatchSets(ctx context.Context, in *ListPatchSetsRequest, opts ...grpc.CallOption) (*ListPatchSetsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPatchSetsResponse)
+	err := c.cc.Invoke(ctx, PatchService_ListPatchSets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PatchServiceServer is the server API for PatchService service.
+// All implementations must embed UnimplementedPatchServiceServer
+// for forward compatibility.
+//
+// PatchService is the patch workflow: deployable patches (admin and
+// reviewers create and revise them; a builder builds and vets each
+// revision), reviews (reviewers; the two-person rule), and each kernel's
+// cumulative patch set (admin).
+type PatchServiceServer interface {
+	CreatePatch(context.Context, *CreatePatchRequest) (*PatchDetail, error)
+	RevisePatch(context.Context, *RevisePatchRequest) (*PatchDetail, error)
+	ListPatches(context.Context, *ListPatchesRequest) (*ListPatchesResponse, error)
+	GetPatch(context.Context, *GetPatchRequest) (*PatchDetail, error)
+	ReviewPatch(context.Context, *ReviewPatchRequest) (*PatchDetail, error)
+	BuildPatchSet(context.Context, *BuildPatchSetRequest) (*PatchSet, error)
+	ListPatchSets(context.Context, *ListPatchSetsRequest) (*ListPatchSetsResponse, error)
+	mustEmbedUnimplementedPatchServiceServer()
+}
+
+// UnimplementedPatchServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedPatchServiceServer struct{}
+
+func (UnimplementedPatchServiceServer) CreatePatch(context.Context, *CreatePatchRequest) (*PatchDetail, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreatePatch not implemented")
+}
+func (UnimplementedPatchServiceServer) RevisePatch(context.Context, *RevisePatchRequest) (*PatchDetail, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RevisePatch not implemented")
+}
+func (UnimplementedPatchServiceServer) ListPatches(context.Context, *ListPatchesRequest) (*ListPatchesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPatches not implemented")
+}
+func (UnimplementedPatchServiceServer) GetPatch(context.Context, *GetPatchRequest) (*PatchDetail, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPatch not implemented")
+}
+func (UnimplementedPatchServiceServer) ReviewPatch(context.Context, *ReviewPatchRequest) (*PatchDetail, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReviewPatch not implemented")
+}
+func (UnimplementedPatchServiceServer) BuildPatchSet(context.Context, *BuildPatchSetRequest) (*PatchSet, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BuildPatchSet not implemented")
+}
+func (UnimplementedPatchServiceServer) ListPatchSets(context.Context, *ListPatchSetsRequest) (*ListPatchSetsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPatchSets not implemented")
+}
+func (UnimplementedPatchServiceServer) mustEmbedUnimplementedPatchServiceServer() {}
+func (UnimplementedPatchServiceServer) testEmbeddedByValue()                      {}
+
+// UnsafePatchServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to PatchServiceServer will
+// result in compilation errors.
+type UnsafePatchServiceServer interface {
+	mustEmbedUnimplementedPatchServiceServer()
+}
+
+func RegisterPatchServiceServer(s grpc.ServiceRegistrar, srv PatchServiceServer) {
+	// If the following call pancis, it indicates UnimplementedPatchServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&PatchService_ServiceDesc, srv)
+}
+
+func _PatchService_CreatePatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreatePatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PatchServiceServer).CreatePatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PatchService_CreatePatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PatchServiceServer).CreatePatch(ctx, req.(*CreatePatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PatchService_RevisePatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevisePatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PatchServiceServer).RevisePatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PatchService_RevisePatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PatchServiceServer).RevisePatch(ctx, req.(*RevisePatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PatchService_ListPatches_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPatchesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PatchServiceServer).ListPatches(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PatchService_ListPatches_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PatchServiceServer).ListPatches(ctx, req.(*ListPatchesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PatchService_GetPatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PatchServiceServer).GetPatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PatchService_GetPatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PatchServiceServer).GetPatch(ctx, req.(*GetPatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PatchService_ReviewPatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReviewPatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PatchServiceServer).ReviewPatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PatchService_ReviewPatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PatchServiceServer).ReviewPatch(ctx, req.(*ReviewPatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PatchService_BuildPatchSet_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BuildPatchSetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PatchServiceServer).BuildPatchSet(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PatchService_BuildPatchSet_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PatchServiceServer).BuildPatchSet(ctx, req.(*BuildPatchSetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PatchService_ListPatchSets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPatchSetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PatchServiceServer).ListPatchSets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PatchService_ListPatchSets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PatchServiceServer).ListPatchSets(ctx, req.(*ListPatchSetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// PatchService_ServiceDesc is the grpc.ServiceDesc for PatchService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var PatchService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "tuxtape.v1.PatchService",
+	HandlerType: (*PatchServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CreatePatch",
+			Handler:    _PatchService_CreatePatch_Handler,
+		},
+		{
+			MethodName: "RevisePatch",
+			Handler:    _PatchService_RevisePatch_Handler,
+		},
+		{
+			MethodName: "ListPatches",
+			Handler:    _PatchService_ListPatches_Handler,
+		},
+		{
+			MethodName: "GetPatch",
+			Handler:    _PatchService_GetPatch_Handler,
+		},
+		{
+			MethodName: "ReviewPatch",
+			Handler:    _PatchService_ReviewPatch_Handler,
+		},
+		{
+			MethodName: "BuildPatchSet",
+			Handler:    _PatchService_BuildPatchSet_Handler,
+		},
+		{
+			MethodName: "ListPatchSets",
+			Handler:    _PatchService_ListPatchSets_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "tuxtape/v1/tuxtape.proto",
+}

@@ -1,0 +1,209 @@
+package cli_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tuxtape/tuxtape/internal/testenv"
+)
+
+type patchView struct {
+	ID, CVE, Kernel, State string
+	Rev                    int
+	Approvals              []string
+	Revisions              []struct {
+		Rev         int
+		Job, Module string
+		Refusal     string
+		Error       string
+		Risk        struct{ Total int }
+		Vet         struct{ Enabled, Transitioned, Unloaded bool }
+	}
+}
+
+func (p proc) patch(t *testing.T, id string) patchView {
+	t.Helper()
+	var v patchView
+	if err := json.Unmarshal([]byte(p.must(t, "patch", "show", id, "--json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (p proc) waitPatch(t *testing.T, id string, limit time.Duration, done func(patchView) bool) patchView {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		v := p.patch(t, id)
+		if done(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("patch %s after %v: %+v", id, limit, v)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// TestPatchWorkflow runs the patch workflow with real processes: a
+// deployable patch made of a real corpus fix is built and vetted in a VM
+// of Debian's cloud kernel by a real builder before anyone reviews it;
+// the two-person rule holds; the approved patch goes into the kernel's
+// cumulative patch set, whose module is the builder's artifact; a fix the
+// generator cannot take ends refused, saying it needs a hand-written
+// livepatch.
+func TestPatchWorkflow(t *testing.T) {
+	if testing.Short() || os.Getenv("TUXTAPE_SKIP_VM") != "" {
+		t.Skip("builds livepatches and boots the kernel in QEMU")
+	}
+	bin := binary(t)
+	data := t.TempDir()
+	if err := os.Symlink(testenv.Mirror(t), filepath.Join(data, "vulns.git")); err != nil {
+		t.Fatal(err)
+	}
+	local := proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + data, "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=", "TUXTAPE_TOKEN=", "TUXTAPE_DB="}}
+	local.must(t, "-q", "sync", "--no-fetch", "--rev", testenv.BundleHead)
+	local.must(t, "-q", "kernel", "add", "cloud", "--release", "6.1.0-50-cloud-amd64", "--source", "debian:linux-source-6.1=6.1.176-1")
+	secret := map[string]string{}
+	for _, who := range []string{"admin", "builder", "r1", "r2", "r3"} {
+		role := who
+		if strings.HasPrefix(who, "r") {
+			role = "reviewer"
+		}
+		var tok struct{ Secret string }
+		if err := json.Unmarshal([]byte(local.must(t, "token", "create", "--role", role, "--json")), &tok); err != nil {
+			t.Fatal(err)
+		}
+		secret[who] = tok.Secret
+	}
+	addr, _ := local.serve(t, "--insecure", "--require-approvals", "2")
+	as := func(who string) proc {
+		return proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_DB=", "TUXTAPE_SERVER=" + addr, "TUXTAPE_TOKEN=" + secret[who]},
+			pre: []string{"--insecure"}}
+	}
+	as("builder").startBuilder(t, userCache(t), "--name", "vm-builder", "--kind", "patch-build")
+
+	// A real fix for the kernel's isofs module.
+	fix := filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches", "CVE-2026-64317.patch")
+	var created patchView
+	if err := json.Unmarshal([]byte(as("r1").must(t, "patch", "create", "--cve", "CVE-2026-64317", "--kernel", "cloud", "--fix", fix, "--json")), &created); err != nil {
+		t.Fatal(err)
+	}
+	if created.State != "building" || created.Revisions[0].Risk.Total <= 0 || created.Revisions[0].Job == "" {
+		t.Fatalf("created: %+v", created)
+	}
+	// Nobody can approve it before it is vetted.
+	if code, _, errs := as("r2").run(t, "patch", "review", created.ID, "--approve", "-m", "looks right"); code != 1 || !strings.Contains(errs, "vetted") {
+		t.Errorf("approving before vetting: exit %d, %q", code, errs)
+	}
+	v := as("r1").waitPatch(t, created.ID, 15*time.Minute, func(v patchView) bool { return v.State != "building" })
+	if r := v.Revisions[0]; v.State != "vetted" || !r.Vet.Enabled || !r.Vet.Transitioned || !r.Vet.Unloaded || r.Module == "" {
+		t.Fatalf("after the build-and-vet job: %+v\njob log:\n%s", v, as("admin").must(t, "job", "log", r.Job))
+	}
+
+	// The two-person rule.
+	for _, tc := range []struct {
+		who  string
+		code int
+		msg  string
+	}{
+		{"r1", 1, "PermissionDenied"}, // the author
+		{"admin", 1, "PermissionDenied"},
+		{"builder", 1, "PermissionDenied"},
+	} {
+		if code, _, errs := as(tc.who).run(t, "patch", "review", created.ID, "--approve", "-m", "ok"); code != tc.code || !strings.Contains(errs, tc.msg) {
+			t.Errorf("%s approves: exit %d, %q; want %d saying %s", tc.who, code, errs, tc.code, tc.msg)
+		}
+	}
+	if code, _, errs := as("r2").run(t, "patch", "review", created.ID, "--approve"); code != 2 || !strings.Contains(errs, "comment") {
+		t.Errorf("a review without a comment: exit %d, %q", code, errs)
+	}
+	if out := as("r2").must(t, "patch", "review", created.ID, "--approve", "-m", "bounds check is right; vetted in the VM"); !strings.Contains(out, "vetted (1 of 2 approvals)") {
+		t.Errorf("first approval: %q", out)
+	}
+	if code, _, errs := as("r2").run(t, "patch", "review", created.ID, "--approve", "-m", "again"); code != 2 || !strings.Contains(errs, "already") {
+		t.Errorf("the same reviewer twice: exit %d, %q", code, errs)
+	}
+	if code, _, errs := as("admin").run(t, "patchset", "build", "cloud"); code != 2 || !strings.Contains(errs, "no approved patch") {
+		t.Errorf("a patch set with nothing approved: exit %d, %q", code, errs)
+	}
+	if out := as("r3").must(t, "patch", "review", created.ID, "--approve", "-m", "agreed"); !strings.Contains(out, "approved (2 of 2 approvals)") {
+		t.Errorf("second approval: %q", out)
+	}
+	if log := as("admin").must(t, "audit", "list", "--json"); strings.Count(log, `"patch.approve"`) != 2 || !strings.Contains(log, `"patch.create"`) {
+		t.Errorf("the audit log lacks the reviews:\n%s", log)
+	}
+
+	// The kernel's cumulative patch set, built and vetted on the builder.
+	out := as("admin").must(t, "patchset", "build", "cloud")
+	if !strings.Contains(out, "queued patch set cloud v1 (tt_cloud_1)") || !strings.Contains(out, "CVE-2026-64317") {
+		t.Fatalf("patchset build: %q", out)
+	}
+	var sets []struct {
+		Version       int
+		State, Module string
+		Job, Error    string
+		CVEs          []string
+	}
+	deadline := time.Now().Add(15 * time.Minute)
+	for {
+		json.Unmarshal([]byte(as("r1").must(t, "patchset", "list", "cloud", "--json")), &sets)
+		if len(sets) == 1 && sets[0].State != "building" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("patch set not built within 15 min: %+v", sets)
+		}
+		time.Sleep(time.Second)
+	}
+	if sets[0].State != "ready" || sets[0].Module == "" {
+		t.Fatalf("patch set: %+v\n%s", sets[0], as("admin").must(t, "job", "log", sets[0].Job))
+	}
+	ko := filepath.Join(t.TempDir(), "tt_cloud_1.ko")
+	as("admin").must(t, "job", "artifact", sets[0].Job, "module.ko", "-o", ko)
+	data2, err := os.ReadFile(ko)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(data2); hex.EncodeToString(sum[:]) != sets[0].Module {
+		t.Errorf("the module downloaded is not the one the patch set names")
+	}
+
+	// A new revision needs its own approvals.
+	as("r2").must(t, "patch", "edit", created.ID, "--fix", fix)
+	if v := as("r1").patch(t, created.ID); v.Rev != 2 || v.State != "building" || len(v.Approvals) != 0 {
+		t.Errorf("after an edit: %+v", v)
+	}
+
+	// A fix the generator cannot take: refused, with the reason.
+	bad := filepath.Join(t.TempDir(), "init.diff")
+	os.WriteFile(bad, []byte(initOnlyFix), 0o644)
+	var refused patchView
+	json.Unmarshal([]byte(as("r1").must(t, "patch", "create", "--cve", "CVE-2024-42133", "--kernel", "cloud", "--fix", bad, "--json")), &refused)
+	v = as("r1").waitPatch(t, refused.ID, 10*time.Minute, func(v patchView) bool { return v.State != "building" })
+	if v.State != "refused" || v.Revisions[0].Refusal == "" {
+		t.Errorf("a fix of init code only: %+v", v)
+	}
+	if ev := as("r1").must(t, "events", "--kind", "patch."); !strings.Contains(ev, "needs a hand-written livepatch") || !strings.Contains(ev, "patch.vetted") {
+		t.Errorf("events:\n%s", ev)
+	}
+}
+
+// initOnlyFix changes only an __init function: livepatch cannot replace
+// code that ran at boot.
+const initOnlyFix = `--- a/fs/isofs/inode.c
++++ b/fs/isofs/inode.c
+@@ -1598,5 +1598,6 @@ static int __init init_iso9660_fs(void)
+ {
+ 	int err = init_inodecache();
++	pr_debug("isofs: init\n");
+ 	if (err)
+ 		goto out;
+ #ifdef CONFIG_ZISOFS
+`
