@@ -48,8 +48,6 @@ var rules = []rule{
 		"the agent's binary links only the agent"},
 	{"internal/archive/feed", below("internal/server/", "internal/service", "internal/build/", "internal/frontend/", "internal/archive/repo", "internal/agent"),
 		"the archive's client side is the agent's: it reads and verifies, never signs"},
-	{"cmd/tuxtape-agent", below("internal/server/", "internal/service", "internal/build/", "internal/frontend/", "internal/analysis/"),
-		"the agent's binary links what the agent does, and no more"},
 	{"internal/service", below("internal/frontend/"),
 		"the service layer serves the front ends, not the other way round"},
 	{"internal/", below("cmd/", "internal/frontend/cli"),
