@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/model/authz"
+	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
 	"github.com/tuxtape/tuxtape/internal/server/store"
 )
@@ -262,11 +264,106 @@ func (s *Service) Report(ctx context.Context, machine string, es []fleet.Event) 
 		}
 		out[i] = e
 	}
+	before := s.failing(ctx, out)
 	if err := st.AddEvents(ctx, out); err != nil {
 		return 0, err
 	}
 	s.events.ring()
+	s.checkHalts(ctx, st, machine, before)
 	return len(out), nil
+}
+
+// RingHealth is how a patch fares in one ring of the fleet.
+type RingHealth struct {
+	Ring    string `json:"ring"`
+	Applied int    `json:"applied"` // machines that applied it
+	Failed  int    `json:"failed"`  // machines that reported it failing
+	// Halted: failures reached the halt threshold, so the patch may not
+	// be promoted out of this ring.
+	Halted bool `json:"halted"`
+}
+
+// HaltAfter sets how many machines of a ring reporting a patch failing
+// halt its promotion (default 1). Call it before serving.
+func (s *Service) HaltAfter(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.HaltAfter = n
+}
+
+func (s *Service) haltAfter() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(s.cfg.HaltAfter, 1)
+}
+
+// FleetHealth says, ring by ring, how a patch (a livepatch module's name)
+// fares: which rings it applied in, which reported it failing, and where
+// its promotion is halted.
+func (s *Service) FleetHealth(ctx context.Context, patchName string) ([]RingHealth, error) {
+	if patchName == "" || len(patchName) > 64 {
+		return nil, invalidf("--patch %q: give a livepatch module's name", patchName)
+	}
+	st, err := s.Store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts, err := st.PatchHealth(ctx, patchName)
+	if err != nil {
+		return nil, err
+	}
+	limit := s.haltAfter()
+	out := make([]RingHealth, 0, len(counts))
+	for _, c := range counts {
+		out = append(out, RingHealth{Ring: c.Ring, Applied: c.Applied, Failed: c.Failed, Halted: c.Failed >= limit})
+	}
+	return out, nil
+}
+
+// failing is, for each patch the events report failing, its rings'
+// health before they are stored.
+func (s *Service) failing(ctx context.Context, es []fleet.Event) map[string][]RingHealth {
+	out := map[string][]RingHealth{}
+	for _, e := range es {
+		if _, seen := out[e.Patch]; !e.Kind.Failure() || e.Patch == "" || seen {
+			continue
+		}
+		hs, err := s.FleetHealth(ctx, e.Patch)
+		if err != nil {
+			s.log.Warn("fleet health", "patch", e.Patch, "err", err)
+			continue
+		}
+		out[e.Patch] = hs
+	}
+	return out
+}
+
+// checkHalts announces a ring halt when a report makes a patch's failures
+// in the machine's ring reach the threshold: once, as they reach it.
+func (s *Service) checkHalts(ctx context.Context, st store.Store, machine string, before map[string][]RingHealth) {
+	if len(before) == 0 {
+		return
+	}
+	m, _, err := st.Machine(ctx, machine, 0)
+	if err != nil {
+		return
+	}
+	for name, old := range before {
+		hs, err := s.FleetHealth(ctx, name)
+		if err != nil {
+			continue
+		}
+		for _, h := range hs {
+			if h.Ring != m.Ring || !h.Halted {
+				continue
+			}
+			if i := slices.IndexFunc(old, func(o RingHealth) bool { return o.Ring == h.Ring }); i >= 0 && old[i].Halted {
+				continue // halted already
+			}
+			s.publish(ctx, event.Event{At: time.Now(), Kind: "ring.halted", Subject: name,
+				Detail: fmt.Sprintf("ring %s: %d of %d machine(s) reported it failing: promotion halted", h.Ring, h.Failed, max(h.Applied, h.Failed))})
+		}
+	}
 }
 
 // FleetCounts counts machines by kernel and state (stale when silent for

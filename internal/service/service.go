@@ -31,6 +31,9 @@ type Config struct {
 	// Approvals is how many different reviewers must approve a patch
 	// revision (default 1; 2 is the two-person rule).
 	Approvals int
+	// HaltAfter is how many machines of a ring reporting a patch failing
+	// halt its promotion (default 1).
+	HaltAfter int
 	// OnSync, when set, hears how each sync run ended (metrics).
 	OnSync func(sum cvesync.Summary, err error, took time.Duration)
 }

@@ -221,3 +221,31 @@ func EventToProto(e fleet.Event) *pb.Event {
 func EventFromProto(p *pb.Event) fleet.Event {
 	return fleet.Event{Machine: p.MachineId, Kind: fleet.EventKind(p.Kind), At: fromTS(p.At), Patch: p.Patch, Detail: p.Detail, Log: p.Log}
 }
+
+func (h *fleetHandlers) GetPatchHealth(ctx context.Context, r *pb.GetPatchHealthRequest) (*pb.PatchHealth, error) {
+	if err := field("patch", r.Patch, true); err != nil {
+		return nil, err
+	}
+	hs, err := h.svc.FleetHealth(ctx, r.Patch)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	out := &pb.PatchHealth{}
+	for _, x := range hs {
+		out.Rings = append(out.Rings, &pb.RingHealth{Ring: x.Ring, Applied: int32(x.Applied), Failed: int32(x.Failed), Halted: x.Halted})
+	}
+	return out, nil
+}
+
+// FleetHealth is service.FleetHealth on the server.
+func (r Remote) FleetHealth(ctx context.Context, patch string) ([]service.RingHealth, error) {
+	p, err := r.C.Fleet().GetPatchHealth(ctx, &pb.GetPatchHealthRequest{Patch: patch})
+	if err != nil {
+		return nil, err
+	}
+	out := []service.RingHealth{}
+	for _, x := range p.Rings {
+		out = append(out, service.RingHealth{Ring: x.Ring, Applied: int(x.Applied), Failed: int(x.Failed), Halted: x.Halted})
+	}
+	return out, nil
+}

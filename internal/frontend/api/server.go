@@ -164,13 +164,14 @@ var roles = map[string][]authz.Role{
 	pb.TokenService_RevokeToken_FullMethodName:       {authz.Admin},
 	pb.AuditService_ListAudit_FullMethodName:         {authz.Admin},
 	// Agents only for their own machine: the handlers check that.
-	pb.FleetService_Heartbeat_FullMethodName:    {authz.Admin, authz.Agent},
-	pb.FleetService_Report_FullMethodName:       {authz.Admin, authz.Agent},
-	pb.FleetService_ListMachines_FullMethodName: {authz.Admin, authz.Reviewer},
-	pb.FleetService_GetMachine_FullMethodName:   {authz.Admin, authz.Reviewer},
-	healthpb.Health_Check_FullMethodName:        nil, // open: load balancers ask
-	healthpb.Health_Watch_FullMethodName:        nil,
-	healthpb.Health_List_FullMethodName:         nil,
+	pb.FleetService_Heartbeat_FullMethodName:      {authz.Admin, authz.Agent},
+	pb.FleetService_Report_FullMethodName:         {authz.Admin, authz.Agent},
+	pb.FleetService_ListMachines_FullMethodName:   {authz.Admin, authz.Reviewer},
+	pb.FleetService_GetMachine_FullMethodName:     {authz.Admin, authz.Reviewer},
+	pb.FleetService_GetPatchHealth_FullMethodName: {authz.Admin, authz.Reviewer},
+	healthpb.Health_Check_FullMethodName:          nil, // open: load balancers ask
+	healthpb.Health_Watch_FullMethodName:          nil,
+	healthpb.Health_List_FullMethodName:           nil,
 }
 
 type auth struct {

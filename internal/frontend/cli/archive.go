@@ -63,12 +63,6 @@ Rings (default canary, early, stable) are stages of a rollout: a version goes
 to the first ring, then ` + "`promote`" + ` moves it on. A version that must be
 withdrawn is revoked; to take hosts back to an older module, ` + "`downgrade`" + `
 publishes it again as a new, higher version (TUF allows no rollback).`,
-		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmd.Root().PersistentPreRunE(cmd, args); err != nil {
-				return err
-			}
-			return g.local("archive")
-		},
 	}
 	cmd.PersistentFlags().StringVar(&o.Dir, "dir", "", "the archive directory (env "+EnvArchiveDir+"; default DATA-DIR/archive)")
 	cmd.AddCommand(newArchiveInitCmd(g, &o), newArchivePublishCmd(g, &o), newArchivePromoteCmd(g, &o),
@@ -166,23 +160,40 @@ type ArchivePublishOptions struct {
 	CVEs                              []string
 	Replaces                          int64
 	AllowPlainModule                  bool
+	FromPatchSet                      string // KERNEL:VERSION
 }
 
 func newArchivePublishCmd(g *Globals, ao *ArchiveOptions) *cobra.Command {
 	var o ArchivePublishOptions
 	cmd := &cobra.Command{
-		Use:   "publish MODULE.ko --kernel RELEASE --patchset NAME [--cves CVE,...] [--ring RING]",
+		Use:   "publish MODULE.ko --kernel RELEASE --patchset NAME [--cves CVE,...] [--ring RING] | publish --from-patchset KERNEL:VERSION",
 		Short: "Publish a livepatch module as the next version for a kernel release",
 		Long: `publish adds a livepatch module (.ko) for one kernel release (its uname -r) as
 the next version of that release, in the first ring (or --ring, and the rings
 before it). The module's name is read from its .modinfo; a module built for
 another kernel (its vermagic) or one that is not a livepatch is refused.
 The version replaces the newest one published for the kernel, unless
---replaces says otherwise.`,
-		Args: cobra.ExactArgs(1),
+--replaces says otherwise.
+
+--from-patchset KERNEL:VERSION publishes a kernel's patch set (tuxtape patchset
+build): its module, made by a builder from approved patches only and vetted in
+a VM, is fetched from the database (or --server) and checked against the
+SHA-256 the set records; the release, the CVEs and the vetting report come
+from the set and its kernel. A set that is not ready is refused.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Kernel == "" || o.PatchSet == "" {
-				return usagef("publish needs --kernel RELEASE and --patchset NAME")
+			if o.FromPatchSet != "" {
+				if len(args) != 0 || o.Kernel != "" || o.PatchSet != "" || len(o.CVEs) != 0 {
+					return usagef("--from-patchset takes the module, kernel, name and CVEs from the patch set: give no MODULE.ko, --kernel, --patchset or --cves")
+				}
+				rel, err := publishPatchSet(cmd.Context(), g, ao.dir(g), o)
+				if err != nil {
+					return err
+				}
+				return printRelease(g, *ao, "published", rel)
+			}
+			if len(args) != 1 || o.Kernel == "" || o.PatchSet == "" {
+				return usagef("publish needs MODULE.ko, --kernel RELEASE and --patchset NAME (or --from-patchset KERNEL:VERSION)")
 			}
 			rel, err := g.svc.ArchivePublish(cmd.Context(), service.ArchivePublishOptions{
 				Dir: ao.dir(g), Module: args[0], Kernel: o.Kernel, PatchSet: o.PatchSet, CVEs: o.CVEs, Ring: o.Ring,
@@ -201,6 +212,7 @@ The version replaces the newest one published for the kernel, unless
 	f.Int64Var(&o.Replaces, "replaces", 0, "the version it replaces (default the newest published)")
 	f.StringVar(&o.VetReport, "vet-report", "", "sha256 of the vetting report, hex")
 	f.BoolVar(&o.AllowPlainModule, "allow-plain-module", false, "take a module without livepatch=Y in its .modinfo")
+	f.StringVar(&o.FromPatchSet, "from-patchset", "", "publish a kernel's patch set from the database or --server: KERNEL:VERSION (tuxtape patchset list)")
 	f.BoolVar(&ao.JSON, "json", false, "print the published version as JSON")
 	return cmd
 }
@@ -230,11 +242,17 @@ func newArchivePromoteCmd(g *Globals, ao *ArchiveOptions) *cobra.Command {
 		Use:   "promote --kernel RELEASE --version N [--to RING]",
 		Short: "Move a version on to the next ring (a new signed targets version)",
 		Long: `promote releases a version to the next ring after the last it is in (or to
---to and every ring before it). Hosts in that ring take it at their next poll.`,
+--to and every ring before it). Hosts in that ring take it at their next poll.
+A version whose livepatch failed on machines of a ring it is in (the fleet's
+health, tuxtape fleet health: from the database, or --server) is halted there:
+promote refuses it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sv, err := v.service(*ao, g)
 			if err != nil {
+				return err
+			}
+			if err := promotionOpen(cmd.Context(), g, sv); err != nil {
 				return err
 			}
 			rel, err := g.svc.ArchivePromote(cmd.Context(), sv)

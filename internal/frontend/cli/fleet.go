@@ -69,7 +69,40 @@ bug_detected). A machine not heard from for ` + fmt.Sprint(int(fleet.StaleAfter.
 	}
 	show.Flags().IntVar(&events, "events", service.DefaultEvents, fmt.Sprintf("show this many recent events (at most %d)", service.MaxEvents))
 	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
-	cmd.AddCommand(list, show)
+	var healthPatch string
+	var healthJSON bool
+	health := &cobra.Command{
+		Use:   "health --patch MODULE [--json]",
+		Short: "How a livepatch fares, ring by ring: machines applied, failing, and halts",
+		Long: `health counts, per ring, the machines that applied the livepatch module and the
+machines that reported it failing (apply_failed, rolled_back, bug_detected).
+When failures in a ring reach the server's threshold (serve --halt-after N,
+default 1) its promotion out of that ring is halted: tuxtape archive promote
+refuses it, and the event stream says ring.halted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			hs, err := g.q.FleetHealth(cmd.Context(), healthPatch)
+			if err != nil {
+				return err
+			}
+			if healthJSON {
+				return writeJSON(g.Stdout, hs)
+			}
+			tw := tabwriter.NewWriter(g.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "RING\tAPPLIED\tFAILED\tPROMOTION")
+			for _, h := range hs {
+				state := "open"
+				if h.Halted {
+					state = "HALTED"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", orDash(termtext.Line(h.Ring)), h.Applied, h.Failed, state)
+			}
+			return tw.Flush()
+		},
+	}
+	health.Flags().StringVar(&healthPatch, "patch", "", "the livepatch module's name (as /sys/kernel/livepatch shows it)")
+	health.Flags().BoolVar(&healthJSON, "json", false, "print JSON")
+	cmd.AddCommand(list, show, health)
 	return cmd
 }
 

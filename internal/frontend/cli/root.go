@@ -80,6 +80,7 @@ type queries interface {
 	Watch(ctx context.Context, o service.WatchOptions, fn func(event.Event) error) error
 	jobQueries
 	workflowQueries
+	FleetHealth(ctx context.Context, patch string) ([]service.RingHealth, error)
 }
 
 // local refuses a command that works only on the database itself when a
@@ -294,6 +295,7 @@ kernel's .config take it as --kconfig.`,
 		newServeCmd(g), newTokenCmd(g), newAuditCmd(g), newCertsCmd(g), newFleetCmd(g), newEventsCmd(g),
 		newJobCmd(g), newBuilderCmd(g), newPatchSetCmd(g))
 	root.AddCommand(newArchiveCmd(g))
+	root.AddCommand(newDashCmd(g))
 	return root
 }
 

@@ -29,6 +29,7 @@ type ServeOptions struct {
 	SyncSource      string
 	ReplicaID       string
 	Approvals       int
+	HaltAfter       int
 }
 
 func newServeCmd(g *Globals) *cobra.Command {
@@ -72,6 +73,7 @@ kernel and state.`,
 	f.DurationVar(&o.SyncInterval, "sync-interval", 0, "sync the CVE data this often (e.g. 1h; 0: only when asked)")
 	f.StringVar(&o.SyncSource, "sync-source", "", "the repository the periodic sync reads (default: the configured source)")
 	f.IntVar(&o.Approvals, "require-approvals", 1, "different reviewers who must approve a patch revision (2: the two-person rule)")
+	f.IntVar(&o.HaltAfter, "halt-after", 1, "machines of a ring reporting a livepatch failing that halt its promotion")
 	f.StringVar(&o.ReplicaID, "replica-id", "", "this replica's name in the sync lease and the event stream (default HOST:PID)")
 	o.Priority.add(f)
 	return cmd
@@ -132,6 +134,10 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 		return usagef("--require-approvals %d: want 1 to 10", o.Approvals)
 	}
 	g.svc.RequireApprovals(o.Approvals)
+	if o.HaltAfter < 1 {
+		return usagef("--halt-after %d: want 1 or more", o.HaltAfter)
+	}
+	g.svc.HaltAfter(o.HaltAfter)
 	metrics := api.NewMetrics()
 	g.svc.ObserveSyncs(metrics.ObserveSync)
 	if err := metrics.WatchFleet(g.svc); err != nil {

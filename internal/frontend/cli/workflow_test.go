@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tuxtape/tuxtape/internal/frontend/api"
 	"github.com/tuxtape/tuxtape/internal/testenv"
+	pb "github.com/tuxtape/tuxtape/proto/tuxtape/v1"
 )
 
 type patchView struct {
@@ -173,6 +176,54 @@ func TestPatchWorkflow(t *testing.T) {
 	}
 	if sum := sha256.Sum256(data2); hex.EncodeToString(sum[:]) != sets[0].Module {
 		t.Errorf("the module downloaded is not the one the patch set names")
+	}
+
+	// The patch set goes to the signed archive, fetched from the server
+	// and checked against the SHA-256 the set records.
+	arch := filepath.Join(t.TempDir(), "archive")
+	admin := as("admin")
+	admin.must(t, "archive", "init", "--dir", arch)
+	if code, _, errs := admin.run(t, "archive", "publish", "--dir", arch, "--from-patchset", "cloud:7"); code != 3 || !strings.Contains(errs, "no patch set v7") {
+		t.Errorf("publishing a patch set that does not exist: exit %d, %q", code, errs)
+	}
+	if out := admin.must(t, "archive", "publish", "--dir", arch, "--from-patchset", "cloud:1", "--json"); !strings.Contains(out, "CVE-2026-64317") || !strings.Contains(out, `"module": "tt_cloud_1"`) {
+		t.Errorf("archive publish --from-patchset:\n%s", out)
+	}
+	// Machines report; a failure in a ring halts the version's promotion
+	// out of it.
+	const release = "6.1.0-50-cloud-amd64"
+	report := func(machine, ring string, kinds ...string) {
+		t.Helper()
+		var tok struct{ Secret string }
+		json.Unmarshal([]byte(local.must(t, "token", "create", "--role", "agent", "--machine", machine, "--json")), &tok)
+		c, err := api.Dial(addr, api.ClientOptions{Token: tok.Secret, Insecure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctx := context.Background()
+		if _, err := c.Fleet().Heartbeat(ctx, &pb.HeartbeatRequest{MachineId: machine, Hostname: machine, Kernel: release, AgentVersion: "1", Ring: ring, State: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range kinds {
+			if _, err := c.Fleet().Report(ctx, &pb.ReportRequest{MachineId: machine, Events: []*pb.Event{{Kind: k, Patch: "tt_cloud_1", Detail: k}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	report("canary-1", "canary", "applied")
+	report("canary-2", "canary", "applied")
+	admin.must(t, "archive", "promote", "--dir", arch, "--kernel", release, "--version", "1")
+	report("early-1", "early", "applied", "bug_detected", "rolled_back")
+	health := as("r1").must(t, "fleet", "health", "--patch", "tt_cloud_1")
+	if !strings.Contains(health, "canary  2        0       open") || !strings.Contains(health, "early   1        1       HALTED") {
+		t.Errorf("fleet health:\n%s", health)
+	}
+	if code, _, errs := admin.run(t, "archive", "promote", "--dir", arch, "--kernel", release, "--version", "1"); code != 1 || !strings.Contains(errs, "promotion halted") || !strings.Contains(errs, "ring early") {
+		t.Errorf("promoting a version that failed in its ring: exit %d, %q", code, errs)
+	}
+	if ev := as("r1").must(t, "events", "--kind", "ring."); strings.Count(ev, "ring.halted") != 1 || !strings.Contains(ev, "ring early: 1 of 1") {
+		t.Errorf("ring events:\n%s", ev)
 	}
 
 	// A new revision needs its own approvals.

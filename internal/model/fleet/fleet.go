@@ -102,6 +102,15 @@ const (
 	EventBugDetected EventKind = "bug_detected" // the kernel log showed an oops, warning or the like
 )
 
+// Failure reports whether an event of kind k counts against a patch in
+// its ring's health.
+func (k EventKind) Failure() bool {
+	return k == EventApplyFailed || k == EventRolledBack || k == EventBugDetected
+}
+
+// FailureKinds are the kinds that count against a patch.
+var FailureKinds = []EventKind{EventApplyFailed, EventRolledBack, EventBugDetected}
+
 // EventKinds lists the kinds.
 func EventKinds() []EventKind {
 	return []EventKind{EventApplied, EventApplyFailed, EventRolledBack, EventBugDetected}

@@ -259,3 +259,38 @@ func (d *db) Machine(ctx context.Context, id string, events int) (fleet.Machine,
 	}
 	return m, es, nil
 }
+
+// RingCount is how a patch fares in one ring: the machines that applied
+// it and those that reported it failing (apply_failed, rolled_back,
+// bug_detected), each machine counted once.
+type RingCount struct {
+	Ring    string
+	Applied int
+	Failed  int
+}
+
+func (d *db) PatchHealth(ctx context.Context, patch string) ([]RingCount, error) {
+	q := `SELECT m.ring,
+		COUNT(DISTINCT CASE WHEN e.kind = ? THEN e.machine_id END),
+		COUNT(DISTINCT CASE WHEN e.kind IN (?, ?, ?) THEN e.machine_id END)
+		FROM machine_events e JOIN machines m ON m.id = e.machine_id
+		WHERE e.patch = ? GROUP BY m.ring ORDER BY m.ring`
+	args := []any{string(fleet.EventApplied)}
+	for _, k := range fleet.FailureKinds {
+		args = append(args, string(k))
+	}
+	args = append(args, patch)
+	out := []RingCount{}
+	err := d.each(ctx, q, args, func(s scanner) error {
+		var c RingCount
+		if err := s.Scan(&c.Ring, &c.Applied, &c.Failed); err != nil {
+			return err
+		}
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("health of %s: %w", patch, err)
+	}
+	return out, nil
+}

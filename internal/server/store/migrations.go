@@ -220,4 +220,6 @@ var migrations = []string{
 		error      TEXT NOT NULL,
 		PRIMARY KEY (kernel, version)
 	);`,
+	// 9: a patch's health across the fleet is read by its name.
+	`CREATE INDEX machine_events_patch ON machine_events (patch, kind);`,
 }

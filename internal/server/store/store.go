@@ -104,6 +104,9 @@ type Store interface {
 	// to everyone until until (the zero time: free now). A periodic job
 	// hands its lease back this way until its next run is due.
 	ReleaseLease(ctx context.Context, name, holder string, until time.Time) error
+	// PatchHealth counts, per ring, the machines that applied a patch (a
+	// module name) and those that reported it failing.
+	PatchHealth(ctx context.Context, patch string) ([]RingCount, error)
 	// MachineCounts counts machines by kernel and state; machines last
 	// seen before staleBefore count as stale.
 	MachineCounts(ctx context.Context, staleBefore time.Time) ([]MachineCount, error)

@@ -25,6 +25,162 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetPatchHealthRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Patch         string                 `protobuf:"bytes,1,opt,name=patch,proto3" json:"patch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPatchHealthRequest) Reset() {
+	*x = GetPatchHealthRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPatchHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPatchHealthRequest) ProtoMessage() {}
+
+func (x *GetPatchHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPatchHealthRequest.ProtoReflect.Descriptor instead.
+func (*GetPatchHealthRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetPatchHealthRequest) GetPatch() string {
+	if x != nil {
+		return x.Patch
+	}
+	return ""
+}
+
+type RingHealth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ring          string                 `protobuf:"bytes,1,opt,name=ring,proto3" json:"ring,omitempty"`
+	Applied       int32                  `protobuf:"varint,2,opt,name=applied,proto3" json:"applied,omitempty"`
+	Failed        int32                  `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
+	Halted        bool                   `protobuf:"varint,4,opt,name=halted,proto3" json:"halted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RingHealth) Reset() {
+	*x = RingHealth{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RingHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RingHealth) ProtoMessage() {}
+
+func (x *RingHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RingHealth.ProtoReflect.Descriptor instead.
+func (*RingHealth) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RingHealth) GetRing() string {
+	if x != nil {
+		return x.Ring
+	}
+	return ""
+}
+
+func (x *RingHealth) GetApplied() int32 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *RingHealth) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *RingHealth) GetHalted() bool {
+	if x != nil {
+		return x.Halted
+	}
+	return false
+}
+
+type PatchHealth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rings         []*RingHealth          `protobuf:"bytes,1,rep,name=rings,proto3" json:"rings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PatchHealth) Reset() {
+	*x = PatchHealth{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PatchHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PatchHealth) ProtoMessage() {}
+
+func (x *PatchHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PatchHealth.ProtoReflect.Descriptor instead.
+func (*PatchHealth) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PatchHealth) GetRings() []*RingHealth {
+	if x != nil {
+		return x.Rings
+	}
+	return nil
+}
+
 type WatchRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	AfterSeq int64                  `protobuf:"varint,1,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
@@ -37,7 +193,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +205,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +218,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{0}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WatchRequest) GetAfterSeq() int64 {
@@ -100,7 +256,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -112,7 +268,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -125,7 +281,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{1}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StreamEvent) GetSeq() int64 {
@@ -196,7 +352,7 @@ type ListCVEsRequest struct {
 
 func (x *ListCVEsRequest) Reset() {
 	*x = ListCVEsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +364,7 @@ func (x *ListCVEsRequest) String() string {
 func (*ListCVEsRequest) ProtoMessage() {}
 
 func (x *ListCVEsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +377,7 @@ func (x *ListCVEsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCVEsRequest.ProtoReflect.Descriptor instead.
 func (*ListCVEsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{2}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListCVEsRequest) GetSince() *timestamppb.Timestamp {
@@ -328,7 +484,7 @@ type ListCVEsResponse struct {
 
 func (x *ListCVEsResponse) Reset() {
 	*x = ListCVEsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +496,7 @@ func (x *ListCVEsResponse) String() string {
 func (*ListCVEsResponse) ProtoMessage() {}
 
 func (x *ListCVEsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +509,7 @@ func (x *ListCVEsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCVEsResponse.ProtoReflect.Descriptor instead.
 func (*ListCVEsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{3}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListCVEsResponse) GetCves() []*CVE {
@@ -388,7 +544,7 @@ type GetCVERequest struct {
 
 func (x *GetCVERequest) Reset() {
 	*x = GetCVERequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +556,7 @@ func (x *GetCVERequest) String() string {
 func (*GetCVERequest) ProtoMessage() {}
 
 func (x *GetCVERequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +569,7 @@ func (x *GetCVERequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCVERequest.ProtoReflect.Descriptor instead.
 func (*GetCVERequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{4}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetCVERequest) GetId() string {
@@ -459,7 +615,7 @@ type CVE struct {
 
 func (x *CVE) Reset() {
 	*x = CVE{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -471,7 +627,7 @@ func (x *CVE) String() string {
 func (*CVE) ProtoMessage() {}
 
 func (x *CVE) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -484,7 +640,7 @@ func (x *CVE) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CVE.ProtoReflect.Descriptor instead.
 func (*CVE) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{5}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CVE) GetId() string {
@@ -597,7 +753,7 @@ type CVSS struct {
 
 func (x *CVSS) Reset() {
 	*x = CVSS{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +765,7 @@ func (x *CVSS) String() string {
 func (*CVSS) ProtoMessage() {}
 
 func (x *CVSS) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +778,7 @@ func (x *CVSS) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CVSS.ProtoReflect.Descriptor instead.
 func (*CVSS) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{6}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CVSS) GetVector() string {
@@ -666,7 +822,7 @@ type Branch struct {
 
 func (x *Branch) Reset() {
 	*x = Branch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +834,7 @@ func (x *Branch) String() string {
 func (*Branch) ProtoMessage() {}
 
 func (x *Branch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +847,7 @@ func (x *Branch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Branch.ProtoReflect.Descriptor instead.
 func (*Branch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{7}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Branch) GetBranch() string {
@@ -745,7 +901,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +913,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +926,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{8}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Verdict) GetCve() string {
@@ -840,7 +996,7 @@ type FileVerdict struct {
 
 func (x *FileVerdict) Reset() {
 	*x = FileVerdict{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +1008,7 @@ func (x *FileVerdict) String() string {
 func (*FileVerdict) ProtoMessage() {}
 
 func (x *FileVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +1021,7 @@ func (x *FileVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileVerdict.ProtoReflect.Descriptor instead.
 func (*FileVerdict) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{9}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FileVerdict) GetPath() string {
@@ -900,7 +1056,7 @@ type Priority struct {
 
 func (x *Priority) Reset() {
 	*x = Priority{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1068,7 @@ func (x *Priority) String() string {
 func (*Priority) ProtoMessage() {}
 
 func (x *Priority) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1081,7 @@ func (x *Priority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Priority.ProtoReflect.Descriptor instead.
 func (*Priority) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{10}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Priority) GetScore() float64 {
@@ -961,7 +1117,7 @@ type VerdictSummary struct {
 
 func (x *VerdictSummary) Reset() {
 	*x = VerdictSummary{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1129,7 @@ func (x *VerdictSummary) String() string {
 func (*VerdictSummary) ProtoMessage() {}
 
 func (x *VerdictSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1142,7 @@ func (x *VerdictSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerdictSummary.ProtoReflect.Descriptor instead.
 func (*VerdictSummary) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{11}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *VerdictSummary) GetTotal() int32 {
@@ -1037,7 +1193,7 @@ type AddKernelRequest struct {
 
 func (x *AddKernelRequest) Reset() {
 	*x = AddKernelRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1205,7 @@ func (x *AddKernelRequest) String() string {
 func (*AddKernelRequest) ProtoMessage() {}
 
 func (x *AddKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1218,7 @@ func (x *AddKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddKernelRequest.ProtoReflect.Descriptor instead.
 func (*AddKernelRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{12}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddKernelRequest) GetName() string {
@@ -1143,7 +1299,7 @@ type ListKernelsRequest struct {
 
 func (x *ListKernelsRequest) Reset() {
 	*x = ListKernelsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1311,7 @@ func (x *ListKernelsRequest) String() string {
 func (*ListKernelsRequest) ProtoMessage() {}
 
 func (x *ListKernelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1324,7 @@ func (x *ListKernelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKernelsRequest.ProtoReflect.Descriptor instead.
 func (*ListKernelsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{13}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{16}
 }
 
 type ListKernelsResponse struct {
@@ -1180,7 +1336,7 @@ type ListKernelsResponse struct {
 
 func (x *ListKernelsResponse) Reset() {
 	*x = ListKernelsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1348,7 @@ func (x *ListKernelsResponse) String() string {
 func (*ListKernelsResponse) ProtoMessage() {}
 
 func (x *ListKernelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1361,7 @@ func (x *ListKernelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKernelsResponse.ProtoReflect.Descriptor instead.
 func (*ListKernelsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{14}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListKernelsResponse) GetKernels() []*Kernel {
@@ -1224,7 +1380,7 @@ type GetKernelRequest struct {
 
 func (x *GetKernelRequest) Reset() {
 	*x = GetKernelRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1392,7 @@ func (x *GetKernelRequest) String() string {
 func (*GetKernelRequest) ProtoMessage() {}
 
 func (x *GetKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1405,7 @@ func (x *GetKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKernelRequest.ProtoReflect.Descriptor instead.
 func (*GetKernelRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{15}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetKernelRequest) GetName() string {
@@ -1268,7 +1424,7 @@ type RemoveKernelRequest struct {
 
 func (x *RemoveKernelRequest) Reset() {
 	*x = RemoveKernelRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1436,7 @@ func (x *RemoveKernelRequest) String() string {
 func (*RemoveKernelRequest) ProtoMessage() {}
 
 func (x *RemoveKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1449,7 @@ func (x *RemoveKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveKernelRequest.ProtoReflect.Descriptor instead.
 func (*RemoveKernelRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{16}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveKernelRequest) GetName() string {
@@ -1311,7 +1467,7 @@ type RemoveKernelResponse struct {
 
 func (x *RemoveKernelResponse) Reset() {
 	*x = RemoveKernelResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1479,7 @@ func (x *RemoveKernelResponse) String() string {
 func (*RemoveKernelResponse) ProtoMessage() {}
 
 func (x *RemoveKernelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1492,7 @@ func (x *RemoveKernelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveKernelResponse.ProtoReflect.Descriptor instead.
 func (*RemoveKernelResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{17}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{20}
 }
 
 type Kernel struct {
@@ -1360,7 +1516,7 @@ type Kernel struct {
 
 func (x *Kernel) Reset() {
 	*x = Kernel{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1528,7 @@ func (x *Kernel) String() string {
 func (*Kernel) ProtoMessage() {}
 
 func (x *Kernel) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1541,7 @@ func (x *Kernel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kernel.ProtoReflect.Descriptor instead.
 func (*Kernel) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{18}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Kernel) GetName() string {
@@ -1484,7 +1640,7 @@ type KernelSource struct {
 
 func (x *KernelSource) Reset() {
 	*x = KernelSource{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1652,7 @@ func (x *KernelSource) String() string {
 func (*KernelSource) ProtoMessage() {}
 
 func (x *KernelSource) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1665,7 @@ func (x *KernelSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelSource.ProtoReflect.Descriptor instead.
 func (*KernelSource) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{19}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *KernelSource) GetKind() string {
@@ -1550,7 +1706,7 @@ type Patch struct {
 
 func (x *Patch) Reset() {
 	*x = Patch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1718,7 @@ func (x *Patch) String() string {
 func (*Patch) ProtoMessage() {}
 
 func (x *Patch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1731,7 @@ func (x *Patch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Patch.ProtoReflect.Descriptor instead.
 func (*Patch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{20}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Patch) GetName() string {
@@ -1605,7 +1761,7 @@ type Debian struct {
 
 func (x *Debian) Reset() {
 	*x = Debian{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1773,7 @@ func (x *Debian) String() string {
 func (*Debian) ProtoMessage() {}
 
 func (x *Debian) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1786,7 @@ func (x *Debian) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Debian.ProtoReflect.Descriptor instead.
 func (*Debian) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{21}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Debian) GetVersion() string {
@@ -1679,7 +1835,7 @@ type GetVEXRequest struct {
 
 func (x *GetVEXRequest) Reset() {
 	*x = GetVEXRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1847,7 @@ func (x *GetVEXRequest) String() string {
 func (*GetVEXRequest) ProtoMessage() {}
 
 func (x *GetVEXRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1860,7 @@ func (x *GetVEXRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVEXRequest.ProtoReflect.Descriptor instead.
 func (*GetVEXRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{22}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetVEXRequest) GetKernel() string {
@@ -1739,7 +1895,7 @@ type VEXDocument struct {
 
 func (x *VEXDocument) Reset() {
 	*x = VEXDocument{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1907,7 @@ func (x *VEXDocument) String() string {
 func (*VEXDocument) ProtoMessage() {}
 
 func (x *VEXDocument) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1920,7 @@ func (x *VEXDocument) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VEXDocument.ProtoReflect.Descriptor instead.
 func (*VEXDocument) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{23}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *VEXDocument) GetOpenvexJson() []byte {
@@ -1793,7 +1949,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1961,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +1974,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{24}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateTokenRequest) GetRole() string {
@@ -1853,7 +2009,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +2021,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +2034,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{25}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -1903,7 +2059,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2071,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2084,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{26}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{29}
 }
 
 type ListTokensResponse struct {
@@ -1940,7 +2096,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2108,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2121,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{27}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -1984,7 +2140,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2152,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2165,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{28}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -2027,7 +2183,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2195,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2208,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{29}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{32}
 }
 
 type Token struct {
@@ -2069,7 +2225,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2237,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2250,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{30}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Token) GetId() string {
@@ -2148,7 +2304,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2316,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2329,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{31}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAuditRequest) GetLimit() int32 {
@@ -2192,7 +2348,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2204,7 +2360,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2217,7 +2373,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{32}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -2241,7 +2397,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2409,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2422,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{33}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AuditEntry) GetAt() *timestamppb.Timestamp {
@@ -2330,7 +2486,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2498,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2511,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{34}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HeartbeatRequest) GetMachineId() string {
@@ -2417,7 +2573,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2429,7 +2585,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2442,7 +2598,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{35}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *HeartbeatResponse) GetAt() *timestamppb.Timestamp {
@@ -2464,7 +2620,7 @@ type Livepatch struct {
 
 func (x *Livepatch) Reset() {
 	*x = Livepatch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2632,7 @@ func (x *Livepatch) String() string {
 func (*Livepatch) ProtoMessage() {}
 
 func (x *Livepatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2645,7 @@ func (x *Livepatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Livepatch.ProtoReflect.Descriptor instead.
 func (*Livepatch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{36}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Livepatch) GetPatches() []*LoadedPatch {
@@ -2525,7 +2681,7 @@ type LoadedPatch struct {
 
 func (x *LoadedPatch) Reset() {
 	*x = LoadedPatch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2537,7 +2693,7 @@ func (x *LoadedPatch) String() string {
 func (*LoadedPatch) ProtoMessage() {}
 
 func (x *LoadedPatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2550,7 +2706,7 @@ func (x *LoadedPatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPatch.ProtoReflect.Descriptor instead.
 func (*LoadedPatch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{37}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LoadedPatch) GetName() string {
@@ -2592,7 +2748,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2604,7 +2760,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2617,7 +2773,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{38}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReportRequest) GetMachineId() string {
@@ -2643,7 +2799,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2811,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2824,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{39}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReportResponse) GetStored() int32 {
@@ -2696,7 +2852,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2708,7 +2864,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2721,7 +2877,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{40}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Event) GetKind() string {
@@ -2783,7 +2939,7 @@ type ListMachinesRequest struct {
 
 func (x *ListMachinesRequest) Reset() {
 	*x = ListMachinesRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2795,7 +2951,7 @@ func (x *ListMachinesRequest) String() string {
 func (*ListMachinesRequest) ProtoMessage() {}
 
 func (x *ListMachinesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2808,7 +2964,7 @@ func (x *ListMachinesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachinesRequest.ProtoReflect.Descriptor instead.
 func (*ListMachinesRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{41}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListMachinesRequest) GetKernel() string {
@@ -2850,7 +3006,7 @@ type ListMachinesResponse struct {
 
 func (x *ListMachinesResponse) Reset() {
 	*x = ListMachinesResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2862,7 +3018,7 @@ func (x *ListMachinesResponse) String() string {
 func (*ListMachinesResponse) ProtoMessage() {}
 
 func (x *ListMachinesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2875,7 +3031,7 @@ func (x *ListMachinesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachinesResponse.ProtoReflect.Descriptor instead.
 func (*ListMachinesResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{42}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListMachinesResponse) GetMachines() []*Machine {
@@ -2903,7 +3059,7 @@ type GetMachineRequest struct {
 
 func (x *GetMachineRequest) Reset() {
 	*x = GetMachineRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3071,7 @@ func (x *GetMachineRequest) String() string {
 func (*GetMachineRequest) ProtoMessage() {}
 
 func (x *GetMachineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3084,7 @@ func (x *GetMachineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMachineRequest.ProtoReflect.Descriptor instead.
 func (*GetMachineRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{43}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetMachineRequest) GetId() string {
@@ -2964,7 +3120,7 @@ type Machine struct {
 
 func (x *Machine) Reset() {
 	*x = Machine{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2976,7 +3132,7 @@ func (x *Machine) String() string {
 func (*Machine) ProtoMessage() {}
 
 func (x *Machine) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2989,7 +3145,7 @@ func (x *Machine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Machine.ProtoReflect.Descriptor instead.
 func (*Machine) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{44}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Machine) GetId() string {
@@ -3068,7 +3224,7 @@ type StartSyncRequest struct {
 
 func (x *StartSyncRequest) Reset() {
 	*x = StartSyncRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3080,7 +3236,7 @@ func (x *StartSyncRequest) String() string {
 func (*StartSyncRequest) ProtoMessage() {}
 
 func (x *StartSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3093,7 +3249,7 @@ func (x *StartSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSyncRequest.ProtoReflect.Descriptor instead.
 func (*StartSyncRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{45}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StartSyncRequest) GetRev() string {
@@ -3138,7 +3294,7 @@ type SyncSummary struct {
 
 func (x *SyncSummary) Reset() {
 	*x = SyncSummary{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3150,7 +3306,7 @@ func (x *SyncSummary) String() string {
 func (*SyncSummary) ProtoMessage() {}
 
 func (x *SyncSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3163,7 +3319,7 @@ func (x *SyncSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncSummary.ProtoReflect.Descriptor instead.
 func (*SyncSummary) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{46}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SyncSummary) GetMode() string {
@@ -3268,7 +3424,7 @@ type SyncProblem struct {
 
 func (x *SyncProblem) Reset() {
 	*x = SyncProblem{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3280,7 +3436,7 @@ func (x *SyncProblem) String() string {
 func (*SyncProblem) ProtoMessage() {}
 
 func (x *SyncProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3293,7 +3449,7 @@ func (x *SyncProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncProblem.ProtoReflect.Descriptor instead.
 func (*SyncProblem) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{47}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SyncProblem) GetId() string {
@@ -3325,7 +3481,7 @@ type GetSyncStatusRequest struct {
 
 func (x *GetSyncStatusRequest) Reset() {
 	*x = GetSyncStatusRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3337,7 +3493,7 @@ func (x *GetSyncStatusRequest) String() string {
 func (*GetSyncStatusRequest) ProtoMessage() {}
 
 func (x *GetSyncStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3350,7 +3506,7 @@ func (x *GetSyncStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSyncStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetSyncStatusRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{48}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{51}
 }
 
 type SyncStatus struct {
@@ -3367,7 +3523,7 @@ type SyncStatus struct {
 
 func (x *SyncStatus) Reset() {
 	*x = SyncStatus{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3535,7 @@ func (x *SyncStatus) String() string {
 func (*SyncStatus) ProtoMessage() {}
 
 func (x *SyncStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3548,7 @@ func (x *SyncStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStatus.ProtoReflect.Descriptor instead.
 func (*SyncStatus) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{49}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SyncStatus) GetSource() string {
@@ -3452,7 +3608,7 @@ type Builder struct {
 
 func (x *Builder) Reset() {
 	*x = Builder{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3464,7 +3620,7 @@ func (x *Builder) String() string {
 func (*Builder) ProtoMessage() {}
 
 func (x *Builder) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3477,7 +3633,7 @@ func (x *Builder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Builder.ProtoReflect.Descriptor instead.
 func (*Builder) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{50}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Builder) GetId() string {
@@ -3541,7 +3697,7 @@ type RegisterBuilderRequest struct {
 
 func (x *RegisterBuilderRequest) Reset() {
 	*x = RegisterBuilderRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3553,7 +3709,7 @@ func (x *RegisterBuilderRequest) String() string {
 func (*RegisterBuilderRequest) ProtoMessage() {}
 
 func (x *RegisterBuilderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3566,7 +3722,7 @@ func (x *RegisterBuilderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterBuilderRequest.ProtoReflect.Descriptor instead.
 func (*RegisterBuilderRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{51}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RegisterBuilderRequest) GetName() string {
@@ -3620,7 +3776,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3632,7 +3788,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3645,7 +3801,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{52}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Job) GetId() string {
@@ -3757,7 +3913,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3769,7 +3925,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3782,7 +3938,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{53}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Artifact) GetName() string {
@@ -3816,7 +3972,7 @@ type JobDetail struct {
 
 func (x *JobDetail) Reset() {
 	*x = JobDetail{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3828,7 +3984,7 @@ func (x *JobDetail) String() string {
 func (*JobDetail) ProtoMessage() {}
 
 func (x *JobDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3841,7 +3997,7 @@ func (x *JobDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDetail.ProtoReflect.Descriptor instead.
 func (*JobDetail) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{54}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *JobDetail) GetJob() *Job {
@@ -3869,7 +4025,7 @@ type ClaimJobRequest struct {
 
 func (x *ClaimJobRequest) Reset() {
 	*x = ClaimJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3881,7 +4037,7 @@ func (x *ClaimJobRequest) String() string {
 func (*ClaimJobRequest) ProtoMessage() {}
 
 func (x *ClaimJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3894,7 +4050,7 @@ func (x *ClaimJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimJobRequest.ProtoReflect.Descriptor instead.
 func (*ClaimJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{55}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ClaimJobRequest) GetKinds() []string {
@@ -3928,7 +4084,7 @@ type ClaimJobResponse struct {
 
 func (x *ClaimJobResponse) Reset() {
 	*x = ClaimJobResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3940,7 +4096,7 @@ func (x *ClaimJobResponse) String() string {
 func (*ClaimJobResponse) ProtoMessage() {}
 
 func (x *ClaimJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3953,7 +4109,7 @@ func (x *ClaimJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimJobResponse.ProtoReflect.Descriptor instead.
 func (*ClaimJobResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{56}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ClaimJobResponse) GetFound() bool {
@@ -3980,7 +4136,7 @@ type RenewJobRequest struct {
 
 func (x *RenewJobRequest) Reset() {
 	*x = RenewJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3992,7 +4148,7 @@ func (x *RenewJobRequest) String() string {
 func (*RenewJobRequest) ProtoMessage() {}
 
 func (x *RenewJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4005,7 +4161,7 @@ func (x *RenewJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewJobRequest.ProtoReflect.Descriptor instead.
 func (*RenewJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{57}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RenewJobRequest) GetId() string {
@@ -4031,7 +4187,7 @@ type RenewJobResponse struct {
 
 func (x *RenewJobResponse) Reset() {
 	*x = RenewJobResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4043,7 +4199,7 @@ func (x *RenewJobResponse) String() string {
 func (*RenewJobResponse) ProtoMessage() {}
 
 func (x *RenewJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4056,7 +4212,7 @@ func (x *RenewJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewJobResponse.ProtoReflect.Descriptor instead.
 func (*RenewJobResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{58}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RenewJobResponse) GetCancelled() bool {
@@ -4076,7 +4232,7 @@ type AppendJobLogRequest struct {
 
 func (x *AppendJobLogRequest) Reset() {
 	*x = AppendJobLogRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4088,7 +4244,7 @@ func (x *AppendJobLogRequest) String() string {
 func (*AppendJobLogRequest) ProtoMessage() {}
 
 func (x *AppendJobLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4101,7 +4257,7 @@ func (x *AppendJobLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendJobLogRequest.ProtoReflect.Descriptor instead.
 func (*AppendJobLogRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{59}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *AppendJobLogRequest) GetId() string {
@@ -4126,7 +4282,7 @@ type AppendJobLogResponse struct {
 
 func (x *AppendJobLogResponse) Reset() {
 	*x = AppendJobLogResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4138,7 +4294,7 @@ func (x *AppendJobLogResponse) String() string {
 func (*AppendJobLogResponse) ProtoMessage() {}
 
 func (x *AppendJobLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4151,7 +4307,7 @@ func (x *AppendJobLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendJobLogResponse.ProtoReflect.Descriptor instead.
 func (*AppendJobLogResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{60}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{63}
 }
 
 type UploadArtifactRequest struct {
@@ -4165,7 +4321,7 @@ type UploadArtifactRequest struct {
 
 func (x *UploadArtifactRequest) Reset() {
 	*x = UploadArtifactRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4177,7 +4333,7 @@ func (x *UploadArtifactRequest) String() string {
 func (*UploadArtifactRequest) ProtoMessage() {}
 
 func (x *UploadArtifactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4190,7 +4346,7 @@ func (x *UploadArtifactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadArtifactRequest.ProtoReflect.Descriptor instead.
 func (*UploadArtifactRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{61}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *UploadArtifactRequest) GetId() string {
@@ -4222,7 +4378,7 @@ type UploadArtifactResponse struct {
 
 func (x *UploadArtifactResponse) Reset() {
 	*x = UploadArtifactResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4234,7 +4390,7 @@ func (x *UploadArtifactResponse) String() string {
 func (*UploadArtifactResponse) ProtoMessage() {}
 
 func (x *UploadArtifactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4247,7 +4403,7 @@ func (x *UploadArtifactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadArtifactResponse.ProtoReflect.Descriptor instead.
 func (*UploadArtifactResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{62}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{65}
 }
 
 type FinishJobRequest struct {
@@ -4263,7 +4419,7 @@ type FinishJobRequest struct {
 
 func (x *FinishJobRequest) Reset() {
 	*x = FinishJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4275,7 +4431,7 @@ func (x *FinishJobRequest) String() string {
 func (*FinishJobRequest) ProtoMessage() {}
 
 func (x *FinishJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4288,7 +4444,7 @@ func (x *FinishJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishJobRequest.ProtoReflect.Descriptor instead.
 func (*FinishJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{63}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *FinishJobRequest) GetId() string {
@@ -4335,7 +4491,7 @@ type FinishJobResponse struct {
 
 func (x *FinishJobResponse) Reset() {
 	*x = FinishJobResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4347,7 +4503,7 @@ func (x *FinishJobResponse) String() string {
 func (*FinishJobResponse) ProtoMessage() {}
 
 func (x *FinishJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4360,7 +4516,7 @@ func (x *FinishJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishJobResponse.ProtoReflect.Descriptor instead.
 func (*FinishJobResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{64}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *FinishJobResponse) GetState() string {
@@ -4381,7 +4537,7 @@ type SubmitKernelBuildRequest struct {
 
 func (x *SubmitKernelBuildRequest) Reset() {
 	*x = SubmitKernelBuildRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4393,7 +4549,7 @@ func (x *SubmitKernelBuildRequest) String() string {
 func (*SubmitKernelBuildRequest) ProtoMessage() {}
 
 func (x *SubmitKernelBuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4406,7 +4562,7 @@ func (x *SubmitKernelBuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitKernelBuildRequest.ProtoReflect.Descriptor instead.
 func (*SubmitKernelBuildRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{65}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SubmitKernelBuildRequest) GetKernel() string {
@@ -4443,7 +4599,7 @@ type SubmitPatchBuildRequest struct {
 
 func (x *SubmitPatchBuildRequest) Reset() {
 	*x = SubmitPatchBuildRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4455,7 +4611,7 @@ func (x *SubmitPatchBuildRequest) String() string {
 func (*SubmitPatchBuildRequest) ProtoMessage() {}
 
 func (x *SubmitPatchBuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4468,7 +4624,7 @@ func (x *SubmitPatchBuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitPatchBuildRequest.ProtoReflect.Descriptor instead.
 func (*SubmitPatchBuildRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{66}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SubmitPatchBuildRequest) GetKernel() string {
@@ -4517,7 +4673,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4529,7 +4685,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4542,7 +4698,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{67}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListJobsRequest) GetState() string {
@@ -4575,7 +4731,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4587,7 +4743,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4600,7 +4756,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{68}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -4619,7 +4775,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4631,7 +4787,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4644,7 +4800,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{69}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -4665,7 +4821,7 @@ type WatchJobLogRequest struct {
 
 func (x *WatchJobLogRequest) Reset() {
 	*x = WatchJobLogRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4677,7 +4833,7 @@ func (x *WatchJobLogRequest) String() string {
 func (*WatchJobLogRequest) ProtoMessage() {}
 
 func (x *WatchJobLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4690,7 +4846,7 @@ func (x *WatchJobLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobLogRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobLogRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{70}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *WatchJobLogRequest) GetId() string {
@@ -4725,7 +4881,7 @@ type JobLogLine struct {
 
 func (x *JobLogLine) Reset() {
 	*x = JobLogLine{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4737,7 +4893,7 @@ func (x *JobLogLine) String() string {
 func (*JobLogLine) ProtoMessage() {}
 
 func (x *JobLogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4750,7 +4906,7 @@ func (x *JobLogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobLogLine.ProtoReflect.Descriptor instead.
 func (*JobLogLine) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{71}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *JobLogLine) GetSeq() int64 {
@@ -4783,7 +4939,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4795,7 +4951,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4808,7 +4964,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{72}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *CancelJobRequest) GetId() string {
@@ -4827,7 +4983,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4839,7 +4995,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4852,7 +5008,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{73}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CancelJobResponse) GetState() string {
@@ -4872,7 +5028,7 @@ type GetArtifactRequest struct {
 
 func (x *GetArtifactRequest) Reset() {
 	*x = GetArtifactRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4884,7 +5040,7 @@ func (x *GetArtifactRequest) String() string {
 func (*GetArtifactRequest) ProtoMessage() {}
 
 func (x *GetArtifactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4897,7 +5053,7 @@ func (x *GetArtifactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetArtifactRequest.ProtoReflect.Descriptor instead.
 func (*GetArtifactRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{74}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetArtifactRequest) GetId() string {
@@ -4924,7 +5080,7 @@ type ArtifactData struct {
 
 func (x *ArtifactData) Reset() {
 	*x = ArtifactData{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4936,7 +5092,7 @@ func (x *ArtifactData) String() string {
 func (*ArtifactData) ProtoMessage() {}
 
 func (x *ArtifactData) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4949,7 +5105,7 @@ func (x *ArtifactData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArtifactData.ProtoReflect.Descriptor instead.
 func (*ArtifactData) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{75}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ArtifactData) GetArtifact() *Artifact {
@@ -4974,7 +5130,7 @@ type ListBuildersRequest struct {
 
 func (x *ListBuildersRequest) Reset() {
 	*x = ListBuildersRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4986,7 +5142,7 @@ func (x *ListBuildersRequest) String() string {
 func (*ListBuildersRequest) ProtoMessage() {}
 
 func (x *ListBuildersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4999,7 +5155,7 @@ func (x *ListBuildersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildersRequest.ProtoReflect.Descriptor instead.
 func (*ListBuildersRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{76}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{79}
 }
 
 type ListBuildersResponse struct {
@@ -5011,7 +5167,7 @@ type ListBuildersResponse struct {
 
 func (x *ListBuildersResponse) Reset() {
 	*x = ListBuildersResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5023,7 +5179,7 @@ func (x *ListBuildersResponse) String() string {
 func (*ListBuildersResponse) ProtoMessage() {}
 
 func (x *ListBuildersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5036,7 +5192,7 @@ func (x *ListBuildersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildersResponse.ProtoReflect.Descriptor instead.
 func (*ListBuildersResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{77}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ListBuildersResponse) GetBuilders() []*Builder {
@@ -5062,7 +5218,7 @@ type DeployablePatch struct {
 
 func (x *DeployablePatch) Reset() {
 	*x = DeployablePatch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5074,7 +5230,7 @@ func (x *DeployablePatch) String() string {
 func (*DeployablePatch) ProtoMessage() {}
 
 func (x *DeployablePatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5087,7 +5243,7 @@ func (x *DeployablePatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployablePatch.ProtoReflect.Descriptor instead.
 func (*DeployablePatch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{78}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *DeployablePatch) GetId() string {
@@ -5165,7 +5321,7 @@ type PatchRevision struct {
 
 func (x *PatchRevision) Reset() {
 	*x = PatchRevision{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5177,7 +5333,7 @@ func (x *PatchRevision) String() string {
 func (*PatchRevision) ProtoMessage() {}
 
 func (x *PatchRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5190,7 +5346,7 @@ func (x *PatchRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchRevision.ProtoReflect.Descriptor instead.
 func (*PatchRevision) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{79}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *PatchRevision) GetRev() int32 {
@@ -5283,7 +5439,7 @@ type PatchReview struct {
 
 func (x *PatchReview) Reset() {
 	*x = PatchReview{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5295,7 +5451,7 @@ func (x *PatchReview) String() string {
 func (*PatchReview) ProtoMessage() {}
 
 func (x *PatchReview) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5308,7 +5464,7 @@ func (x *PatchReview) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchReview.ProtoReflect.Descriptor instead.
 func (*PatchReview) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{80}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *PatchReview) GetRev() int32 {
@@ -5359,7 +5515,7 @@ type PatchDetail struct {
 
 func (x *PatchDetail) Reset() {
 	*x = PatchDetail{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5371,7 +5527,7 @@ func (x *PatchDetail) String() string {
 func (*PatchDetail) ProtoMessage() {}
 
 func (x *PatchDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5384,7 +5540,7 @@ func (x *PatchDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchDetail.ProtoReflect.Descriptor instead.
 func (*PatchDetail) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{81}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *PatchDetail) GetPatch() *DeployablePatch {
@@ -5434,7 +5590,7 @@ type CreatePatchRequest struct {
 
 func (x *CreatePatchRequest) Reset() {
 	*x = CreatePatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5446,7 +5602,7 @@ func (x *CreatePatchRequest) String() string {
 func (*CreatePatchRequest) ProtoMessage() {}
 
 func (x *CreatePatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5459,7 +5615,7 @@ func (x *CreatePatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePatchRequest.ProtoReflect.Descriptor instead.
 func (*CreatePatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{82}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *CreatePatchRequest) GetCve() string {
@@ -5501,7 +5657,7 @@ type RevisePatchRequest struct {
 
 func (x *RevisePatchRequest) Reset() {
 	*x = RevisePatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5513,7 +5669,7 @@ func (x *RevisePatchRequest) String() string {
 func (*RevisePatchRequest) ProtoMessage() {}
 
 func (x *RevisePatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5526,7 +5682,7 @@ func (x *RevisePatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevisePatchRequest.ProtoReflect.Descriptor instead.
 func (*RevisePatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{83}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *RevisePatchRequest) GetId() string {
@@ -5561,7 +5717,7 @@ type ListPatchesRequest struct {
 
 func (x *ListPatchesRequest) Reset() {
 	*x = ListPatchesRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5573,7 +5729,7 @@ func (x *ListPatchesRequest) String() string {
 func (*ListPatchesRequest) ProtoMessage() {}
 
 func (x *ListPatchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5586,7 +5742,7 @@ func (x *ListPatchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatchesRequest.ProtoReflect.Descriptor instead.
 func (*ListPatchesRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{84}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ListPatchesRequest) GetKernel() string {
@@ -5619,7 +5775,7 @@ type ListPatchesResponse struct {
 
 func (x *ListPatchesResponse) Reset() {
 	*x = ListPatchesResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5631,7 +5787,7 @@ func (x *ListPatchesResponse) String() string {
 func (*ListPatchesResponse) ProtoMessage() {}
 
 func (x *ListPatchesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5644,7 +5800,7 @@ func (x *ListPatchesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatchesResponse.ProtoReflect.Descriptor instead.
 func (*ListPatchesResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{85}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ListPatchesResponse) GetPatches() []*DeployablePatch {
@@ -5663,7 +5819,7 @@ type GetPatchRequest struct {
 
 func (x *GetPatchRequest) Reset() {
 	*x = GetPatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5675,7 +5831,7 @@ func (x *GetPatchRequest) String() string {
 func (*GetPatchRequest) ProtoMessage() {}
 
 func (x *GetPatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5688,7 +5844,7 @@ func (x *GetPatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatchRequest.ProtoReflect.Descriptor instead.
 func (*GetPatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{86}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *GetPatchRequest) GetId() string {
@@ -5710,7 +5866,7 @@ type ReviewPatchRequest struct {
 
 func (x *ReviewPatchRequest) Reset() {
 	*x = ReviewPatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5722,7 +5878,7 @@ func (x *ReviewPatchRequest) String() string {
 func (*ReviewPatchRequest) ProtoMessage() {}
 
 func (x *ReviewPatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5735,7 +5891,7 @@ func (x *ReviewPatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewPatchRequest.ProtoReflect.Descriptor instead.
 func (*ReviewPatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{87}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ReviewPatchRequest) GetId() string {
@@ -5775,7 +5931,7 @@ type BuildPatchSetRequest struct {
 
 func (x *BuildPatchSetRequest) Reset() {
 	*x = BuildPatchSetRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5787,7 +5943,7 @@ func (x *BuildPatchSetRequest) String() string {
 func (*BuildPatchSetRequest) ProtoMessage() {}
 
 func (x *BuildPatchSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5800,7 +5956,7 @@ func (x *BuildPatchSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildPatchSetRequest.ProtoReflect.Descriptor instead.
 func (*BuildPatchSetRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{88}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *BuildPatchSetRequest) GetKernel() string {
@@ -5828,7 +5984,7 @@ type PatchSet struct {
 
 func (x *PatchSet) Reset() {
 	*x = PatchSet{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5840,7 +5996,7 @@ func (x *PatchSet) String() string {
 func (*PatchSet) ProtoMessage() {}
 
 func (x *PatchSet) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5853,7 +6009,7 @@ func (x *PatchSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchSet.ProtoReflect.Descriptor instead.
 func (*PatchSet) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{89}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *PatchSet) GetKernel() string {
@@ -5935,7 +6091,7 @@ type ListPatchSetsRequest struct {
 
 func (x *ListPatchSetsRequest) Reset() {
 	*x = ListPatchSetsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5947,7 +6103,7 @@ func (x *ListPatchSetsRequest) String() string {
 func (*ListPatchSetsRequest) ProtoMessage() {}
 
 func (x *ListPatchSetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5960,7 +6116,7 @@ func (x *ListPatchSetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatchSetsRequest.ProtoReflect.Descriptor instead.
 func (*ListPatchSetsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{90}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ListPatchSetsRequest) GetKernel() string {
@@ -5979,7 +6135,7 @@ type ListPatchSetsResponse struct {
 
 func (x *ListPatchSetsResponse) Reset() {
 	*x = ListPatchSetsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5991,7 +6147,7 @@ func (x *ListPatchSetsResponse) String() string {
 func (*ListPatchSetsResponse) ProtoMessage() {}
 
 func (x *ListPatchSetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6004,7 +6160,7 @@ func (x *ListPatchSetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatchSetsResponse.ProtoReflect.Descriptor instead.
 func (*ListPatchSetsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{91}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ListPatchSetsResponse) GetSets() []*PatchSet {
@@ -6019,7 +6175,17 @@ var File_tuxtape_v1_tuxtape_proto protoreflect.FileDescriptor
 const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\n" +
 	"\x18tuxtape/v1/tuxtape.proto\x12\n" +
-	"tuxtape.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"Y\n" +
+	"tuxtape.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n" +
+	"\x15GetPatchHealthRequest\x12\x14\n" +
+	"\x05patch\x18\x01 \x01(\tR\x05patch\"j\n" +
+	"\n" +
+	"RingHealth\x12\x12\n" +
+	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x18\n" +
+	"\aapplied\x18\x02 \x01(\x05R\aapplied\x12\x16\n" +
+	"\x06failed\x18\x03 \x01(\x05R\x06failed\x12\x16\n" +
+	"\x06halted\x18\x04 \x01(\bR\x06halted\";\n" +
+	"\vPatchHealth\x12,\n" +
+	"\x05rings\x18\x01 \x03(\v2\x16.tuxtape.v1.RingHealthR\x05rings\"Y\n" +
 	"\fWatchRequest\x12\x1b\n" +
 	"\tafter_seq\x18\x01 \x01(\x03R\bafterSeq\x12\x14\n" +
 	"\x05kinds\x18\x02 \x03(\tR\x05kinds\x12\x16\n" +
@@ -6500,13 +6666,14 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"ListTokens\x12\x1d.tuxtape.v1.ListTokensRequest\x1a\x1e.tuxtape.v1.ListTokensResponse\x12N\n" +
 	"\vRevokeToken\x12\x1e.tuxtape.v1.RevokeTokenRequest\x1a\x1f.tuxtape.v1.RevokeTokenResponse2X\n" +
 	"\fAuditService\x12H\n" +
-	"\tListAudit\x12\x1c.tuxtape.v1.ListAuditRequest\x1a\x1d.tuxtape.v1.ListAuditResponse2\xae\x02\n" +
+	"\tListAudit\x12\x1c.tuxtape.v1.ListAuditRequest\x1a\x1d.tuxtape.v1.ListAuditResponse2\xfc\x02\n" +
 	"\fFleetService\x12H\n" +
 	"\tHeartbeat\x12\x1c.tuxtape.v1.HeartbeatRequest\x1a\x1d.tuxtape.v1.HeartbeatResponse\x12?\n" +
 	"\x06Report\x12\x19.tuxtape.v1.ReportRequest\x1a\x1a.tuxtape.v1.ReportResponse\x12Q\n" +
 	"\fListMachines\x12\x1f.tuxtape.v1.ListMachinesRequest\x1a .tuxtape.v1.ListMachinesResponse\x12@\n" +
 	"\n" +
-	"GetMachine\x12\x1d.tuxtape.v1.GetMachineRequest\x1a\x13.tuxtape.v1.Machine2L\n" +
+	"GetMachine\x12\x1d.tuxtape.v1.GetMachineRequest\x1a\x13.tuxtape.v1.Machine\x12L\n" +
+	"\x0eGetPatchHealth\x12!.tuxtape.v1.GetPatchHealthRequest\x1a\x17.tuxtape.v1.PatchHealth2L\n" +
 	"\fEventService\x12<\n" +
 	"\x05Watch\x12\x18.tuxtape.v1.WatchRequest\x1a\x17.tuxtape.v1.StreamEvent0\x012\xe0\x03\n" +
 	"\x0eBuilderService\x12J\n" +
@@ -6547,255 +6714,261 @@ func file_tuxtape_v1_tuxtape_proto_rawDescGZIP() []byte {
 	return file_tuxtape_v1_tuxtape_proto_rawDescData
 }
 
-var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
+var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
-	(*WatchRequest)(nil),             // 0: tuxtape.v1.WatchRequest
-	(*StreamEvent)(nil),              // 1: tuxtape.v1.StreamEvent
-	(*ListCVEsRequest)(nil),          // 2: tuxtape.v1.ListCVEsRequest
-	(*ListCVEsResponse)(nil),         // 3: tuxtape.v1.ListCVEsResponse
-	(*GetCVERequest)(nil),            // 4: tuxtape.v1.GetCVERequest
-	(*CVE)(nil),                      // 5: tuxtape.v1.CVE
-	(*CVSS)(nil),                     // 6: tuxtape.v1.CVSS
-	(*Branch)(nil),                   // 7: tuxtape.v1.Branch
-	(*Verdict)(nil),                  // 8: tuxtape.v1.Verdict
-	(*FileVerdict)(nil),              // 9: tuxtape.v1.FileVerdict
-	(*Priority)(nil),                 // 10: tuxtape.v1.Priority
-	(*VerdictSummary)(nil),           // 11: tuxtape.v1.VerdictSummary
-	(*AddKernelRequest)(nil),         // 12: tuxtape.v1.AddKernelRequest
-	(*ListKernelsRequest)(nil),       // 13: tuxtape.v1.ListKernelsRequest
-	(*ListKernelsResponse)(nil),      // 14: tuxtape.v1.ListKernelsResponse
-	(*GetKernelRequest)(nil),         // 15: tuxtape.v1.GetKernelRequest
-	(*RemoveKernelRequest)(nil),      // 16: tuxtape.v1.RemoveKernelRequest
-	(*RemoveKernelResponse)(nil),     // 17: tuxtape.v1.RemoveKernelResponse
-	(*Kernel)(nil),                   // 18: tuxtape.v1.Kernel
-	(*KernelSource)(nil),             // 19: tuxtape.v1.KernelSource
-	(*Patch)(nil),                    // 20: tuxtape.v1.Patch
-	(*Debian)(nil),                   // 21: tuxtape.v1.Debian
-	(*GetVEXRequest)(nil),            // 22: tuxtape.v1.GetVEXRequest
-	(*VEXDocument)(nil),              // 23: tuxtape.v1.VEXDocument
-	(*CreateTokenRequest)(nil),       // 24: tuxtape.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),      // 25: tuxtape.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),        // 26: tuxtape.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),       // 27: tuxtape.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),       // 28: tuxtape.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),      // 29: tuxtape.v1.RevokeTokenResponse
-	(*Token)(nil),                    // 30: tuxtape.v1.Token
-	(*ListAuditRequest)(nil),         // 31: tuxtape.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),        // 32: tuxtape.v1.ListAuditResponse
-	(*AuditEntry)(nil),               // 33: tuxtape.v1.AuditEntry
-	(*HeartbeatRequest)(nil),         // 34: tuxtape.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 35: tuxtape.v1.HeartbeatResponse
-	(*Livepatch)(nil),                // 36: tuxtape.v1.Livepatch
-	(*LoadedPatch)(nil),              // 37: tuxtape.v1.LoadedPatch
-	(*ReportRequest)(nil),            // 38: tuxtape.v1.ReportRequest
-	(*ReportResponse)(nil),           // 39: tuxtape.v1.ReportResponse
-	(*Event)(nil),                    // 40: tuxtape.v1.Event
-	(*ListMachinesRequest)(nil),      // 41: tuxtape.v1.ListMachinesRequest
-	(*ListMachinesResponse)(nil),     // 42: tuxtape.v1.ListMachinesResponse
-	(*GetMachineRequest)(nil),        // 43: tuxtape.v1.GetMachineRequest
-	(*Machine)(nil),                  // 44: tuxtape.v1.Machine
-	(*StartSyncRequest)(nil),         // 45: tuxtape.v1.StartSyncRequest
-	(*SyncSummary)(nil),              // 46: tuxtape.v1.SyncSummary
-	(*SyncProblem)(nil),              // 47: tuxtape.v1.SyncProblem
-	(*GetSyncStatusRequest)(nil),     // 48: tuxtape.v1.GetSyncStatusRequest
-	(*SyncStatus)(nil),               // 49: tuxtape.v1.SyncStatus
-	(*Builder)(nil),                  // 50: tuxtape.v1.Builder
-	(*RegisterBuilderRequest)(nil),   // 51: tuxtape.v1.RegisterBuilderRequest
-	(*Job)(nil),                      // 52: tuxtape.v1.Job
-	(*Artifact)(nil),                 // 53: tuxtape.v1.Artifact
-	(*JobDetail)(nil),                // 54: tuxtape.v1.JobDetail
-	(*ClaimJobRequest)(nil),          // 55: tuxtape.v1.ClaimJobRequest
-	(*ClaimJobResponse)(nil),         // 56: tuxtape.v1.ClaimJobResponse
-	(*RenewJobRequest)(nil),          // 57: tuxtape.v1.RenewJobRequest
-	(*RenewJobResponse)(nil),         // 58: tuxtape.v1.RenewJobResponse
-	(*AppendJobLogRequest)(nil),      // 59: tuxtape.v1.AppendJobLogRequest
-	(*AppendJobLogResponse)(nil),     // 60: tuxtape.v1.AppendJobLogResponse
-	(*UploadArtifactRequest)(nil),    // 61: tuxtape.v1.UploadArtifactRequest
-	(*UploadArtifactResponse)(nil),   // 62: tuxtape.v1.UploadArtifactResponse
-	(*FinishJobRequest)(nil),         // 63: tuxtape.v1.FinishJobRequest
-	(*FinishJobResponse)(nil),        // 64: tuxtape.v1.FinishJobResponse
-	(*SubmitKernelBuildRequest)(nil), // 65: tuxtape.v1.SubmitKernelBuildRequest
-	(*SubmitPatchBuildRequest)(nil),  // 66: tuxtape.v1.SubmitPatchBuildRequest
-	(*ListJobsRequest)(nil),          // 67: tuxtape.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),         // 68: tuxtape.v1.ListJobsResponse
-	(*GetJobRequest)(nil),            // 69: tuxtape.v1.GetJobRequest
-	(*WatchJobLogRequest)(nil),       // 70: tuxtape.v1.WatchJobLogRequest
-	(*JobLogLine)(nil),               // 71: tuxtape.v1.JobLogLine
-	(*CancelJobRequest)(nil),         // 72: tuxtape.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 73: tuxtape.v1.CancelJobResponse
-	(*GetArtifactRequest)(nil),       // 74: tuxtape.v1.GetArtifactRequest
-	(*ArtifactData)(nil),             // 75: tuxtape.v1.ArtifactData
-	(*ListBuildersRequest)(nil),      // 76: tuxtape.v1.ListBuildersRequest
-	(*ListBuildersResponse)(nil),     // 77: tuxtape.v1.ListBuildersResponse
-	(*DeployablePatch)(nil),          // 78: tuxtape.v1.DeployablePatch
-	(*PatchRevision)(nil),            // 79: tuxtape.v1.PatchRevision
-	(*PatchReview)(nil),              // 80: tuxtape.v1.PatchReview
-	(*PatchDetail)(nil),              // 81: tuxtape.v1.PatchDetail
-	(*CreatePatchRequest)(nil),       // 82: tuxtape.v1.CreatePatchRequest
-	(*RevisePatchRequest)(nil),       // 83: tuxtape.v1.RevisePatchRequest
-	(*ListPatchesRequest)(nil),       // 84: tuxtape.v1.ListPatchesRequest
-	(*ListPatchesResponse)(nil),      // 85: tuxtape.v1.ListPatchesResponse
-	(*GetPatchRequest)(nil),          // 86: tuxtape.v1.GetPatchRequest
-	(*ReviewPatchRequest)(nil),       // 87: tuxtape.v1.ReviewPatchRequest
-	(*BuildPatchSetRequest)(nil),     // 88: tuxtape.v1.BuildPatchSetRequest
-	(*PatchSet)(nil),                 // 89: tuxtape.v1.PatchSet
-	(*ListPatchSetsRequest)(nil),     // 90: tuxtape.v1.ListPatchSetsRequest
-	(*ListPatchSetsResponse)(nil),    // 91: tuxtape.v1.ListPatchSetsResponse
-	nil,                              // 92: tuxtape.v1.VerdictSummary.ByEntry
-	nil,                              // 93: tuxtape.v1.Kernel.ProfilesEntry
-	nil,                              // 94: tuxtape.v1.SyncStatus.RecordsEntry
-	(*timestamppb.Timestamp)(nil),    // 95: google.protobuf.Timestamp
+	(*GetPatchHealthRequest)(nil),    // 0: tuxtape.v1.GetPatchHealthRequest
+	(*RingHealth)(nil),               // 1: tuxtape.v1.RingHealth
+	(*PatchHealth)(nil),              // 2: tuxtape.v1.PatchHealth
+	(*WatchRequest)(nil),             // 3: tuxtape.v1.WatchRequest
+	(*StreamEvent)(nil),              // 4: tuxtape.v1.StreamEvent
+	(*ListCVEsRequest)(nil),          // 5: tuxtape.v1.ListCVEsRequest
+	(*ListCVEsResponse)(nil),         // 6: tuxtape.v1.ListCVEsResponse
+	(*GetCVERequest)(nil),            // 7: tuxtape.v1.GetCVERequest
+	(*CVE)(nil),                      // 8: tuxtape.v1.CVE
+	(*CVSS)(nil),                     // 9: tuxtape.v1.CVSS
+	(*Branch)(nil),                   // 10: tuxtape.v1.Branch
+	(*Verdict)(nil),                  // 11: tuxtape.v1.Verdict
+	(*FileVerdict)(nil),              // 12: tuxtape.v1.FileVerdict
+	(*Priority)(nil),                 // 13: tuxtape.v1.Priority
+	(*VerdictSummary)(nil),           // 14: tuxtape.v1.VerdictSummary
+	(*AddKernelRequest)(nil),         // 15: tuxtape.v1.AddKernelRequest
+	(*ListKernelsRequest)(nil),       // 16: tuxtape.v1.ListKernelsRequest
+	(*ListKernelsResponse)(nil),      // 17: tuxtape.v1.ListKernelsResponse
+	(*GetKernelRequest)(nil),         // 18: tuxtape.v1.GetKernelRequest
+	(*RemoveKernelRequest)(nil),      // 19: tuxtape.v1.RemoveKernelRequest
+	(*RemoveKernelResponse)(nil),     // 20: tuxtape.v1.RemoveKernelResponse
+	(*Kernel)(nil),                   // 21: tuxtape.v1.Kernel
+	(*KernelSource)(nil),             // 22: tuxtape.v1.KernelSource
+	(*Patch)(nil),                    // 23: tuxtape.v1.Patch
+	(*Debian)(nil),                   // 24: tuxtape.v1.Debian
+	(*GetVEXRequest)(nil),            // 25: tuxtape.v1.GetVEXRequest
+	(*VEXDocument)(nil),              // 26: tuxtape.v1.VEXDocument
+	(*CreateTokenRequest)(nil),       // 27: tuxtape.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),      // 28: tuxtape.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),        // 29: tuxtape.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),       // 30: tuxtape.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),       // 31: tuxtape.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),      // 32: tuxtape.v1.RevokeTokenResponse
+	(*Token)(nil),                    // 33: tuxtape.v1.Token
+	(*ListAuditRequest)(nil),         // 34: tuxtape.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),        // 35: tuxtape.v1.ListAuditResponse
+	(*AuditEntry)(nil),               // 36: tuxtape.v1.AuditEntry
+	(*HeartbeatRequest)(nil),         // 37: tuxtape.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 38: tuxtape.v1.HeartbeatResponse
+	(*Livepatch)(nil),                // 39: tuxtape.v1.Livepatch
+	(*LoadedPatch)(nil),              // 40: tuxtape.v1.LoadedPatch
+	(*ReportRequest)(nil),            // 41: tuxtape.v1.ReportRequest
+	(*ReportResponse)(nil),           // 42: tuxtape.v1.ReportResponse
+	(*Event)(nil),                    // 43: tuxtape.v1.Event
+	(*ListMachinesRequest)(nil),      // 44: tuxtape.v1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),     // 45: tuxtape.v1.ListMachinesResponse
+	(*GetMachineRequest)(nil),        // 46: tuxtape.v1.GetMachineRequest
+	(*Machine)(nil),                  // 47: tuxtape.v1.Machine
+	(*StartSyncRequest)(nil),         // 48: tuxtape.v1.StartSyncRequest
+	(*SyncSummary)(nil),              // 49: tuxtape.v1.SyncSummary
+	(*SyncProblem)(nil),              // 50: tuxtape.v1.SyncProblem
+	(*GetSyncStatusRequest)(nil),     // 51: tuxtape.v1.GetSyncStatusRequest
+	(*SyncStatus)(nil),               // 52: tuxtape.v1.SyncStatus
+	(*Builder)(nil),                  // 53: tuxtape.v1.Builder
+	(*RegisterBuilderRequest)(nil),   // 54: tuxtape.v1.RegisterBuilderRequest
+	(*Job)(nil),                      // 55: tuxtape.v1.Job
+	(*Artifact)(nil),                 // 56: tuxtape.v1.Artifact
+	(*JobDetail)(nil),                // 57: tuxtape.v1.JobDetail
+	(*ClaimJobRequest)(nil),          // 58: tuxtape.v1.ClaimJobRequest
+	(*ClaimJobResponse)(nil),         // 59: tuxtape.v1.ClaimJobResponse
+	(*RenewJobRequest)(nil),          // 60: tuxtape.v1.RenewJobRequest
+	(*RenewJobResponse)(nil),         // 61: tuxtape.v1.RenewJobResponse
+	(*AppendJobLogRequest)(nil),      // 62: tuxtape.v1.AppendJobLogRequest
+	(*AppendJobLogResponse)(nil),     // 63: tuxtape.v1.AppendJobLogResponse
+	(*UploadArtifactRequest)(nil),    // 64: tuxtape.v1.UploadArtifactRequest
+	(*UploadArtifactResponse)(nil),   // 65: tuxtape.v1.UploadArtifactResponse
+	(*FinishJobRequest)(nil),         // 66: tuxtape.v1.FinishJobRequest
+	(*FinishJobResponse)(nil),        // 67: tuxtape.v1.FinishJobResponse
+	(*SubmitKernelBuildRequest)(nil), // 68: tuxtape.v1.SubmitKernelBuildRequest
+	(*SubmitPatchBuildRequest)(nil),  // 69: tuxtape.v1.SubmitPatchBuildRequest
+	(*ListJobsRequest)(nil),          // 70: tuxtape.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),         // 71: tuxtape.v1.ListJobsResponse
+	(*GetJobRequest)(nil),            // 72: tuxtape.v1.GetJobRequest
+	(*WatchJobLogRequest)(nil),       // 73: tuxtape.v1.WatchJobLogRequest
+	(*JobLogLine)(nil),               // 74: tuxtape.v1.JobLogLine
+	(*CancelJobRequest)(nil),         // 75: tuxtape.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 76: tuxtape.v1.CancelJobResponse
+	(*GetArtifactRequest)(nil),       // 77: tuxtape.v1.GetArtifactRequest
+	(*ArtifactData)(nil),             // 78: tuxtape.v1.ArtifactData
+	(*ListBuildersRequest)(nil),      // 79: tuxtape.v1.ListBuildersRequest
+	(*ListBuildersResponse)(nil),     // 80: tuxtape.v1.ListBuildersResponse
+	(*DeployablePatch)(nil),          // 81: tuxtape.v1.DeployablePatch
+	(*PatchRevision)(nil),            // 82: tuxtape.v1.PatchRevision
+	(*PatchReview)(nil),              // 83: tuxtape.v1.PatchReview
+	(*PatchDetail)(nil),              // 84: tuxtape.v1.PatchDetail
+	(*CreatePatchRequest)(nil),       // 85: tuxtape.v1.CreatePatchRequest
+	(*RevisePatchRequest)(nil),       // 86: tuxtape.v1.RevisePatchRequest
+	(*ListPatchesRequest)(nil),       // 87: tuxtape.v1.ListPatchesRequest
+	(*ListPatchesResponse)(nil),      // 88: tuxtape.v1.ListPatchesResponse
+	(*GetPatchRequest)(nil),          // 89: tuxtape.v1.GetPatchRequest
+	(*ReviewPatchRequest)(nil),       // 90: tuxtape.v1.ReviewPatchRequest
+	(*BuildPatchSetRequest)(nil),     // 91: tuxtape.v1.BuildPatchSetRequest
+	(*PatchSet)(nil),                 // 92: tuxtape.v1.PatchSet
+	(*ListPatchSetsRequest)(nil),     // 93: tuxtape.v1.ListPatchSetsRequest
+	(*ListPatchSetsResponse)(nil),    // 94: tuxtape.v1.ListPatchSetsResponse
+	nil,                              // 95: tuxtape.v1.VerdictSummary.ByEntry
+	nil,                              // 96: tuxtape.v1.Kernel.ProfilesEntry
+	nil,                              // 97: tuxtape.v1.SyncStatus.RecordsEntry
+	(*timestamppb.Timestamp)(nil),    // 98: google.protobuf.Timestamp
 }
 var file_tuxtape_v1_tuxtape_proto_depIdxs = []int32{
-	95,  // 0: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
-	95,  // 1: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
-	5,   // 2: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
-	11,  // 3: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
-	95,  // 4: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
-	6,   // 5: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
-	7,   // 6: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
-	8,   // 7: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
-	10,  // 8: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
-	9,   // 9: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
-	92,  // 10: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
-	20,  // 11: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
-	20,  // 12: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
-	18,  // 13: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
-	19,  // 14: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
-	21,  // 15: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
-	95,  // 16: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
-	93,  // 17: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
-	20,  // 18: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
-	30,  // 19: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
-	30,  // 20: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
-	95,  // 21: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
-	95,  // 22: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
-	95,  // 23: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
-	33,  // 24: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
-	95,  // 25: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	36,  // 26: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
-	95,  // 27: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
-	37,  // 28: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
-	40,  // 29: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
-	95,  // 30: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
-	44,  // 31: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
-	95,  // 32: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
-	36,  // 33: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
-	40,  // 34: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
-	47,  // 35: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
-	95,  // 36: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
-	94,  // 37: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
-	46,  // 38: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
-	47,  // 39: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
-	95,  // 40: tuxtape.v1.Builder.registered:type_name -> google.protobuf.Timestamp
-	95,  // 41: tuxtape.v1.Builder.seen:type_name -> google.protobuf.Timestamp
-	95,  // 42: tuxtape.v1.Job.lease_until:type_name -> google.protobuf.Timestamp
-	95,  // 43: tuxtape.v1.Job.created:type_name -> google.protobuf.Timestamp
-	95,  // 44: tuxtape.v1.Job.updated:type_name -> google.protobuf.Timestamp
-	52,  // 45: tuxtape.v1.JobDetail.job:type_name -> tuxtape.v1.Job
-	53,  // 46: tuxtape.v1.JobDetail.artifacts:type_name -> tuxtape.v1.Artifact
-	52,  // 47: tuxtape.v1.ClaimJobResponse.job:type_name -> tuxtape.v1.Job
-	53,  // 48: tuxtape.v1.UploadArtifactRequest.artifact:type_name -> tuxtape.v1.Artifact
-	53,  // 49: tuxtape.v1.FinishJobRequest.artifacts:type_name -> tuxtape.v1.Artifact
-	20,  // 50: tuxtape.v1.SubmitPatchBuildRequest.fixes:type_name -> tuxtape.v1.Patch
-	52,  // 51: tuxtape.v1.ListJobsResponse.jobs:type_name -> tuxtape.v1.Job
-	95,  // 52: tuxtape.v1.JobLogLine.at:type_name -> google.protobuf.Timestamp
-	53,  // 53: tuxtape.v1.ArtifactData.artifact:type_name -> tuxtape.v1.Artifact
-	50,  // 54: tuxtape.v1.ListBuildersResponse.builders:type_name -> tuxtape.v1.Builder
-	95,  // 55: tuxtape.v1.DeployablePatch.created:type_name -> google.protobuf.Timestamp
-	95,  // 56: tuxtape.v1.DeployablePatch.updated:type_name -> google.protobuf.Timestamp
-	95,  // 57: tuxtape.v1.PatchRevision.created:type_name -> google.protobuf.Timestamp
-	95,  // 58: tuxtape.v1.PatchReview.at:type_name -> google.protobuf.Timestamp
-	78,  // 59: tuxtape.v1.PatchDetail.patch:type_name -> tuxtape.v1.DeployablePatch
-	79,  // 60: tuxtape.v1.PatchDetail.revisions:type_name -> tuxtape.v1.PatchRevision
-	80,  // 61: tuxtape.v1.PatchDetail.reviews:type_name -> tuxtape.v1.PatchReview
-	78,  // 62: tuxtape.v1.ListPatchesResponse.patches:type_name -> tuxtape.v1.DeployablePatch
-	95,  // 63: tuxtape.v1.PatchSet.created:type_name -> google.protobuf.Timestamp
-	89,  // 64: tuxtape.v1.ListPatchSetsResponse.sets:type_name -> tuxtape.v1.PatchSet
-	95,  // 65: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
-	2,   // 66: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
-	4,   // 67: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
-	12,  // 68: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
-	13,  // 69: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
-	15,  // 70: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
-	16,  // 71: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
-	22,  // 72: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
-	45,  // 73: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
-	48,  // 74: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
-	24,  // 75: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
-	26,  // 76: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
-	28,  // 77: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
-	31,  // 78: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
-	34,  // 79: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
-	38,  // 80: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
-	41,  // 81: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
-	43,  // 82: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
-	0,   // 83: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
-	51,  // 84: tuxtape.v1.BuilderService.RegisterBuilder:input_type -> tuxtape.v1.RegisterBuilderRequest
-	55,  // 85: tuxtape.v1.BuilderService.ClaimJob:input_type -> tuxtape.v1.ClaimJobRequest
-	57,  // 86: tuxtape.v1.BuilderService.RenewJob:input_type -> tuxtape.v1.RenewJobRequest
-	59,  // 87: tuxtape.v1.BuilderService.AppendJobLog:input_type -> tuxtape.v1.AppendJobLogRequest
-	61,  // 88: tuxtape.v1.BuilderService.UploadArtifact:input_type -> tuxtape.v1.UploadArtifactRequest
-	63,  // 89: tuxtape.v1.BuilderService.FinishJob:input_type -> tuxtape.v1.FinishJobRequest
-	65,  // 90: tuxtape.v1.JobService.SubmitKernelBuild:input_type -> tuxtape.v1.SubmitKernelBuildRequest
-	66,  // 91: tuxtape.v1.JobService.SubmitPatchBuild:input_type -> tuxtape.v1.SubmitPatchBuildRequest
-	67,  // 92: tuxtape.v1.JobService.ListJobs:input_type -> tuxtape.v1.ListJobsRequest
-	69,  // 93: tuxtape.v1.JobService.GetJob:input_type -> tuxtape.v1.GetJobRequest
-	70,  // 94: tuxtape.v1.JobService.WatchJobLog:input_type -> tuxtape.v1.WatchJobLogRequest
-	72,  // 95: tuxtape.v1.JobService.CancelJob:input_type -> tuxtape.v1.CancelJobRequest
-	74,  // 96: tuxtape.v1.JobService.GetArtifact:input_type -> tuxtape.v1.GetArtifactRequest
-	76,  // 97: tuxtape.v1.JobService.ListBuilders:input_type -> tuxtape.v1.ListBuildersRequest
-	82,  // 98: tuxtape.v1.PatchService.CreatePatch:input_type -> tuxtape.v1.CreatePatchRequest
-	83,  // 99: tuxtape.v1.PatchService.RevisePatch:input_type -> tuxtape.v1.RevisePatchRequest
-	84,  // 100: tuxtape.v1.PatchService.ListPatches:input_type -> tuxtape.v1.ListPatchesRequest
-	86,  // 101: tuxtape.v1.PatchService.GetPatch:input_type -> tuxtape.v1.GetPatchRequest
-	87,  // 102: tuxtape.v1.PatchService.ReviewPatch:input_type -> tuxtape.v1.ReviewPatchRequest
-	88,  // 103: tuxtape.v1.PatchService.BuildPatchSet:input_type -> tuxtape.v1.BuildPatchSetRequest
-	90,  // 104: tuxtape.v1.PatchService.ListPatchSets:input_type -> tuxtape.v1.ListPatchSetsRequest
-	3,   // 105: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
-	5,   // 106: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
-	18,  // 107: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
-	14,  // 108: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
-	18,  // 109: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
-	17,  // 110: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
-	23,  // 111: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
-	46,  // 112: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
-	49,  // 113: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
-	25,  // 114: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
-	27,  // 115: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
-	29,  // 116: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
-	32,  // 117: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
-	35,  // 118: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
-	39,  // 119: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
-	42,  // 120: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
-	44,  // 121: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
-	1,   // 122: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
-	50,  // 123: tuxtape.v1.BuilderService.RegisterBuilder:output_type -> tuxtape.v1.Builder
-	56,  // 124: tuxtape.v1.BuilderService.ClaimJob:output_type -> tuxtape.v1.ClaimJobResponse
-	58,  // 125: tuxtape.v1.BuilderService.RenewJob:output_type -> tuxtape.v1.RenewJobResponse
-	60,  // 126: tuxtape.v1.BuilderService.AppendJobLog:output_type -> tuxtape.v1.AppendJobLogResponse
-	62,  // 127: tuxtape.v1.BuilderService.UploadArtifact:output_type -> tuxtape.v1.UploadArtifactResponse
-	64,  // 128: tuxtape.v1.BuilderService.FinishJob:output_type -> tuxtape.v1.FinishJobResponse
-	52,  // 129: tuxtape.v1.JobService.SubmitKernelBuild:output_type -> tuxtape.v1.Job
-	52,  // 130: tuxtape.v1.JobService.SubmitPatchBuild:output_type -> tuxtape.v1.Job
-	68,  // 131: tuxtape.v1.JobService.ListJobs:output_type -> tuxtape.v1.ListJobsResponse
-	54,  // 132: tuxtape.v1.JobService.GetJob:output_type -> tuxtape.v1.JobDetail
-	71,  // 133: tuxtape.v1.JobService.WatchJobLog:output_type -> tuxtape.v1.JobLogLine
-	73,  // 134: tuxtape.v1.JobService.CancelJob:output_type -> tuxtape.v1.CancelJobResponse
-	75,  // 135: tuxtape.v1.JobService.GetArtifact:output_type -> tuxtape.v1.ArtifactData
-	77,  // 136: tuxtape.v1.JobService.ListBuilders:output_type -> tuxtape.v1.ListBuildersResponse
-	81,  // 137: tuxtape.v1.PatchService.CreatePatch:output_type -> tuxtape.v1.PatchDetail
-	81,  // 138: tuxtape.v1.PatchService.RevisePatch:output_type -> tuxtape.v1.PatchDetail
-	85,  // 139: tuxtape.v1.PatchService.ListPatches:output_type -> tuxtape.v1.ListPatchesResponse
-	81,  // 140: tuxtape.v1.PatchService.GetPatch:output_type -> tuxtape.v1.PatchDetail
-	81,  // 141: tuxtape.v1.PatchService.ReviewPatch:output_type -> tuxtape.v1.PatchDetail
-	89,  // 142: tuxtape.v1.PatchService.BuildPatchSet:output_type -> tuxtape.v1.PatchSet
-	91,  // 143: tuxtape.v1.PatchService.ListPatchSets:output_type -> tuxtape.v1.ListPatchSetsResponse
-	105, // [105:144] is the sub-list for method output_type
-	66,  // [66:105] is the sub-list for method input_type
-	66,  // [66:66] is the sub-list for extension type_name
-	66,  // [66:66] is the sub-list for extension extendee
-	0,   // [0:66] is the sub-list for field type_name
+	1,   // 0: tuxtape.v1.PatchHealth.rings:type_name -> tuxtape.v1.RingHealth
+	98,  // 1: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
+	98,  // 2: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
+	8,   // 3: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
+	14,  // 4: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
+	98,  // 5: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
+	9,   // 6: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
+	10,  // 7: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
+	11,  // 8: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
+	13,  // 9: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
+	12,  // 10: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
+	95,  // 11: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
+	23,  // 12: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
+	23,  // 13: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
+	21,  // 14: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
+	22,  // 15: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
+	24,  // 16: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
+	98,  // 17: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
+	96,  // 18: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
+	23,  // 19: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
+	33,  // 20: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
+	33,  // 21: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
+	98,  // 22: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
+	98,  // 23: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
+	98,  // 24: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
+	36,  // 25: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
+	98,  // 26: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	39,  // 27: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
+	98,  // 28: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
+	40,  // 29: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
+	43,  // 30: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
+	98,  // 31: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
+	47,  // 32: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
+	98,  // 33: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
+	39,  // 34: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
+	43,  // 35: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
+	50,  // 36: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
+	98,  // 37: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
+	97,  // 38: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
+	49,  // 39: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
+	50,  // 40: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
+	98,  // 41: tuxtape.v1.Builder.registered:type_name -> google.protobuf.Timestamp
+	98,  // 42: tuxtape.v1.Builder.seen:type_name -> google.protobuf.Timestamp
+	98,  // 43: tuxtape.v1.Job.lease_until:type_name -> google.protobuf.Timestamp
+	98,  // 44: tuxtape.v1.Job.created:type_name -> google.protobuf.Timestamp
+	98,  // 45: tuxtape.v1.Job.updated:type_name -> google.protobuf.Timestamp
+	55,  // 46: tuxtape.v1.JobDetail.job:type_name -> tuxtape.v1.Job
+	56,  // 47: tuxtape.v1.JobDetail.artifacts:type_name -> tuxtape.v1.Artifact
+	55,  // 48: tuxtape.v1.ClaimJobResponse.job:type_name -> tuxtape.v1.Job
+	56,  // 49: tuxtape.v1.UploadArtifactRequest.artifact:type_name -> tuxtape.v1.Artifact
+	56,  // 50: tuxtape.v1.FinishJobRequest.artifacts:type_name -> tuxtape.v1.Artifact
+	23,  // 51: tuxtape.v1.SubmitPatchBuildRequest.fixes:type_name -> tuxtape.v1.Patch
+	55,  // 52: tuxtape.v1.ListJobsResponse.jobs:type_name -> tuxtape.v1.Job
+	98,  // 53: tuxtape.v1.JobLogLine.at:type_name -> google.protobuf.Timestamp
+	56,  // 54: tuxtape.v1.ArtifactData.artifact:type_name -> tuxtape.v1.Artifact
+	53,  // 55: tuxtape.v1.ListBuildersResponse.builders:type_name -> tuxtape.v1.Builder
+	98,  // 56: tuxtape.v1.DeployablePatch.created:type_name -> google.protobuf.Timestamp
+	98,  // 57: tuxtape.v1.DeployablePatch.updated:type_name -> google.protobuf.Timestamp
+	98,  // 58: tuxtape.v1.PatchRevision.created:type_name -> google.protobuf.Timestamp
+	98,  // 59: tuxtape.v1.PatchReview.at:type_name -> google.protobuf.Timestamp
+	81,  // 60: tuxtape.v1.PatchDetail.patch:type_name -> tuxtape.v1.DeployablePatch
+	82,  // 61: tuxtape.v1.PatchDetail.revisions:type_name -> tuxtape.v1.PatchRevision
+	83,  // 62: tuxtape.v1.PatchDetail.reviews:type_name -> tuxtape.v1.PatchReview
+	81,  // 63: tuxtape.v1.ListPatchesResponse.patches:type_name -> tuxtape.v1.DeployablePatch
+	98,  // 64: tuxtape.v1.PatchSet.created:type_name -> google.protobuf.Timestamp
+	92,  // 65: tuxtape.v1.ListPatchSetsResponse.sets:type_name -> tuxtape.v1.PatchSet
+	98,  // 66: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
+	5,   // 67: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
+	7,   // 68: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
+	15,  // 69: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
+	16,  // 70: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
+	18,  // 71: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
+	19,  // 72: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
+	25,  // 73: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
+	48,  // 74: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
+	51,  // 75: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
+	27,  // 76: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
+	29,  // 77: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
+	31,  // 78: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
+	34,  // 79: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
+	37,  // 80: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
+	41,  // 81: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
+	44,  // 82: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
+	46,  // 83: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
+	0,   // 84: tuxtape.v1.FleetService.GetPatchHealth:input_type -> tuxtape.v1.GetPatchHealthRequest
+	3,   // 85: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
+	54,  // 86: tuxtape.v1.BuilderService.RegisterBuilder:input_type -> tuxtape.v1.RegisterBuilderRequest
+	58,  // 87: tuxtape.v1.BuilderService.ClaimJob:input_type -> tuxtape.v1.ClaimJobRequest
+	60,  // 88: tuxtape.v1.BuilderService.RenewJob:input_type -> tuxtape.v1.RenewJobRequest
+	62,  // 89: tuxtape.v1.BuilderService.AppendJobLog:input_type -> tuxtape.v1.AppendJobLogRequest
+	64,  // 90: tuxtape.v1.BuilderService.UploadArtifact:input_type -> tuxtape.v1.UploadArtifactRequest
+	66,  // 91: tuxtape.v1.BuilderService.FinishJob:input_type -> tuxtape.v1.FinishJobRequest
+	68,  // 92: tuxtape.v1.JobService.SubmitKernelBuild:input_type -> tuxtape.v1.SubmitKernelBuildRequest
+	69,  // 93: tuxtape.v1.JobService.SubmitPatchBuild:input_type -> tuxtape.v1.SubmitPatchBuildRequest
+	70,  // 94: tuxtape.v1.JobService.ListJobs:input_type -> tuxtape.v1.ListJobsRequest
+	72,  // 95: tuxtape.v1.JobService.GetJob:input_type -> tuxtape.v1.GetJobRequest
+	73,  // 96: tuxtape.v1.JobService.WatchJobLog:input_type -> tuxtape.v1.WatchJobLogRequest
+	75,  // 97: tuxtape.v1.JobService.CancelJob:input_type -> tuxtape.v1.CancelJobRequest
+	77,  // 98: tuxtape.v1.JobService.GetArtifact:input_type -> tuxtape.v1.GetArtifactRequest
+	79,  // 99: tuxtape.v1.JobService.ListBuilders:input_type -> tuxtape.v1.ListBuildersRequest
+	85,  // 100: tuxtape.v1.PatchService.CreatePatch:input_type -> tuxtape.v1.CreatePatchRequest
+	86,  // 101: tuxtape.v1.PatchService.RevisePatch:input_type -> tuxtape.v1.RevisePatchRequest
+	87,  // 102: tuxtape.v1.PatchService.ListPatches:input_type -> tuxtape.v1.ListPatchesRequest
+	89,  // 103: tuxtape.v1.PatchService.GetPatch:input_type -> tuxtape.v1.GetPatchRequest
+	90,  // 104: tuxtape.v1.PatchService.ReviewPatch:input_type -> tuxtape.v1.ReviewPatchRequest
+	91,  // 105: tuxtape.v1.PatchService.BuildPatchSet:input_type -> tuxtape.v1.BuildPatchSetRequest
+	93,  // 106: tuxtape.v1.PatchService.ListPatchSets:input_type -> tuxtape.v1.ListPatchSetsRequest
+	6,   // 107: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
+	8,   // 108: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
+	21,  // 109: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
+	17,  // 110: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
+	21,  // 111: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
+	20,  // 112: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
+	26,  // 113: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
+	49,  // 114: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
+	52,  // 115: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
+	28,  // 116: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
+	30,  // 117: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
+	32,  // 118: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
+	35,  // 119: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
+	38,  // 120: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
+	42,  // 121: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
+	45,  // 122: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
+	47,  // 123: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
+	2,   // 124: tuxtape.v1.FleetService.GetPatchHealth:output_type -> tuxtape.v1.PatchHealth
+	4,   // 125: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
+	53,  // 126: tuxtape.v1.BuilderService.RegisterBuilder:output_type -> tuxtape.v1.Builder
+	59,  // 127: tuxtape.v1.BuilderService.ClaimJob:output_type -> tuxtape.v1.ClaimJobResponse
+	61,  // 128: tuxtape.v1.BuilderService.RenewJob:output_type -> tuxtape.v1.RenewJobResponse
+	63,  // 129: tuxtape.v1.BuilderService.AppendJobLog:output_type -> tuxtape.v1.AppendJobLogResponse
+	65,  // 130: tuxtape.v1.BuilderService.UploadArtifact:output_type -> tuxtape.v1.UploadArtifactResponse
+	67,  // 131: tuxtape.v1.BuilderService.FinishJob:output_type -> tuxtape.v1.FinishJobResponse
+	55,  // 132: tuxtape.v1.JobService.SubmitKernelBuild:output_type -> tuxtape.v1.Job
+	55,  // 133: tuxtape.v1.JobService.SubmitPatchBuild:output_type -> tuxtape.v1.Job
+	71,  // 134: tuxtape.v1.JobService.ListJobs:output_type -> tuxtape.v1.ListJobsResponse
+	57,  // 135: tuxtape.v1.JobService.GetJob:output_type -> tuxtape.v1.JobDetail
+	74,  // 136: tuxtape.v1.JobService.WatchJobLog:output_type -> tuxtape.v1.JobLogLine
+	76,  // 137: tuxtape.v1.JobService.CancelJob:output_type -> tuxtape.v1.CancelJobResponse
+	78,  // 138: tuxtape.v1.JobService.GetArtifact:output_type -> tuxtape.v1.ArtifactData
+	80,  // 139: tuxtape.v1.JobService.ListBuilders:output_type -> tuxtape.v1.ListBuildersResponse
+	84,  // 140: tuxtape.v1.PatchService.CreatePatch:output_type -> tuxtape.v1.PatchDetail
+	84,  // 141: tuxtape.v1.PatchService.RevisePatch:output_type -> tuxtape.v1.PatchDetail
+	88,  // 142: tuxtape.v1.PatchService.ListPatches:output_type -> tuxtape.v1.ListPatchesResponse
+	84,  // 143: tuxtape.v1.PatchService.GetPatch:output_type -> tuxtape.v1.PatchDetail
+	84,  // 144: tuxtape.v1.PatchService.ReviewPatch:output_type -> tuxtape.v1.PatchDetail
+	92,  // 145: tuxtape.v1.PatchService.BuildPatchSet:output_type -> tuxtape.v1.PatchSet
+	94,  // 146: tuxtape.v1.PatchService.ListPatchSets:output_type -> tuxtape.v1.ListPatchSetsResponse
+	107, // [107:147] is the sub-list for method output_type
+	67,  // [67:107] is the sub-list for method input_type
+	67,  // [67:67] is the sub-list for extension type_name
+	67,  // [67:67] is the sub-list for extension extendee
+	0,   // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_tuxtape_v1_tuxtape_proto_init() }
@@ -6809,7 +6982,7 @@ func file_tuxtape_v1_tuxtape_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tuxtape_v1_tuxtape_proto_rawDesc), len(file_tuxtape_v1_tuxtape_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   95,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   11,
 		},

@@ -926,10 +926,11 @@ var AuditService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	FleetService_Heartbeat_FullMethodName    = "/tuxtape.v1.FleetService/Heartbeat"
-	FleetService_Report_FullMethodName       = "/tuxtape.v1.FleetService/Report"
-	FleetService_ListMachines_FullMethodName = "/tuxtape.v1.FleetService/ListMachines"
-	FleetService_GetMachine_FullMethodName   = "/tuxtape.v1.FleetService/GetMachine"
+	FleetService_Heartbeat_FullMethodName      = "/tuxtape.v1.FleetService/Heartbeat"
+	FleetService_Report_FullMethodName         = "/tuxtape.v1.FleetService/Report"
+	FleetService_ListMachines_FullMethodName   = "/tuxtape.v1.FleetService/ListMachines"
+	FleetService_GetMachine_FullMethodName     = "/tuxtape.v1.FleetService/GetMachine"
+	FleetService_GetPatchHealth_FullMethodName = "/tuxtape.v1.FleetService/GetPatchHealth"
 )
 
 // FleetServiceClient is the client API for FleetService service.
@@ -944,6 +945,9 @@ type FleetServiceClient interface {
 	Report(ctx context.Context, in *ReportRequest, opts ...grpc.CallOption) (*ReportResponse, error)
 	ListMachines(ctx context.Context, in *ListMachinesRequest, opts ...grpc.CallOption) (*ListMachinesResponse, error)
 	GetMachine(ctx context.Context, in *GetMachineRequest, opts ...grpc.CallOption) (*Machine, error)
+	// GetPatchHealth says, ring by ring, how a livepatch fares and where
+	// its promotion is halted.
+	GetPatchHealth(ctx context.Context, in *GetPatchHealthRequest, opts ...grpc.CallOption) (*PatchHealth, error)
 }
 
 type fleetServiceClient struct {
@@ -994,6 +998,16 @@ func (c *fleetServiceClient) GetMachine(ctx context.Context, in *GetMachineReque
 	return out, nil
 }
 
+func (c *fleetServiceClient) GetPatchHealth(ctx context.Context, in *GetPatchHealthRequest, opts ...grpc.CallOption) (*PatchHealth, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PatchHealth)
+	err := c.cc.Invoke(ctx, FleetService_GetPatchHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetServiceServer is the server API for FleetService service.
 // All implementations must embed UnimplementedFleetServiceServer
 // for forward compatibility.
@@ -1006,6 +1020,9 @@ type FleetServiceServer interface {
 	Report(context.Context, *ReportRequest) (*ReportResponse, error)
 	ListMachines(context.Context, *ListMachinesRequest) (*ListMachinesResponse, error)
 	GetMachine(context.Context, *GetMachineRequest) (*Machine, error)
+	// GetPatchHealth says, ring by ring, how a livepatch fares and where
+	// its promotion is halted.
+	GetPatchHealth(context.Context, *GetPatchHealthRequest) (*PatchHealth, error)
 	mustEmbedUnimplementedFleetServiceServer()
 }
 
@@ -1027,6 +1044,9 @@ func (UnimplementedFleetServiceServer) ListMachines(context.Context, *ListMachin
 }
 func (UnimplementedFleetServiceServer) GetMachine(context.Context, *GetMachineRequest) (*Machine, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetMachine not implemented")
+}
+func (UnimplementedFleetServiceServer) GetPatchHealth(context.Context, *GetPatchHealthRequest) (*PatchHealth, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPatchHealth not implemented")
 }
 func (UnimplementedFleetServiceServer) mustEmbedUnimplementedFleetServiceServer() {}
 func (UnimplementedFleetServiceServer) testEmbeddedByValue()                      {}
@@ -1121,6 +1141,24 @@ func _FleetService_GetMachine_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetService_GetPatchHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPatchHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).GetPatchHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_GetPatchHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).GetPatchHealth(ctx, req.(*GetPatchHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FleetService_ServiceDesc is the grpc.ServiceDesc for FleetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1143,6 +1181,10 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMachine",
 			Handler:    _FleetService_GetMachine_Handler,
+		},
+		{
+			MethodName: "GetPatchHealth",
+			Handler:    _FleetService_GetPatchHealth_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/tuxtape/tuxtape/internal/frontend/api"
+	"github.com/tuxtape/tuxtape/internal/frontend/dash"
+	"github.com/tuxtape/tuxtape/internal/service"
+)
+
+// dashSource is what the dashboard reads, checked here against the
+// server's client: api.Remote must keep offering it.
+var _ dash.Source = api.Remote{}
+
+func newDashCmd(g *Globals) *cobra.Command {
+	var o dash.Options
+	var profile string
+	cmd := &cobra.Command{
+		Use:   "dash [--kernel NAME] [--profile real|static|none] [--events-after SEQ]",
+		Short: "The terminal dashboard: the CVE queue, a CVE's page, the fleet, kernels and live events",
+		Long: `dash shows a server's CVE queue by priority for a kernel, each CVE's page with
+its verdict and evidence, the fleet, the kernels and the live event stream, in
+the terminal. It needs --server (TUXTAPE_SERVER) and a token; everything it shows
+is the server's, asked again when the event stream says it changed.
+
+Keys: 1-5 or tab/shift-tab change pages, enter opens, esc goes back, / searches
+the queue, K, t, s and a cycle its kernel, tier, status and "needs action", ?
+shows every key, q quits. Every page has a CLI equivalent: cve list|show, fleet
+list|show, kernel list|show, events --follow.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.client == nil {
+				return usageError{api.ErrNoServer}
+			}
+			o.Profile = service.ProfileChoice(profile)
+			if err := o.Profile.Valid(); err != nil {
+				return usageError{err}
+			}
+			if !term.IsTerminal(int(os.Stdin.Fd())) || !term.IsTerminal(int(os.Stdout.Fd())) {
+				return usagef("dash needs a terminal on standard input and output; for scripts, use cve list, fleet list and events --follow")
+			}
+			return dash.Run(cmd.Context(), api.Remote{C: g.client}, o, os.Stdin, os.Stdout)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Kernel, "kernel", "", "the queue's kernel at start (default: the first registered)")
+	f.StringVar(&profile, "profile", "", "build profile for verdicts: real, static or none (default: real if stored, else static)")
+	f.Int64Var(&o.EventsAfter, "events-after", -1, "start the event feed after this sequence number (-1: from now on, 0: from the first)")
+	return cmd
+}

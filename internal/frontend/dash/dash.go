@@ -1,0 +1,72 @@
+// Package dash is `tuxtape dash`, the terminal dashboard: the CVE queue by
+// priority for a kernel, a CVE's page, the fleet, the kernels and the live
+// event stream, all read from a server. It keeps no state of its own
+// beyond what is on screen: every page is a query, and the event stream
+// says when to ask again.
+//
+// It is written against Bubble Tea v2 (charm.land/bubbletea/v2), Bubbles v2
+// and Lip Gloss v2 rather than v1 (github.com/charmbracelet/…): v2's
+// renderer detects the terminal's colour profile itself and downsamples
+// every style to it (no colour at all on TERM=dumb or NO_COLOR), its
+// declarative View sets the alternate screen without global program
+// options, and v1 is in maintenance while the Bubbles widgets we use
+// (table, viewport, textinput, spinner, help) get their fixes on v2.
+package dash
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/tuxtape/tuxtape/internal/model/event"
+	"github.com/tuxtape/tuxtape/internal/model/fleet"
+	"github.com/tuxtape/tuxtape/internal/service"
+)
+
+// Source is what the dashboard reads: the server's use cases, as
+// api.Remote offers them (and *service.Service, for a local one).
+type Source interface {
+	ListCVEs(ctx context.Context, q service.CVEQuery) (*service.CVEList, error)
+	ShowCVE(ctx context.Context, id string, o service.ShowOptions) (*service.CVE, error)
+	Kernels(ctx context.Context) ([]service.KernelView, error)
+	Kernel(ctx context.Context, name string) (service.KernelView, error)
+	ListMachines(ctx context.Context, q service.MachineQuery) ([]fleet.Machine, error)
+	Machine(ctx context.Context, id string, events int) (service.MachineDetail, error)
+	Watch(ctx context.Context, o service.WatchOptions, fn func(event.Event) error) error
+}
+
+// Options set the dashboard up.
+type Options struct {
+	// Kernel is the queue's kernel at start ("": the first registered).
+	Kernel string
+	// Profile is the build profile verdicts use (auto: real, else static).
+	Profile service.ProfileChoice
+	// EventsAfter is where the event feed starts: -1 from now on, 0 from
+	// the first event, or a sequence number.
+	EventsAfter int64
+	// Now and Location make times on screen reproducible in tests.
+	Now      func() time.Time
+	Location *time.Location
+}
+
+// Run shows the dashboard on the terminal until the user quits or ctx is
+// cancelled.
+func Run(ctx context.Context, src Source, o Options, in io.Reader, out io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	feed := make(chan tea.Msg, 64)
+	go follow(ctx, src, o.EventsAfter, retryAfter, feed)
+	m := New(ctx, src, o)
+	m.feed = feed
+	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
+	if _, err := p.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("run the dashboard: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package dash
+
+import "charm.land/bubbles/v2/key"
+
+// keyMap holds the dashboard's own keys; the table and viewport widgets
+// bring their movement keys (↑/↓, j/k, pgup/pgdn, g/G).
+type keyMap struct {
+	Next, Prev, Pages, Help, Quit      key.Binding
+	Open, Back, Reload                 key.Binding
+	Kernel, Tier, Status, Affected     key.Binding
+	Text, Profile, State, Up, Down, Pg key.Binding
+}
+
+func newKeyMap() keyMap {
+	b := func(keys []string, k, help string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(k, help))
+	}
+	return keyMap{
+		Next:     b([]string{"tab"}, "tab", "next page"),
+		Prev:     b([]string{"shift+tab"}, "shift+tab", "previous page"),
+		Pages:    b([]string{"1", "2", "3", "4", "5"}, "1-5", "go to page"),
+		Help:     b([]string{"?"}, "?", "help"),
+		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
+		Open:     b([]string{"enter"}, "enter", "open"),
+		Back:     b([]string{"esc", "backspace"}, "esc", "back"),
+		Reload:   b([]string{"r"}, "r", "reload"),
+		Kernel:   b([]string{"K"}, "K", "next kernel"),
+		Tier:     b([]string{"t"}, "t", "tier"),
+		Status:   b([]string{"s"}, "s", "status"),
+		Affected: b([]string{"a"}, "a", "needs action"),
+		Text:     b([]string{"/"}, "/", "search"),
+		Profile:  b([]string{"p"}, "p", "build profile"),
+		State:    b([]string{"s"}, "s", "state"),
+		Up:       b([]string{"up", "k"}, "↑/k", "up"),
+		Down:     b([]string{"down", "j"}, "↓/j", "down"),
+		Pg:       b([]string{"pgup", "pgdown"}, "pgup/pgdn", "page"),
+	}
+}
+
+// pageKeys are the keys the help shows on one page: help.KeyMap.
+type pageKeys struct {
+	k    keyMap
+	page page
+	// detail: a CVE, machine or kernel is open on the page.
+	detail, editing bool
+}
+
+func (p pageKeys) ShortHelp() []key.Binding {
+	k := p.k
+	if p.editing {
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")),
+			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		}
+	}
+	switch {
+	case p.page == pageQueue:
+		return []key.Binding{k.Open, k.Text, k.Kernel, k.Tier, k.Affected, k.Status, k.Help, k.Quit}
+	case p.page == pageCVE, p.detail:
+		return []key.Binding{k.Back, k.Up, k.Pg, k.Pages, k.Help, k.Quit}
+	case p.page == pageFleet:
+		return []key.Binding{k.Open, k.State, k.Reload, k.Pages, k.Help, k.Quit}
+	case p.page == pageKernels:
+		return []key.Binding{k.Open, k.Reload, k.Pages, k.Help, k.Quit}
+	}
+	return []key.Binding{k.Up, k.Pg, k.Pages, k.Help, k.Quit}
+}
+
+func (p pageKeys) FullHelp() [][]key.Binding {
+	k := p.k
+	global := []key.Binding{k.Pages, k.Next, k.Prev, k.Help, k.Quit}
+	move := []key.Binding{k.Up, k.Down, k.Pg, k.Back}
+	var own []key.Binding
+	switch {
+	case p.editing || p.detail || p.page == pageCVE || p.page == pageEvents:
+	case p.page == pageQueue:
+		own = []key.Binding{k.Open, k.Text, k.Kernel, k.Tier, k.Status, k.Affected, k.Profile, k.Reload}
+	case p.page == pageFleet:
+		own = []key.Binding{k.Open, k.State, k.Reload}
+	case p.page == pageKernels:
+		own = []key.Binding{k.Open, k.Reload}
+	}
+	return [][]key.Binding{global, move, own}
+}

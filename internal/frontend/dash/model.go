@@ -1,0 +1,408 @@
+package dash
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/spinner"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
+	"github.com/tuxtape/tuxtape/internal/model/event"
+	"github.com/tuxtape/tuxtape/internal/service"
+)
+
+// page is one tab of the dashboard.
+type page int
+
+const (
+	pageQueue page = iota
+	pageCVE
+	pageFleet
+	pageKernels
+	pageEvents
+	numPages
+)
+
+// The patch, review and publish pages come with the build workflow
+// (builders, patches, reviews): the server has nothing to show on them
+// yet, so they are not in the tab bar.
+var pageNames = [numPages]string{"Queue", "CVE", "Fleet", "Kernels", "Events"}
+
+// loadTimeout bounds one query; a server that does not answer shows as an
+// error on the status line, and the UI goes on.
+const loadTimeout = 30 * time.Second
+
+// Model is the dashboard: a tea.Model.
+type Model struct {
+	// ctx is the program's: Bubble Tea commands take no context, so the
+	// loads they run derive theirs from this one, and quitting cancels
+	// them.
+	ctx  context.Context
+	src  Source
+	opt  Options
+	now  func() time.Time
+	loc  *time.Location
+	feed <-chan tea.Msg
+
+	w, h     int
+	page     page
+	keys     keyMap
+	help     help.Model
+	showHelp bool
+	st       styles
+
+	spin     spinner.Model
+	loading  int // queries in flight
+	spinning bool
+
+	kernels []service.KernelView
+	// kernelsBusy and kernelsAgain coalesce the kernel reloads events
+	// ask for, as queuePage.reload does.
+	kernelsBusy, kernelsAgain bool
+	queue                     queuePage
+	cve                       cvePage
+	fleet                     fleetPage
+	kern                      kernelsPage
+	events                    eventsPage
+}
+
+// New makes the dashboard's model over src. Run starts the event feed;
+// a model made here for a test has none, and is fed with Update.
+func New(ctx context.Context, src Source, o Options) *Model {
+	m := &Model{ctx: ctx, src: src, opt: o, now: o.Now, loc: o.Location, keys: newKeyMap(), help: help.New(), st: newStyles(),
+		spin: spinner.New(spinner.WithSpinner(spinner.Line)), w: 80, h: 24}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.loc == nil {
+		m.loc = time.Local
+	}
+	m.queue = newQueuePage(o.Kernel, o.Profile, m.st)
+	m.fleet = newFleetPage(m.st)
+	m.kern = newKernelsPage(m.st)
+	m.layout()
+	return m
+}
+
+// Messages with the answers of queries. Each carries the sequence number
+// of the query it answers: a page drops an answer to a query it has
+// since replaced (the filters changed while it was on its way).
+type (
+	kernelsMsg struct {
+		list []service.KernelView
+		err  error
+	}
+	cvesMsg struct {
+		seq  int
+		list *service.CVEList
+		err  error
+	}
+	cveMsg struct {
+		seq int
+		cve *service.CVE
+		err error
+	}
+	machinesMsg struct {
+		seq  int
+		list machineList
+		err  error
+	}
+	machineMsg struct {
+		seq int
+		d   service.MachineDetail
+		err error
+	}
+	kernelMsg struct {
+		seq int
+		k   service.KernelView
+		err error
+	}
+)
+
+// answer marks the messages that end a query.
+type answer interface{ answer() }
+
+func (kernelsMsg) answer()  {}
+func (cvesMsg) answer()     {}
+func (cveMsg) answer()      {}
+func (machinesMsg) answer() {}
+func (machineMsg) answer()  {}
+func (kernelMsg) answer()   {}
+
+// query runs f in a command, with a deadline, and starts the spinner.
+func (m *Model) query(f func(ctx context.Context) tea.Msg) tea.Cmd {
+	m.loading++
+	parent := m.ctx
+	run := func() tea.Msg {
+		ctx, cancel := context.WithTimeout(parent, loadTimeout)
+		defer cancel()
+		return f(ctx)
+	}
+	if m.spinning {
+		return run
+	}
+	m.spinning = true
+	return tea.Batch(run, m.spin.Tick)
+}
+
+func (m *Model) reloadKernels() tea.Cmd {
+	if m.kernelsBusy {
+		m.kernelsAgain = true
+		return nil
+	}
+	return m.loadKernels()
+}
+
+func (m *Model) loadKernels() tea.Cmd {
+	m.kernelsBusy = true
+	src := m.src
+	return m.query(func(ctx context.Context) tea.Msg {
+		list, err := src.Kernels(ctx)
+		if err != nil {
+			err = fmt.Errorf("list kernels: %w", err)
+		}
+		return kernelsMsg{list, err}
+	})
+}
+
+// Init loads the kernels (the queue follows, for the first of them) and
+// starts reading the event feed.
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(m.loadKernels(), waitFeed(m.ctx, m.feed))
+}
+
+// Update handles one message.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if _, ok := msg.(answer); ok {
+		m.loading--
+	}
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.w, m.h = msg.Width, msg.Height
+		m.layout()
+		return m, nil
+	case spinner.TickMsg:
+		if m.loading <= 0 {
+			m.spinning = false
+			return m, nil
+		}
+		var cmd tea.Cmd
+		m.spin, cmd = m.spin.Update(msg)
+		return m, cmd
+	case tea.KeyPressMsg:
+		return m, m.key(msg)
+	case kernelsMsg:
+		return m, m.gotKernels(msg)
+	case cvesMsg:
+		return m, m.queue.got(msg, m)
+	case cveMsg:
+		m.cve.got(msg, m)
+		return m, nil
+	case machinesMsg:
+		m.fleet.got(msg, m)
+		return m, nil
+	case machineMsg:
+		m.fleet.gotDetail(msg, m)
+		return m, nil
+	case kernelMsg:
+		m.kern.gotDetail(msg, m)
+		return m, nil
+	case eventMsg:
+		return m, tea.Batch(m.gotEvent(msg.e), waitFeed(m.ctx, m.feed))
+	case feedMsg:
+		m.events.err, m.events.live = msg.err, msg.err == nil
+		return m, waitFeed(m.ctx, m.feed)
+	}
+	return m, nil
+}
+
+// gotEvent shows an event and asks again for what it changed, in the
+// background: the screen keeps answering keys while the queries run.
+func (m *Model) gotEvent(e event.Event) tea.Cmd {
+	m.events.add(e)
+	m.events.refresh(m)
+	var cmds []tea.Cmd
+	switch {
+	case strings.HasPrefix(string(e.Kind), "kernel."):
+		// The kernels first: the queue's kernel may be the one removed.
+		cmds = append(cmds, m.reloadKernels())
+	case reloads(e.Kind):
+		cmds = append(cmds, m.queue.reload(m), m.cve.load(m))
+	case strings.HasPrefix(string(e.Kind), event.FleetPrefix):
+		if m.fleet.detailID != "" && m.fleet.detailID == e.Subject {
+			cmds = append(cmds, m.fleet.loadDetail(m))
+		} else if m.fleet.detailID == "" && m.fleet.loaded {
+			cmds = append(cmds, m.fleet.load(m))
+		}
+	}
+	return tea.Batch(cmds...)
+}
+
+// gotKernels takes the registered kernels; the queue's kernel stays if it
+// is still there, else the queue moves to the first, and reloads.
+func (m *Model) gotKernels(msg kernelsMsg) tea.Cmd {
+	m.kernelsBusy = false
+	if m.kernelsAgain {
+		m.kernelsAgain = false
+		return m.loadKernels()
+	}
+	if msg.err != nil {
+		m.kern.err = msg.err
+		m.queue.err = msg.err
+		return nil
+	}
+	m.kernels, m.kern.err = msg.list, nil
+	m.kern.setRows(m)
+	q := &m.queue
+	if !q.hasKernel(m.kernels, q.kernel) {
+		q.kernel = ""
+		if len(m.kernels) > 0 {
+			q.kernel = m.kernels[0].Name
+		}
+	}
+	return q.reload(m)
+}
+
+func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
+	if msg.String() == "ctrl+c" {
+		return tea.Quit
+	}
+	if m.queue.editing {
+		return m.queue.editKey(msg, m)
+	}
+	switch {
+	case key.Matches(msg, m.keys.Quit):
+		return tea.Quit
+	case key.Matches(msg, m.keys.Help):
+		m.showHelp = !m.showHelp
+		m.layout()
+		return nil
+	case key.Matches(msg, m.keys.Next):
+		return m.show((m.page + 1) % numPages)
+	case key.Matches(msg, m.keys.Prev):
+		return m.show((m.page + numPages - 1) % numPages)
+	case key.Matches(msg, m.keys.Pages):
+		return m.show(page(msg.String()[0] - '1'))
+	}
+	switch m.page {
+	case pageQueue:
+		return m.queue.key(msg, m)
+	case pageCVE:
+		return m.cve.key(msg, m)
+	case pageFleet:
+		return m.fleet.key(msg, m)
+	case pageKernels:
+		return m.kern.key(msg, m)
+	case pageEvents:
+		var cmd tea.Cmd
+		m.events.vp, cmd = m.events.vp.Update(msg)
+		return cmd
+	}
+	return nil
+}
+
+// show switches to a page; the fleet is asked again each time it is
+// shown, since machines report on their own.
+func (m *Model) show(p page) tea.Cmd {
+	m.page = p
+	if p == pageFleet && m.fleet.detail == nil {
+		return m.fleet.load(m)
+	}
+	return nil
+}
+
+// body is the size of a page's area: the screen less the tab bar, the
+// status line and the footer.
+func (m *Model) body() (w, h int) {
+	return m.w, max(m.h-3-m.helpHeight(), 1)
+}
+
+func (m *Model) helpHeight() int {
+	if !m.showHelp {
+		return 0
+	}
+	return strings.Count(m.help.View(m.pageKeys()), "\n")
+}
+
+func (m *Model) pageKeys() pageKeys {
+	return pageKeys{k: m.keys, page: m.page, editing: m.queue.editing,
+		detail: (m.page == pageFleet && m.fleet.detail != nil) || (m.page == pageKernels && m.kern.detail != nil)}
+}
+
+// layout sizes every page to the window.
+func (m *Model) layout() {
+	m.help.ShowAll = m.showHelp
+	m.help.SetWidth(m.w)
+	w, h := m.body()
+	m.queue.resize(m, w, h)
+	m.cve.resize(m, w, h)
+	m.fleet.resize(m, w, h)
+	m.kern.resize(m, w, h)
+	m.events.resize(m, w, h)
+}
+
+// minimum size the pages are laid out for.
+const minW, minH = 60, 12
+
+// View draws the screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.Render())
+	v.AltScreen = true
+	return v
+}
+
+// Render is the screen as text (with styles), for View and the tests.
+func (m *Model) Render() string {
+	if m.w < minW || m.h < minH {
+		return fit(fmt.Sprintf("tuxtape dash needs at least %d×%d; this terminal is %d×%d.", minW, minH, m.w, m.h), m.w, m.h)
+	}
+	w, h := m.body()
+	var body, status string
+	switch m.page {
+	case pageQueue:
+		status, body = m.queue.status(m), m.queue.render(m)
+	case pageCVE:
+		status, body = m.cve.status(m), m.cve.render(m)
+	case pageFleet:
+		status, body = m.fleet.status(m), m.fleet.render(m)
+	case pageKernels:
+		status, body = m.kern.status(m), m.kern.render(m)
+	case pageEvents:
+		status, body = m.events.status(), m.events.render(m)
+	}
+	if m.loading > 0 {
+		status = m.spin.View() + " " + status
+	}
+	var footer string
+	if m.queue.editing {
+		footer = m.queue.input.View()
+	} else {
+		footer = m.help.View(m.pageKeys())
+	}
+	return strings.Join([]string{fit(m.tabs(), m.w, 1), fit(status, m.w, 1), fit(body, w, h),
+		fit(footer, m.w, 1+m.helpHeight())}, "\n")
+}
+
+func (m *Model) tabs() string {
+	parts := []string{m.st.title.Render("TuxTape")}
+	for i, n := range pageNames {
+		label := fmt.Sprintf(" %d %s ", i+1, n)
+		if page(i) == m.page {
+			parts = append(parts, m.st.activeTab.Render("["+strings.TrimSpace(label)+"]"))
+		} else {
+			parts = append(parts, m.st.tab.Render(label))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// errLine is an error for the status line, escaped: a server's message
+// may quote what a client sent.
+func (m *Model) errLine(err error) string {
+	return m.st.bad.Render("error: " + termtext.Line(err.Error()))
+}

@@ -1,0 +1,103 @@
+package dash
+
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/table"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/tuxtape/tuxtape/internal/model/event"
+)
+
+// styles are the dashboard's looks. Colours are only emphasis: every
+// state is also in the text (the selected row's ›, the active tab's
+// brackets), so a terminal without colour, where Bubble Tea drops them,
+// loses nothing.
+type styles struct {
+	tab, activeTab, title, dim, bad, good, warn, heading lipgloss.Style
+	tiers                                                map[string]lipgloss.Style
+}
+
+func newStyles() styles {
+	return styles{
+		tab:       lipgloss.NewStyle(),
+		activeTab: lipgloss.NewStyle().Bold(true).Reverse(true),
+		title:     lipgloss.NewStyle().Bold(true),
+		heading:   lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("12")),
+		dim:       lipgloss.NewStyle().Foreground(lipgloss.Color("8")),
+		bad:       lipgloss.NewStyle().Foreground(lipgloss.Color("9")),
+		good:      lipgloss.NewStyle().Foreground(lipgloss.Color("10")),
+		warn:      lipgloss.NewStyle().Foreground(lipgloss.Color("11")),
+		tiers: map[string]lipgloss.Style{
+			"critical": lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9")),
+			"high":     lipgloss.NewStyle().Foreground(lipgloss.Color("208")),
+			"medium":   lipgloss.NewStyle().Foreground(lipgloss.Color("11")),
+			"low":      lipgloss.NewStyle().Foreground(lipgloss.Color("8")),
+		},
+	}
+}
+
+func (s styles) tier(t string) lipgloss.Style {
+	if st, ok := s.tiers[t]; ok {
+		return st
+	}
+	return lipgloss.NewStyle()
+}
+
+func (s styles) kind(k event.Kind) lipgloss.Style {
+	switch {
+	case k == event.SyncFailed || strings.HasSuffix(string(k), "failed") || k == "fleet.bug_detected" || k == "fleet.rolled_back":
+		return s.bad
+	case k == event.SyncFinished || k == "fleet.applied":
+		return s.good
+	case strings.HasPrefix(string(k), "kernel."):
+		return s.heading
+	}
+	return lipgloss.NewStyle()
+}
+
+func (s styles) table() table.Styles {
+	return table.Styles{
+		Header:   lipgloss.NewStyle().Bold(true).Padding(0, 1),
+		Cell:     lipgloss.NewStyle().Padding(0, 1),
+		Selected: lipgloss.NewStyle().Bold(true).Reverse(true),
+	}
+}
+
+// fit cuts or pads s to exactly h lines of at most w cells, so that the
+// frame never scrolls the terminal whatever a page renders.
+func fit(s string, w, h int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	for i, l := range lines {
+		lines[i] = clip(l, w)
+	}
+	for len(lines) < h {
+		lines = append(lines, "")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// clip cuts one line to w cells, styles kept.
+func clip(s string, w int) string {
+	if ansi.StringWidth(s) <= w {
+		return s
+	}
+	return ansi.Truncate(s, w, "…")
+}
+
+// wrap breaks text into lines of at most w cells, at spaces where it can.
+func wrap(s string, w int) string {
+	if w < 10 {
+		w = 10
+	}
+	return lipgloss.Wrap(s, w, "")
+}
+
+// placeholder is a page's note when it has nothing to list.
+func placeholder(s string, w int) string {
+	return "\n  " + strings.ReplaceAll(wrap(s, w-4), "\n", "\n  ")
+}
