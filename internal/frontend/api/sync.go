@@ -24,7 +24,7 @@ func (h *syncHandlers) StartSync(ctx context.Context, r *pb.StartSyncRequest) (*
 	if err := field("rev", r.Rev, false); err != nil {
 		return nil, err
 	}
-	sum, err := h.svc.Sync(ctx, service.SyncOptions{Rev: r.Rev, Full: r.Full, NoFetch: r.NoFetch})
+	sum, err := h.svc.Sync(ctx, service.SyncOptions{Rev: r.Rev, Full: r.Full, NoFetch: r.NoFetch, By: actor(ctx)})
 	if errors.Is(err, cvesync.ErrSyncRunning) {
 		return nil, status.Error(codes.Aborted, err.Error())
 	}

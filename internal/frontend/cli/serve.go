@@ -1,18 +1,22 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/tuxtape/tuxtape/internal/analysis/priority"
 	"github.com/tuxtape/tuxtape/internal/frontend/api"
 	"github.com/tuxtape/tuxtape/internal/pki"
+	"github.com/tuxtape/tuxtape/internal/server/notify"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
 
@@ -30,6 +34,9 @@ type ServeOptions struct {
 	ReplicaID       string
 	Approvals       int
 	HaltAfter       int
+	Webhooks        []string
+	WebhookSecret   string
+	WebhookTier     string
 }
 
 func newServeCmd(g *Globals) *cobra.Command {
@@ -74,6 +81,9 @@ kernel and state.`,
 	f.StringVar(&o.SyncSource, "sync-source", "", "the repository the periodic sync reads (default: the configured source)")
 	f.IntVar(&o.Approvals, "require-approvals", 1, "different reviewers who must approve a patch revision (2: the two-person rule)")
 	f.IntVar(&o.HaltAfter, "halt-after", 1, "machines of a ring reporting a livepatch failing that halt its promotion")
+	f.StringArrayVar(&o.Webhooks, "webhook", nil, "POST events to this URL (repeatable): refused patches, build and vetting failures, reviews waiting, ring halts, CVEs newly affecting a kernel")
+	f.StringVar(&o.WebhookSecret, "webhook-secret-file", "", "the HMAC-SHA256 key the webhook bodies are signed with (X-TuxTape-Signature)")
+	f.StringVar(&o.WebhookTier, "webhook-tier", "high", "tell of CVEs newly affecting a kernel at this priority tier or above")
 	f.StringVar(&o.ReplicaID, "replica-id", "", "this replica's name in the sync lease and the event stream (default HOST:PID)")
 	o.Priority.add(f)
 	return cmd
@@ -134,6 +144,10 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 		return usagef("--require-approvals %d: want 1 to 10", o.Approvals)
 	}
 	g.svc.RequireApprovals(o.Approvals)
+	endpoints, err := webhookEndpoints(o)
+	if err != nil {
+		return err
+	}
 	if o.HaltAfter < 1 {
 		return usagef("--halt-after %d: want 1 or more", o.HaltAfter)
 	}
@@ -165,13 +179,24 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 		mode = "mutual TLS"
 	}
 	fmt.Fprintf(g.Stderr, "serving on %s (%s)\n", l.Addr(), mode)
+	holder := o.ReplicaID
+	if holder == "" {
+		host, _ := os.Hostname()
+		holder = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	hooksDone := make(chan struct{})
+	if len(o.Webhooks) > 0 {
+		go func() {
+			defer close(hooksDone)
+			if err := g.svc.RunWebhooks(ctx, service.WebhookOptions{Endpoints: endpoints, Tier: o.WebhookTier, Priority: pi, Holder: holder}); err != nil {
+				log.Error("webhooks stopped", "err", err)
+			}
+		}()
+	} else {
+		close(hooksDone)
+	}
 	loopDone := make(chan struct{})
 	if o.SyncInterval > 0 {
-		holder := o.ReplicaID
-		if holder == "" {
-			host, _ := os.Hostname()
-			holder = fmt.Sprintf("%s:%d", host, os.Getpid())
-		}
 		fmt.Fprintf(g.Stderr, "syncing every %v as %s\n", o.SyncInterval, holder)
 		go func() {
 			defer close(loopDone)
@@ -184,9 +209,43 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 	}
 	err = api.Serve(ctx, s, l, o.Drain)
 	<-loopDone
+	<-hooksDone
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	fmt.Fprintln(g.Stderr, "stopped")
 	return nil
+}
+
+// webhookEndpoints are the --webhook receivers, with the secret.
+func webhookEndpoints(o ServeOptions) ([]notify.Endpoint, error) {
+	if len(o.Webhooks) == 0 {
+		if o.WebhookSecret != "" {
+			return nil, usagef("--webhook-secret-file needs --webhook URL")
+		}
+		return nil, nil
+	}
+	if o.WebhookSecret == "" {
+		return nil, usagef("--webhook needs --webhook-secret-file: receivers check the signature")
+	}
+	if _, ok := priority.ParseTier(o.WebhookTier); !ok {
+		return nil, usagef("--webhook-tier %q: want critical, high, medium or low", o.WebhookTier)
+	}
+	secret, err := service.ReadRegularFile("--webhook-secret-file", o.WebhookSecret, 4096)
+	if err != nil {
+		return nil, err
+	}
+	secret = bytes.TrimSpace(secret)
+	if len(secret) < 16 {
+		return nil, usagef("--webhook-secret-file %s: the secret is %d bytes; use at least 16 (e.g. openssl rand -hex 32)", o.WebhookSecret, len(secret))
+	}
+	var eps []notify.Endpoint
+	for _, raw := range o.Webhooks {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, usagef("--webhook %q: want an http(s) URL", raw)
+		}
+		eps = append(eps, notify.Endpoint{URL: raw, Secret: secret})
+	}
+	return eps, nil
 }

@@ -85,7 +85,12 @@ func TestPatchWorkflow(t *testing.T) {
 		}
 		secret[who] = tok.Secret
 	}
-	addr, _ := local.serve(t, "--insecure", "--require-approvals", "2")
+	// A real webhook receiver hears what needs people.
+	hookSecret := []byte("a-webhook-secret-of-32-bytes-abc")
+	hookFile := filepath.Join(data, "hook.secret")
+	os.WriteFile(hookFile, hookSecret, 0o600)
+	rec := newReceiver(t, hookSecret)
+	addr, _ := local.serve(t, "--insecure", "--require-approvals", "2", "--webhook", rec.url, "--webhook-secret-file", hookFile)
 	as := func(who string) proc {
 		return proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_DB=", "TUXTAPE_SERVER=" + addr, "TUXTAPE_TOKEN=" + secret[who]},
 			pre: []string{"--insecure"}}
@@ -243,6 +248,23 @@ func TestPatchWorkflow(t *testing.T) {
 	}
 	if ev := as("r1").must(t, "events", "--kind", "patch."); !strings.Contains(ev, "needs a hand-written livepatch") || !strings.Contains(ev, "patch.vetted") {
 		t.Errorf("events:\n%s", ev)
+	}
+	for _, e := range rec.wait(t, time.Minute, "review_waiting", "patch_refused", "ring_halted") {
+		p := e["payload"].(map[string]any)
+		switch e["kind"] {
+		case "patch_refused":
+			if p["cve"] != "CVE-2024-42133" || p["action"] != "needs a hand-written livepatch" || p["refusal_code"] == "" {
+				t.Errorf("patch_refused notice: %v", p)
+			}
+		case "review_waiting":
+			if p["cve"] != "CVE-2026-64317" || p["kernel"] != "cloud" {
+				t.Errorf("review_waiting notice: %v", p)
+			}
+		case "ring_halted":
+			if p["ring"] != "early" {
+				t.Errorf("ring_halted notice: %v", p)
+			}
+		}
 	}
 }
 

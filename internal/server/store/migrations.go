@@ -222,4 +222,24 @@ var migrations = []string{
 	);`,
 	// 9: a patch's health across the fleet is read by its name.
 	`CREATE INDEX machine_events_patch ON machine_events (patch, kind);`,
+	// 10: the webhook dispatcher: where it is in the event stream, its
+	// deliveries, and the CVEs it has told about per kernel.
+	`CREATE TABLE cursors (
+		name TEXT PRIMARY KEY,
+		seq  BIGINT NOT NULL
+	);
+	CREATE TABLE webhook_deliveries (
+		id         TEXT PRIMARY KEY,
+		event_id   TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		url        TEXT NOT NULL,
+		state      TEXT NOT NULL,
+		attempts   TEXT NOT NULL,
+		updated_ns BIGINT NOT NULL
+	);
+	CREATE TABLE notified_cves (
+		kernel TEXT NOT NULL,
+		cve    TEXT NOT NULL,
+		PRIMARY KEY (kernel, cve)
+	);`,
 }

@@ -157,6 +157,17 @@ type Store interface {
 	SetPatchSet(ctx context.Context, kernel string, version int, job string, state patch.SetState, sha, errMsg string) error
 	// PatchSets lists patch sets (of a kernel, or all) by kernel and version.
 	PatchSets(ctx context.Context, kernel string) ([]patch.Set, error)
+	// Cursor is where a follower of the event stream stopped (false: it
+	// never ran); SetCursor moves it.
+	Cursor(ctx context.Context, name string) (int64, bool, error)
+	SetCursor(ctx context.Context, name string, seq int64) error
+	// PutDelivery records a webhook delivery (upserted on its ID);
+	// Deliveries lists them, newest first.
+	PutDelivery(ctx context.Context, d Delivery) error
+	Deliveries(ctx context.Context, limit int) ([]Delivery, error)
+	// Notified records the CVEs told about for a kernel and returns the
+	// new ones, and whether the kernel had records before.
+	Notified(ctx context.Context, kernel string, cves []string) (fresh []string, seeded bool, err error)
 	// Backend names the database kind ("sqlite" or "postgres").
 	Backend() string
 	Close() error
