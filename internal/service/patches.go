@@ -27,7 +27,10 @@ type CreatePatchOptions struct {
 	CVE, Kernel string
 	Diff        []byte
 	Source      string // where the diff came from, for people
-	By          Actor
+	// FixesFrom, when Diff is empty, is the fix source to fetch the raw
+	// fix from (see FetchFix).
+	FixesFrom string
+	By        Actor
 }
 
 // PatchDetail is a patch with its revisions and reviews, and what its
@@ -76,6 +79,13 @@ func (s *Service) CreatePatch(ctx context.Context, o CreatePatchOptions) (PatchD
 	}
 	if k.Debian == nil {
 		return PatchDetail{}, invalidf("kernel %s is not a Debian kernel: builders make livepatches for Debian kernels", k.Name)
+	}
+	if len(o.Diff) == 0 && o.FixesFrom != "" {
+		fix, err := s.FetchFix(ctx, o.CVE, k, o.FixesFrom)
+		if err != nil {
+			return PatchDetail{}, err
+		}
+		o.Diff, o.Source = fix.Diff, fixSourceLine(o.FixesFrom, fix)
 	}
 	r, err := newRevision(o.Diff, o.Source, o.By)
 	if err != nil {

@@ -20,12 +20,12 @@ type patchHandlers struct {
 }
 
 func (h *patchHandlers) CreatePatch(ctx context.Context, r *pb.CreatePatchRequest) (*pb.PatchDetail, error) {
-	for _, f := range []struct{ name, v string }{{"cve", r.Cve}, {"kernel", r.Kernel}, {"source", r.Source}} {
-		if err := field(f.name, f.v, f.name != "source"); err != nil {
+	for _, f := range []struct{ name, v string }{{"cve", r.Cve}, {"kernel", r.Kernel}, {"source", r.Source}, {"fixes_from", r.FixesFrom}} {
+		if err := field(f.name, f.v, f.name == "cve" || f.name == "kernel"); err != nil {
 			return nil, err
 		}
 	}
-	d, err := h.svc.CreatePatch(ctx, service.CreatePatchOptions{CVE: r.Cve, Kernel: r.Kernel, Diff: r.Diff, Source: r.Source, By: actor(ctx)})
+	d, err := h.svc.CreatePatch(ctx, service.CreatePatchOptions{CVE: r.Cve, Kernel: r.Kernel, Diff: r.Diff, Source: r.Source, FixesFrom: r.FixesFrom, By: actor(ctx)})
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -174,7 +174,7 @@ func PatchSetFromProto(p *pb.PatchSet) patch.Set {
 
 // CreatePatch is service.CreatePatch on the server.
 func (r Remote) CreatePatch(ctx context.Context, o service.CreatePatchOptions) (service.PatchDetail, error) {
-	p, err := pb.NewPatchServiceClient(r.C.conn).CreatePatch(ctx, &pb.CreatePatchRequest{Cve: o.CVE, Kernel: o.Kernel, Diff: o.Diff, Source: o.Source})
+	p, err := pb.NewPatchServiceClient(r.C.conn).CreatePatch(ctx, &pb.CreatePatchRequest{Cve: o.CVE, Kernel: o.Kernel, Diff: o.Diff, Source: o.Source, FixesFrom: o.FixesFrom})
 	if err != nil {
 		return service.PatchDetail{}, err
 	}

@@ -34,10 +34,10 @@ var localActor = service.Actor{ID: service.LocalActor}
 
 // workflowCmds are the deployable-patch subcommands of `tuxtape patch`.
 func workflowCmds(g *Globals) []*cobra.Command {
-	var cve, kernel, fix string
+	var cve, kernel, fix, fixesFrom string
 	var createJSON bool
 	create := &cobra.Command{
-		Use:   "create --cve CVE --kernel NAME --fix FILE.diff [--json]",
+		Use:   "create --cve CVE --kernel NAME --fix FILE.diff | --fixes-from SOURCE [--json]",
 		Short: "Make a deployable patch of a fix; a builder builds and vets it",
 		Long: `create records the fix (a unified diff, e.g. the stable commit's git format-patch)
 as revision 1 of a deployable patch for the CVE on the kernel, scores its risk
@@ -45,17 +45,30 @@ as revision 1 of a deployable patch for the CVE on the kernel, scores its risk
 init/exit code), and queues a build-and-vet job: a builder (tuxtape builder)
 builds the livepatch and runs it through its life in a VM of the kernel. The
 patch then waits for review (tuxtape patch review), or says why the generator
-refused it: such a CVE needs a hand-written livepatch.`,
+refused it: such a CVE needs a hand-written livepatch.
+
+--fixes-from fetches the raw fix instead (on the server, with --server):
+  git:REPOSITORY                     a kernel git repository with the stable tags:
+                                     the .dyad's fix commit for the kernel's branch,
+                                     else mainline's (marked: review carefully)
+  debian:linux-source-6.1=6.1.187-1  a later Debian source package of the branch:
+                                     the change to the CVE's program files since
+                                     the kernel's own source
+The revision records where the fix came from.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cve == "" || kernel == "" || fix == "" {
-				return usagef("patch create needs --cve, --kernel and --fix")
+			if cve == "" || kernel == "" || (fix == "") == (fixesFrom == "") {
+				return usagef("patch create needs --cve, --kernel and one of --fix and --fixes-from")
 			}
-			diff, err := service.ReadRegularFile("--fix", fix, service.MaxPatchDiff)
-			if err != nil {
-				return err
+			o := service.CreatePatchOptions{CVE: strings.ToUpper(cve), Kernel: kernel, FixesFrom: fixesFrom, By: localActor}
+			if fix != "" {
+				diff, err := service.ReadRegularFile("--fix", fix, service.MaxPatchDiff)
+				if err != nil {
+					return err
+				}
+				o.Diff, o.Source = diff, filepath.Base(fix)
 			}
-			d, err := g.q.CreatePatch(cmd.Context(), service.CreatePatchOptions{CVE: strings.ToUpper(cve), Kernel: kernel, Diff: diff, Source: filepath.Base(fix), By: localActor})
+			d, err := g.q.CreatePatch(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -70,6 +83,7 @@ refused it: such a CVE needs a hand-written livepatch.`,
 	f.StringVar(&cve, "cve", "", "the CVE the fix is for")
 	f.StringVar(&kernel, "kernel", "", "the kernel (see tuxtape kernel list)")
 	f.StringVar(&fix, "fix", "", "the fix: a unified diff")
+	f.StringVar(&fixesFrom, "fixes-from", "", "fetch the fix from this fix source: git:REPO or debian:PACKAGE=VERSION")
 	f.BoolVar(&createJSON, "json", false, "print JSON")
 
 	var listKernel, listCVE, listState string

@@ -249,6 +249,26 @@ func TestPatchWorkflow(t *testing.T) {
 	if ev := as("r1").must(t, "events", "--kind", "patch."); !strings.Contains(ev, "needs a hand-written livepatch") || !strings.Contains(ev, "patch.vetted") {
 		t.Errorf("events:\n%s", ev)
 	}
+	// A raw fix the server fetches itself, from a later Debian source
+	// package of the branch: the corpus's fixes were made the same way.
+	var raw struct {
+		ID        string
+		Revisions []struct {
+			Source string
+			Diff   []byte
+		}
+	}
+	json.Unmarshal([]byte(as("r1").must(t, "patch", "create", "--cve", "CVE-2026-43216", "--kernel", "cloud",
+		"--fixes-from", "debian:linux-source-6.1=6.1.187-1", "--json")), &raw)
+	want, _ := os.ReadFile(filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches", "CVE-2026-43216.patch"))
+	if len(raw.Revisions) != 1 || !strings.Contains(raw.Revisions[0].Source, "debian:linux-source-6.1=6.1.187-1") || string(raw.Revisions[0].Diff) != string(want) {
+		t.Errorf("a raw fix from debian:linux-source-6.1=6.1.187-1: %d revisions, source %q, %d bytes of diff (the corpus has %d)",
+			len(raw.Revisions), raw.Revisions[0].Source, len(raw.Revisions[0].Diff), len(want))
+	}
+	if code, _, errs := as("r1").run(t, "patch", "create", "--cve", "CVE-2026-43216", "--kernel", "cloud", "--fixes-from", "svn:x"); code != 2 || !strings.Contains(errs, "git:REPOSITORY") {
+		t.Errorf("a fix source of no kind: exit %d, %q", code, errs)
+	}
+
 	for _, e := range rec.wait(t, time.Minute, "review_waiting", "patch_refused", "ring_halted") {
 		p := e["payload"].(map[string]any)
 		switch e["kind"] {

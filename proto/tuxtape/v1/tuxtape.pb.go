@@ -5579,11 +5579,15 @@ func (x *PatchDetail) GetRequiredApprovals() int32 {
 }
 
 type CreatePatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Cve           string                 `protobuf:"bytes,1,opt,name=cve,proto3" json:"cve,omitempty"`
-	Kernel        string                 `protobuf:"bytes,2,opt,name=kernel,proto3" json:"kernel,omitempty"`
-	Diff          []byte                 `protobuf:"bytes,3,opt,name=diff,proto3" json:"diff,omitempty"`
-	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Cve    string                 `protobuf:"bytes,1,opt,name=cve,proto3" json:"cve,omitempty"`
+	Kernel string                 `protobuf:"bytes,2,opt,name=kernel,proto3" json:"kernel,omitempty"`
+	Diff   []byte                 `protobuf:"bytes,3,opt,name=diff,proto3" json:"diff,omitempty"`
+	Source string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// With no diff: the server fetches the raw fix from this fix source
+	// (git:REPOSITORY on the server's machine, or
+	// debian:linux-source-X.Y=VERSION).
+	FixesFrom     string `protobuf:"bytes,5,opt,name=fixes_from,json=fixesFrom,proto3" json:"fixes_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5642,6 +5646,13 @@ func (x *CreatePatchRequest) GetDiff() []byte {
 func (x *CreatePatchRequest) GetSource() string {
 	if x != nil {
 		return x.Source
+	}
+	return ""
+}
+
+func (x *CreatePatchRequest) GetFixesFrom() string {
+	if x != nil {
+		return x.FixesFrom
 	}
 	return ""
 }
@@ -6603,12 +6614,14 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\trevisions\x18\x02 \x03(\v2\x19.tuxtape.v1.PatchRevisionR\trevisions\x121\n" +
 	"\areviews\x18\x03 \x03(\v2\x17.tuxtape.v1.PatchReviewR\areviews\x12\x1c\n" +
 	"\tapprovals\x18\x04 \x03(\tR\tapprovals\x12-\n" +
-	"\x12required_approvals\x18\x05 \x01(\x05R\x11requiredApprovals\"j\n" +
+	"\x12required_approvals\x18\x05 \x01(\x05R\x11requiredApprovals\"\x89\x01\n" +
 	"\x12CreatePatchRequest\x12\x10\n" +
 	"\x03cve\x18\x01 \x01(\tR\x03cve\x12\x16\n" +
 	"\x06kernel\x18\x02 \x01(\tR\x06kernel\x12\x12\n" +
 	"\x04diff\x18\x03 \x01(\fR\x04diff\x12\x16\n" +
-	"\x06source\x18\x04 \x01(\tR\x06source\"P\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12\x1d\n" +
+	"\n" +
+	"fixes_from\x18\x05 \x01(\tR\tfixesFrom\"P\n" +
 	"\x12RevisePatchRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04diff\x18\x02 \x01(\fR\x04diff\x12\x16\n" +
