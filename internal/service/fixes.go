@@ -78,4 +78,3 @@ func fixSourceLine(from string, f *fixsource.Fix) string {
 	}
 	return line
 }
-
