@@ -56,6 +56,10 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzCheckPatchPaths -fuzztime=60s ./internal/build/ktree/
 	$(GO) test -run=^$$ -fuzz=FuzzOpen -fuzztime=60s ./internal/build/elfobj/
 	$(GO) test -run=^$$ -fuzz=FuzzSafe -fuzztime=60s ./internal/frontend/termtext/
+	$(GO) test -run=^$$ -fuzz=FuzzParseMeta -fuzztime=60s ./internal/archive/feed/
+	$(GO) test -run=^$$ -fuzz=FuzzReadModinfo -fuzztime=60s ./internal/archive/repo/
+	$(GO) test -run=^$$ -fuzz=FuzzParseDiff -fuzztime=60s ./internal/analysis/risk/
+	$(GO) test -run=^$$ -fuzz=FuzzParseCompilerErrors -fuzztime=60s ./internal/build/fixsource/
 
 # proto regenerates the committed gRPC code from proto/ (needs Debian's
 # protobuf-compiler and libprotobuf-dev for protoc and its well-known types).

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/job"
+	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/patch"
 	"github.com/tuxtape/tuxtape/internal/model/refusal"
 	"github.com/tuxtape/tuxtape/internal/server/notify"
@@ -17,11 +18,8 @@ import (
 )
 
 // webhookLease lets one replica at a time send the webhooks, from the
-// cursor the last one left in the database.
-const (
-	webhookLease  = "webhooks"
-	webhookCursor = "webhooks"
-)
+// cursor (of the same name) the last one left in the database.
+const webhookLease = "webhooks"
 
 // WebhookOptions shape the webhook dispatcher.
 type WebhookOptions struct {
@@ -72,28 +70,53 @@ func (s *Service) RunWebhooks(ctx context.Context, o WebhookOptions) error {
 	if o.Notifier == nil {
 		o.Notifier = notify.New(notify.Options{Log: deliveryLog{st}, Logger: s.log})
 	}
-	log := s.log.With("component", "webhooks", "holder", o.Holder)
+	return s.followUnderLease(ctx, st, leasedFollow{name: webhookLease, holder: o.Holder, poll: o.Poll,
+		log: s.log.With("component", "webhooks", "holder", o.Holder)}, func(ctx context.Context, e event.Event) error {
+		for _, ev := range s.notices(ctx, st, o, e) {
+			if err := o.Notifier.Dispatch(ctx, o.Endpoints, ev); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err() // stopped: this event is sent again next time
+				}
+				s.log.Warn("webhook not delivered", "kind", ev.Kind, "err", err)
+			}
+		}
+		return nil
+	})
+}
+
+// leasedFollow names a follower of the event stream that runs on one
+// replica at a time.
+type leasedFollow struct {
+	name   string // its lease and its cursor
+	holder string
+	poll   time.Duration
+	log    *slog.Logger
+}
+
+// followUnderLease runs fn on each event of the stream, in order, on the
+// replica that holds the follower's lease, from the cursor the last holder
+// left: each event is handled at least once, even across replicas and
+// restarts. It returns when ctx ends.
+func (s *Service) followUnderLease(ctx context.Context, st store.Store, f leasedFollow, fn func(context.Context, event.Event) error) error {
 	const ttl = time.Minute
 	for ctx.Err() == nil {
 		now := time.Now()
-		ok, err := st.AcquireLease(ctx, webhookLease, o.Holder, now, now.Add(ttl))
+		ok, err := st.AcquireLease(ctx, f.name, f.holder, now, now.Add(ttl))
 		if err != nil && ctx.Err() == nil {
-			log.Warn("take the webhook lease", "err", err)
+			f.log.Warn("take the lease", "err", err)
 		}
 		if ok {
-			s.dispatch(ctx, st, o, ttl, log)
+			s.followLeased(ctx, st, f, ttl, fn)
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(o.Poll):
+		case <-time.After(f.poll):
 		}
 	}
 	return nil
 }
 
-// dispatch follows the stream under the lease, renewing it, until the
-// lease is lost or ctx ends.
-func (s *Service) dispatch(ctx context.Context, st store.Store, o WebhookOptions, ttl time.Duration, log *slog.Logger) {
+func (s *Service) followLeased(ctx context.Context, st store.Store, f leasedFollow, ttl time.Duration, fn func(context.Context, event.Event) error) {
 	dctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -106,36 +129,31 @@ func (s *Service) dispatch(ctx context.Context, st store.Store, o WebhookOptions
 			case <-t.C:
 			}
 			now := time.Now()
-			if ok, err := st.AcquireLease(dctx, webhookLease, o.Holder, now, now.Add(ttl)); err != nil || !ok {
+			if ok, err := st.AcquireLease(dctx, f.name, f.holder, now, now.Add(ttl)); err != nil || !ok {
 				cancel()
 				return
 			}
 		}
 	}()
-	after, ran, err := st.Cursor(dctx, webhookCursor)
+	after, ran, err := st.Cursor(dctx, f.name)
 	if err != nil {
-		log.Warn("read the webhook cursor", "err", err)
+		f.log.Warn("read the cursor", "err", err)
 		return
 	}
 	if !ran {
-		after = -1 // the first dispatcher starts with what comes next
+		after = -1 // the first follower starts with what comes next
 	}
-	err = s.Watch(dctx, WatchOptions{After: after, Follow: true, Poll: o.Poll}, func(e event.Event) error {
-		for _, ev := range s.notices(dctx, st, o, e) {
-			if err := o.Notifier.Dispatch(dctx, o.Endpoints, ev); err != nil {
-				if dctx.Err() != nil {
-					return dctx.Err() // stopped: this event is sent again next time
-				}
-				log.Warn("webhook not delivered", "kind", ev.Kind, "err", err)
-			}
+	err = s.Watch(dctx, WatchOptions{After: after, Follow: true, Poll: f.poll}, func(e event.Event) error {
+		if err := fn(dctx, e); err != nil {
+			return err
 		}
-		return st.SetCursor(context.WithoutCancel(dctx), webhookCursor, e.Seq)
+		return st.SetCursor(context.WithoutCancel(dctx), f.name, e.Seq)
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
-		log.Warn("webhook dispatcher stopped", "err", err)
+		f.log.Warn("stopped", "err", err)
 	}
 	if ctx.Err() != nil {
-		st.ReleaseLease(context.WithoutCancel(ctx), webhookLease, o.Holder, time.Time{})
+		st.ReleaseLease(context.WithoutCancel(ctx), f.name, f.holder, time.Time{})
 	}
 }
 
@@ -187,26 +205,44 @@ func (s *Service) patchNotice(ctx context.Context, st store.Store, e event.Event
 }
 
 // newlyAffecting are the CVEs affecting a kernel at or above tier that no
-// notice told about yet. A kernel's first look only records what affects
-// it, so that turning webhooks on does not send the whole backlog.
+// notice told about yet.
 func (s *Service) newlyAffecting(ctx context.Context, st store.Store, tier string, pi PriorityInputs) []notify.Event {
+	var out []notify.Event
+	for _, a := range s.freshAffecting(ctx, st, "", tier, pi) {
+		out = append(out, notify.NewEvent(notify.KindCVEAffectsKernel, notify.CVEAffectsKernel{CVE: a.CVE.ID, Kernel: a.Kernel.Name,
+			Tier: a.CVE.Priority.Tier, Score: int(a.CVE.Priority.Score)}))
+	}
+	return out
+}
+
+// affecting is a CVE that affects a kernel.
+type affecting struct {
+	Kernel *kernel.Kernel
+	CVE    *CVE
+}
+
+// freshAffecting are the CVEs affecting each kernel at or above tier that
+// were not recorded under key before, highest priority first; it records
+// them. A kernel's first look only records what affects it, so that
+// turning a follower on does not act on the whole backlog.
+func (s *Service) freshAffecting(ctx context.Context, st store.Store, key, tier string, pi PriorityInputs) []affecting {
 	ks, err := st.Kernels(ctx)
 	if err != nil {
 		return nil
 	}
-	var out []notify.Event
+	var out []affecting
 	for _, k := range ks {
 		q := CVEQuery{Kernel: k.Name, Affected: true, Tier: tier, Sort: "priority", Priority: pi}
 		list, err := s.ListCVEs(ctx, q)
 		if err != nil && ctx.Err() == nil {
 			// No build profile to be had (its source cannot be fetched
 			// now): the verdicts by version still say what to look at.
-			s.log.Warn("webhooks: no build profile, judging by version only", "kernel", k.Name, "err", err)
+			s.log.Warn("no build profile, judging by version only", "kernel", k.Name, "err", err)
 			q.Profile = ProfileNone
 			list, err = s.ListCVEs(ctx, q)
 		}
 		if err != nil {
-			s.log.Warn("webhooks: CVEs affecting a kernel", "kernel", k.Name, "err", err)
+			s.log.Warn("CVEs affecting a kernel", "kernel", k.Name, "err", err)
 			continue
 		}
 		ids := make([]string, len(list.CVEs))
@@ -215,13 +251,12 @@ func (s *Service) newlyAffecting(ctx context.Context, st store.Store, tier strin
 			ids[i] = list.CVEs[i].ID
 			byID[ids[i]] = &list.CVEs[i]
 		}
-		fresh, seeded, err := st.Notified(ctx, k.Name, ids)
+		fresh, seeded, err := st.Notified(ctx, key+k.Name, ids)
 		if err != nil || !seeded {
 			continue
 		}
 		for _, id := range fresh {
-			c := byID[id]
-			out = append(out, notify.NewEvent(notify.KindCVEAffectsKernel, notify.CVEAffectsKernel{CVE: id, Kernel: k.Name, Tier: c.Priority.Tier, Score: int(c.Priority.Score)}))
+			out = append(out, affecting{Kernel: k, CVE: byID[id]})
 		}
 	}
 	return out

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,9 @@ type ServeOptions struct {
 	Webhooks        []string
 	WebhookSecret   string
 	WebhookTier     string
+	AutoPatchTier   string
+	AutoFixesFrom   []string
+	AutoPatchLimit  int
 }
 
 func newServeCmd(g *Globals) *cobra.Command {
@@ -84,6 +88,9 @@ kernel and state.`,
 	f.StringArrayVar(&o.Webhooks, "webhook", nil, "POST events to this URL (repeatable): refused patches, build and vetting failures, reviews waiting, ring halts, CVEs newly affecting a kernel")
 	f.StringVar(&o.WebhookSecret, "webhook-secret-file", "", "the HMAC-SHA256 key the webhook bodies are signed with (X-TuxTape-Signature)")
 	f.StringVar(&o.WebhookTier, "webhook-tier", "high", "tell of CVEs newly affecting a kernel at this priority tier or above")
+	f.StringVar(&o.AutoPatchTier, "auto-patch-tier", "", "after each sync, make a deployable patch for every CVE newly affecting a kernel at this tier or above")
+	f.StringArrayVar(&o.AutoFixesFrom, "auto-patch-fixes-from", nil, "where automatic patches take their raw fixes: debian:PACKAGE=VERSION (for kernels of that source package) or git:REPO (repeatable)")
+	f.IntVar(&o.AutoPatchLimit, "auto-patch-limit", 10, "at most this many automatic patches a sync (highest priority first)")
 	f.StringVar(&o.ReplicaID, "replica-id", "", "this replica's name in the sync lease and the event stream (default HOST:PID)")
 	o.Priority.add(f)
 	return cmd
@@ -144,6 +151,19 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 		return usagef("--require-approvals %d: want 1 to 10", o.Approvals)
 	}
 	g.svc.RequireApprovals(o.Approvals)
+	if o.AutoPatchTier != "" {
+		if _, ok := priority.ParseTier(o.AutoPatchTier); !ok {
+			return usagef("--auto-patch-tier %q: want critical, high, medium or low", o.AutoPatchTier)
+		}
+		if len(o.AutoFixesFrom) == 0 {
+			return usagef("--auto-patch-tier needs --auto-patch-fixes-from: where the raw fixes come from")
+		}
+		for _, spec := range o.AutoFixesFrom {
+			if !strings.HasPrefix(spec, "debian:") && !strings.HasPrefix(spec, "git:") {
+				return usagef("--auto-patch-fixes-from %q: want debian:PACKAGE=VERSION or git:REPOSITORY", spec)
+			}
+		}
+	}
 	endpoints, err := webhookEndpoints(o)
 	if err != nil {
 		return err
@@ -184,6 +204,18 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 		host, _ := os.Hostname()
 		holder = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
+	autoDone := make(chan struct{})
+	if o.AutoPatchTier != "" {
+		go func() {
+			defer close(autoDone)
+			if err := g.svc.RunAutoPatch(ctx, service.AutoPatchOptions{Tier: o.AutoPatchTier, FixesFrom: o.AutoFixesFrom, Limit: o.AutoPatchLimit,
+				Priority: pi, Holder: holder}); err != nil {
+				log.Error("automatic patching stopped", "err", err)
+			}
+		}()
+	} else {
+		close(autoDone)
+	}
 	hooksDone := make(chan struct{})
 	if len(o.Webhooks) > 0 {
 		go func() {
@@ -210,6 +242,7 @@ func runServe(ctx context.Context, g *Globals, o ServeOptions) error {
 	err = api.Serve(ctx, s, l, o.Drain)
 	<-loopDone
 	<-hooksDone
+	<-autoDone
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
