@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"time"
 
@@ -224,4 +225,26 @@ func (h *handlers) ListAudit(ctx context.Context, r *pb.ListAuditRequest) (*pb.L
 		out.Entries = append(out.Entries, AuditToProto(e))
 	}
 	return out, nil
+}
+
+func (h *handlers) GetProfile(ctx context.Context, r *pb.GetProfileRequest) (*pb.BuildProfile, error) {
+	if err := field("name", r.Name, true); err != nil {
+		return nil, err
+	}
+	choice := service.ProfileChoice(r.Profile)
+	if choice == service.ProfileNone {
+		return nil, status.Error(codes.InvalidArgument, "profile none has no profile to show: want real, static or empty (the best there is)")
+	}
+	if err := choice.Valid(); err != nil {
+		return nil, grpcError(err)
+	}
+	p, err := h.svc.Profile(ctx, r.Name, service.ProfileOptions{Choice: choice, Refresh: r.Refresh})
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &pb.BuildProfile{ProfileJson: data}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/model/authz"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
+	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/service"
 	pb "github.com/tuxtape/tuxtape/proto/tuxtape/v1"
 )
@@ -216,4 +217,17 @@ func (r Remote) Machine(ctx context.Context, id string, events int) (service.Mac
 		d.Events = []fleet.Event{}
 	}
 	return d, nil
+}
+
+// Profile is service.Profile on the server.
+func (r Remote) Profile(ctx context.Context, name string, o service.ProfileOptions) (*profile.Profile, error) {
+	p, err := r.C.Kernel.GetProfile(ctx, &pb.GetProfileRequest{Name: name, Profile: string(o.Choice), Refresh: o.Refresh})
+	if err != nil {
+		return nil, err
+	}
+	var out profile.Profile
+	if err := json.Unmarshal(p.ProfileJson, &out); err != nil {
+		return nil, fmt.Errorf("the server's profile of %s: %w", name, err)
+	}
+	return &out, nil
 }

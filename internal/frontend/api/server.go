@@ -133,6 +133,7 @@ var roles = map[string][]authz.Role{
 	pb.KernelService_GetKernel_FullMethodName:    {authz.Admin, authz.Reviewer, authz.Builder},
 	pb.KernelService_RemoveKernel_FullMethodName: {authz.Admin},
 	pb.KernelService_AddKernel_FullMethodName:    {authz.Admin},
+	pb.KernelService_GetProfile_FullMethodName:   {authz.Admin, authz.Reviewer, authz.Builder},
 	pb.EventService_Watch_FullMethodName:         {authz.Admin, authz.Reviewer},
 	// A builder acts as its token: the handlers take its ID from there.
 	pb.BuilderService_RegisterBuilder_FullMethodName: {authz.Builder},

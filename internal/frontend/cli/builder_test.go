@@ -194,6 +194,9 @@ func TestBuilders(t *testing.T) {
 	if err := json.Unmarshal([]byte(local.must(t, "kernel", "profile", tiny, "--real", "--json")), &p); err != nil || p.Kind != "real" || len(p.Units) < 100 {
 		t.Errorf("the kernel's real profile after the job: %d units, %v", len(p.Units), err)
 	}
+	if got, want := as("reviewer").must(t, "kernel", "profile", tiny, "--real", "--json"), local.must(t, "kernel", "profile", tiny, "--real", "--json"); got != want {
+		t.Errorf("kernel profile through the server differs from local (%d vs %d bytes)", len(got), len(want))
+	}
 	if log := admin.must(t, adminArgs("job", "log", j1)...); !strings.Contains(log, "real build profile") {
 		t.Errorf("the job's log does not end with the profile:\n%s", log)
 	}

@@ -414,10 +414,7 @@ static one (computed and stored the first time).`,
 			case o.Static:
 				choice = service.ProfileStatic
 			}
-			if err := g.local("kernel profile"); err != nil {
-				return err
-			}
-			p, err := g.svc.Profile(cmd.Context(), args[0], service.ProfileOptions{Choice: choice, Refresh: o.Refresh})
+			p, err := g.q.Profile(cmd.Context(), args[0], service.ProfileOptions{Choice: choice, Refresh: o.Refresh})
 			if err != nil {
 				return err
 			}

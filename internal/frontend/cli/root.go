@@ -24,6 +24,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
+	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/server/cvesync"
 	"github.com/tuxtape/tuxtape/internal/server/store"
 	"github.com/tuxtape/tuxtape/internal/service"
@@ -81,6 +82,7 @@ type queries interface {
 	jobQueries
 	workflowQueries
 	FleetHealth(ctx context.Context, patch string) ([]service.RingHealth, error)
+	Profile(ctx context.Context, name string, o service.ProfileOptions) (*profile.Profile, error)
 }
 
 // local refuses a command that works only on the database itself when a

@@ -25,6 +25,112 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetProfileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Profile       string                 `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	Refresh       bool                   `protobuf:"varint,3,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProfileRequest) Reset() {
+	*x = GetProfileRequest{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProfileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProfileRequest) ProtoMessage() {}
+
+func (x *GetProfileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProfileRequest.ProtoReflect.Descriptor instead.
+func (*GetProfileRequest) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetProfileRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetProfileRequest) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *GetProfileRequest) GetRefresh() bool {
+	if x != nil {
+		return x.Refresh
+	}
+	return false
+}
+
+// BuildProfile is the profile's JSON, as tuxtape kernel profile --json
+// prints it (a distribution kernel's is a few MB).
+type BuildProfile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProfileJson   []byte                 `protobuf:"bytes,1,opt,name=profile_json,json=profileJson,proto3" json:"profile_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildProfile) Reset() {
+	*x = BuildProfile{}
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildProfile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildProfile) ProtoMessage() {}
+
+func (x *BuildProfile) ProtoReflect() protoreflect.Message {
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildProfile.ProtoReflect.Descriptor instead.
+func (*BuildProfile) Descriptor() ([]byte, []int) {
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BuildProfile) GetProfileJson() []byte {
+	if x != nil {
+		return x.ProfileJson
+	}
+	return nil
+}
+
 type GetPatchHealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Patch         string                 `protobuf:"bytes,1,opt,name=patch,proto3" json:"patch,omitempty"`
@@ -34,7 +140,7 @@ type GetPatchHealthRequest struct {
 
 func (x *GetPatchHealthRequest) Reset() {
 	*x = GetPatchHealthRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +152,7 @@ func (x *GetPatchHealthRequest) String() string {
 func (*GetPatchHealthRequest) ProtoMessage() {}
 
 func (x *GetPatchHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[0]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +165,7 @@ func (x *GetPatchHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatchHealthRequest.ProtoReflect.Descriptor instead.
 func (*GetPatchHealthRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{0}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetPatchHealthRequest) GetPatch() string {
@@ -81,7 +187,7 @@ type RingHealth struct {
 
 func (x *RingHealth) Reset() {
 	*x = RingHealth{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -93,7 +199,7 @@ func (x *RingHealth) String() string {
 func (*RingHealth) ProtoMessage() {}
 
 func (x *RingHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[1]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -106,7 +212,7 @@ func (x *RingHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingHealth.ProtoReflect.Descriptor instead.
 func (*RingHealth) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{1}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RingHealth) GetRing() string {
@@ -146,7 +252,7 @@ type PatchHealth struct {
 
 func (x *PatchHealth) Reset() {
 	*x = PatchHealth{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +264,7 @@ func (x *PatchHealth) String() string {
 func (*PatchHealth) ProtoMessage() {}
 
 func (x *PatchHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[2]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +277,7 @@ func (x *PatchHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchHealth.ProtoReflect.Descriptor instead.
 func (*PatchHealth) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{2}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PatchHealth) GetRings() []*RingHealth {
@@ -193,7 +299,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +311,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[3]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +324,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{3}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WatchRequest) GetAfterSeq() int64 {
@@ -256,7 +362,7 @@ type StreamEvent struct {
 
 func (x *StreamEvent) Reset() {
 	*x = StreamEvent{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +374,7 @@ func (x *StreamEvent) String() string {
 func (*StreamEvent) ProtoMessage() {}
 
 func (x *StreamEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[4]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +387,7 @@ func (x *StreamEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEvent.ProtoReflect.Descriptor instead.
 func (*StreamEvent) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{4}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StreamEvent) GetSeq() int64 {
@@ -352,7 +458,7 @@ type ListCVEsRequest struct {
 
 func (x *ListCVEsRequest) Reset() {
 	*x = ListCVEsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +470,7 @@ func (x *ListCVEsRequest) String() string {
 func (*ListCVEsRequest) ProtoMessage() {}
 
 func (x *ListCVEsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[5]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +483,7 @@ func (x *ListCVEsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCVEsRequest.ProtoReflect.Descriptor instead.
 func (*ListCVEsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{5}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListCVEsRequest) GetSince() *timestamppb.Timestamp {
@@ -484,7 +590,7 @@ type ListCVEsResponse struct {
 
 func (x *ListCVEsResponse) Reset() {
 	*x = ListCVEsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +602,7 @@ func (x *ListCVEsResponse) String() string {
 func (*ListCVEsResponse) ProtoMessage() {}
 
 func (x *ListCVEsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[6]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +615,7 @@ func (x *ListCVEsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCVEsResponse.ProtoReflect.Descriptor instead.
 func (*ListCVEsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{6}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListCVEsResponse) GetCves() []*CVE {
@@ -544,7 +650,7 @@ type GetCVERequest struct {
 
 func (x *GetCVERequest) Reset() {
 	*x = GetCVERequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -556,7 +662,7 @@ func (x *GetCVERequest) String() string {
 func (*GetCVERequest) ProtoMessage() {}
 
 func (x *GetCVERequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[7]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -569,7 +675,7 @@ func (x *GetCVERequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCVERequest.ProtoReflect.Descriptor instead.
 func (*GetCVERequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{7}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetCVERequest) GetId() string {
@@ -615,7 +721,7 @@ type CVE struct {
 
 func (x *CVE) Reset() {
 	*x = CVE{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +733,7 @@ func (x *CVE) String() string {
 func (*CVE) ProtoMessage() {}
 
 func (x *CVE) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[8]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +746,7 @@ func (x *CVE) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CVE.ProtoReflect.Descriptor instead.
 func (*CVE) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{8}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CVE) GetId() string {
@@ -753,7 +859,7 @@ type CVSS struct {
 
 func (x *CVSS) Reset() {
 	*x = CVSS{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +871,7 @@ func (x *CVSS) String() string {
 func (*CVSS) ProtoMessage() {}
 
 func (x *CVSS) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[9]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +884,7 @@ func (x *CVSS) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CVSS.ProtoReflect.Descriptor instead.
 func (*CVSS) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{9}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CVSS) GetVector() string {
@@ -822,7 +928,7 @@ type Branch struct {
 
 func (x *Branch) Reset() {
 	*x = Branch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +940,7 @@ func (x *Branch) String() string {
 func (*Branch) ProtoMessage() {}
 
 func (x *Branch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[10]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +953,7 @@ func (x *Branch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Branch.ProtoReflect.Descriptor instead.
 func (*Branch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{10}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Branch) GetBranch() string {
@@ -901,7 +1007,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1019,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[11]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1032,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{11}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Verdict) GetCve() string {
@@ -996,7 +1102,7 @@ type FileVerdict struct {
 
 func (x *FileVerdict) Reset() {
 	*x = FileVerdict{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1008,7 +1114,7 @@ func (x *FileVerdict) String() string {
 func (*FileVerdict) ProtoMessage() {}
 
 func (x *FileVerdict) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[12]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1021,7 +1127,7 @@ func (x *FileVerdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileVerdict.ProtoReflect.Descriptor instead.
 func (*FileVerdict) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{12}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FileVerdict) GetPath() string {
@@ -1056,7 +1162,7 @@ type Priority struct {
 
 func (x *Priority) Reset() {
 	*x = Priority{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1068,7 +1174,7 @@ func (x *Priority) String() string {
 func (*Priority) ProtoMessage() {}
 
 func (x *Priority) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[13]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1081,7 +1187,7 @@ func (x *Priority) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Priority.ProtoReflect.Descriptor instead.
 func (*Priority) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{13}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Priority) GetScore() float64 {
@@ -1117,7 +1223,7 @@ type VerdictSummary struct {
 
 func (x *VerdictSummary) Reset() {
 	*x = VerdictSummary{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1235,7 @@ func (x *VerdictSummary) String() string {
 func (*VerdictSummary) ProtoMessage() {}
 
 func (x *VerdictSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[14]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1248,7 @@ func (x *VerdictSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerdictSummary.ProtoReflect.Descriptor instead.
 func (*VerdictSummary) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{14}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerdictSummary) GetTotal() int32 {
@@ -1193,7 +1299,7 @@ type AddKernelRequest struct {
 
 func (x *AddKernelRequest) Reset() {
 	*x = AddKernelRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1205,7 +1311,7 @@ func (x *AddKernelRequest) String() string {
 func (*AddKernelRequest) ProtoMessage() {}
 
 func (x *AddKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[15]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1218,7 +1324,7 @@ func (x *AddKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddKernelRequest.ProtoReflect.Descriptor instead.
 func (*AddKernelRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{15}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AddKernelRequest) GetName() string {
@@ -1299,7 +1405,7 @@ type ListKernelsRequest struct {
 
 func (x *ListKernelsRequest) Reset() {
 	*x = ListKernelsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1417,7 @@ func (x *ListKernelsRequest) String() string {
 func (*ListKernelsRequest) ProtoMessage() {}
 
 func (x *ListKernelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[16]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1430,7 @@ func (x *ListKernelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKernelsRequest.ProtoReflect.Descriptor instead.
 func (*ListKernelsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{16}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{18}
 }
 
 type ListKernelsResponse struct {
@@ -1336,7 +1442,7 @@ type ListKernelsResponse struct {
 
 func (x *ListKernelsResponse) Reset() {
 	*x = ListKernelsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1454,7 @@ func (x *ListKernelsResponse) String() string {
 func (*ListKernelsResponse) ProtoMessage() {}
 
 func (x *ListKernelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[17]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1467,7 @@ func (x *ListKernelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKernelsResponse.ProtoReflect.Descriptor instead.
 func (*ListKernelsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{17}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListKernelsResponse) GetKernels() []*Kernel {
@@ -1380,7 +1486,7 @@ type GetKernelRequest struct {
 
 func (x *GetKernelRequest) Reset() {
 	*x = GetKernelRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1498,7 @@ func (x *GetKernelRequest) String() string {
 func (*GetKernelRequest) ProtoMessage() {}
 
 func (x *GetKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[18]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1511,7 @@ func (x *GetKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKernelRequest.ProtoReflect.Descriptor instead.
 func (*GetKernelRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{18}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetKernelRequest) GetName() string {
@@ -1424,7 +1530,7 @@ type RemoveKernelRequest struct {
 
 func (x *RemoveKernelRequest) Reset() {
 	*x = RemoveKernelRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1542,7 @@ func (x *RemoveKernelRequest) String() string {
 func (*RemoveKernelRequest) ProtoMessage() {}
 
 func (x *RemoveKernelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[19]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1555,7 @@ func (x *RemoveKernelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveKernelRequest.ProtoReflect.Descriptor instead.
 func (*RemoveKernelRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{19}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveKernelRequest) GetName() string {
@@ -1467,7 +1573,7 @@ type RemoveKernelResponse struct {
 
 func (x *RemoveKernelResponse) Reset() {
 	*x = RemoveKernelResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1585,7 @@ func (x *RemoveKernelResponse) String() string {
 func (*RemoveKernelResponse) ProtoMessage() {}
 
 func (x *RemoveKernelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[20]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1598,7 @@ func (x *RemoveKernelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveKernelResponse.ProtoReflect.Descriptor instead.
 func (*RemoveKernelResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{20}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{22}
 }
 
 type Kernel struct {
@@ -1516,7 +1622,7 @@ type Kernel struct {
 
 func (x *Kernel) Reset() {
 	*x = Kernel{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1634,7 @@ func (x *Kernel) String() string {
 func (*Kernel) ProtoMessage() {}
 
 func (x *Kernel) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[21]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1647,7 @@ func (x *Kernel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kernel.ProtoReflect.Descriptor instead.
 func (*Kernel) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{21}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Kernel) GetName() string {
@@ -1640,7 +1746,7 @@ type KernelSource struct {
 
 func (x *KernelSource) Reset() {
 	*x = KernelSource{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1758,7 @@ func (x *KernelSource) String() string {
 func (*KernelSource) ProtoMessage() {}
 
 func (x *KernelSource) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[22]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1771,7 @@ func (x *KernelSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KernelSource.ProtoReflect.Descriptor instead.
 func (*KernelSource) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{22}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *KernelSource) GetKind() string {
@@ -1706,7 +1812,7 @@ type Patch struct {
 
 func (x *Patch) Reset() {
 	*x = Patch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +1824,7 @@ func (x *Patch) String() string {
 func (*Patch) ProtoMessage() {}
 
 func (x *Patch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[23]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +1837,7 @@ func (x *Patch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Patch.ProtoReflect.Descriptor instead.
 func (*Patch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{23}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Patch) GetName() string {
@@ -1761,7 +1867,7 @@ type Debian struct {
 
 func (x *Debian) Reset() {
 	*x = Debian{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1879,7 @@ func (x *Debian) String() string {
 func (*Debian) ProtoMessage() {}
 
 func (x *Debian) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[24]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1892,7 @@ func (x *Debian) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Debian.ProtoReflect.Descriptor instead.
 func (*Debian) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{24}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Debian) GetVersion() string {
@@ -1835,7 +1941,7 @@ type GetVEXRequest struct {
 
 func (x *GetVEXRequest) Reset() {
 	*x = GetVEXRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +1953,7 @@ func (x *GetVEXRequest) String() string {
 func (*GetVEXRequest) ProtoMessage() {}
 
 func (x *GetVEXRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[25]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +1966,7 @@ func (x *GetVEXRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVEXRequest.ProtoReflect.Descriptor instead.
 func (*GetVEXRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{25}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetVEXRequest) GetKernel() string {
@@ -1895,7 +2001,7 @@ type VEXDocument struct {
 
 func (x *VEXDocument) Reset() {
 	*x = VEXDocument{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +2013,7 @@ func (x *VEXDocument) String() string {
 func (*VEXDocument) ProtoMessage() {}
 
 func (x *VEXDocument) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[26]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2026,7 @@ func (x *VEXDocument) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VEXDocument.ProtoReflect.Descriptor instead.
 func (*VEXDocument) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{26}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *VEXDocument) GetOpenvexJson() []byte {
@@ -1949,7 +2055,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1961,7 +2067,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[27]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1974,7 +2080,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{27}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateTokenRequest) GetRole() string {
@@ -2009,7 +2115,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2127,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[28]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2140,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{28}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateTokenResponse) GetToken() *Token {
@@ -2059,7 +2165,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2177,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[29]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2190,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{29}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{31}
 }
 
 type ListTokensResponse struct {
@@ -2096,7 +2202,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2214,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[30]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2227,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{30}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListTokensResponse) GetTokens() []*Token {
@@ -2140,7 +2246,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2152,7 +2258,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[31]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2165,7 +2271,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{31}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -2183,7 +2289,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2195,7 +2301,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[32]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2208,7 +2314,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{32}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{34}
 }
 
 type Token struct {
@@ -2225,7 +2331,7 @@ type Token struct {
 
 func (x *Token) Reset() {
 	*x = Token{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2237,7 +2343,7 @@ func (x *Token) String() string {
 func (*Token) ProtoMessage() {}
 
 func (x *Token) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[33]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2250,7 +2356,7 @@ func (x *Token) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Token.ProtoReflect.Descriptor instead.
 func (*Token) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{33}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Token) GetId() string {
@@ -2304,7 +2410,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2316,7 +2422,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[34]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2329,7 +2435,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{34}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListAuditRequest) GetLimit() int32 {
@@ -2348,7 +2454,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2360,7 +2466,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[35]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2373,7 +2479,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{35}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListAuditResponse) GetEntries() []*AuditEntry {
@@ -2397,7 +2503,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2409,7 +2515,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[36]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2422,7 +2528,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{36}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AuditEntry) GetAt() *timestamppb.Timestamp {
@@ -2486,7 +2592,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2498,7 +2604,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[37]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2511,7 +2617,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{37}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *HeartbeatRequest) GetMachineId() string {
@@ -2573,7 +2679,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2585,7 +2691,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[38]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2598,7 +2704,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{38}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HeartbeatResponse) GetAt() *timestamppb.Timestamp {
@@ -2620,7 +2726,7 @@ type Livepatch struct {
 
 func (x *Livepatch) Reset() {
 	*x = Livepatch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2632,7 +2738,7 @@ func (x *Livepatch) String() string {
 func (*Livepatch) ProtoMessage() {}
 
 func (x *Livepatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[39]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2645,7 +2751,7 @@ func (x *Livepatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Livepatch.ProtoReflect.Descriptor instead.
 func (*Livepatch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{39}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Livepatch) GetPatches() []*LoadedPatch {
@@ -2681,7 +2787,7 @@ type LoadedPatch struct {
 
 func (x *LoadedPatch) Reset() {
 	*x = LoadedPatch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +2799,7 @@ func (x *LoadedPatch) String() string {
 func (*LoadedPatch) ProtoMessage() {}
 
 func (x *LoadedPatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[40]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +2812,7 @@ func (x *LoadedPatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadedPatch.ProtoReflect.Descriptor instead.
 func (*LoadedPatch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{40}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *LoadedPatch) GetName() string {
@@ -2748,7 +2854,7 @@ type ReportRequest struct {
 
 func (x *ReportRequest) Reset() {
 	*x = ReportRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2866,7 @@ func (x *ReportRequest) String() string {
 func (*ReportRequest) ProtoMessage() {}
 
 func (x *ReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[41]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2879,7 @@ func (x *ReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
 func (*ReportRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{41}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ReportRequest) GetMachineId() string {
@@ -2799,7 +2905,7 @@ type ReportResponse struct {
 
 func (x *ReportResponse) Reset() {
 	*x = ReportResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +2917,7 @@ func (x *ReportResponse) String() string {
 func (*ReportResponse) ProtoMessage() {}
 
 func (x *ReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[42]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +2930,7 @@ func (x *ReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
 func (*ReportResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{42}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReportResponse) GetStored() int32 {
@@ -2852,7 +2958,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2864,7 +2970,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[43]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2877,7 +2983,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{43}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Event) GetKind() string {
@@ -2939,7 +3045,7 @@ type ListMachinesRequest struct {
 
 func (x *ListMachinesRequest) Reset() {
 	*x = ListMachinesRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3057,7 @@ func (x *ListMachinesRequest) String() string {
 func (*ListMachinesRequest) ProtoMessage() {}
 
 func (x *ListMachinesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[44]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3070,7 @@ func (x *ListMachinesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachinesRequest.ProtoReflect.Descriptor instead.
 func (*ListMachinesRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{44}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListMachinesRequest) GetKernel() string {
@@ -3006,7 +3112,7 @@ type ListMachinesResponse struct {
 
 func (x *ListMachinesResponse) Reset() {
 	*x = ListMachinesResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3018,7 +3124,7 @@ func (x *ListMachinesResponse) String() string {
 func (*ListMachinesResponse) ProtoMessage() {}
 
 func (x *ListMachinesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[45]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3031,7 +3137,7 @@ func (x *ListMachinesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMachinesResponse.ProtoReflect.Descriptor instead.
 func (*ListMachinesResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{45}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListMachinesResponse) GetMachines() []*Machine {
@@ -3059,7 +3165,7 @@ type GetMachineRequest struct {
 
 func (x *GetMachineRequest) Reset() {
 	*x = GetMachineRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3177,7 @@ func (x *GetMachineRequest) String() string {
 func (*GetMachineRequest) ProtoMessage() {}
 
 func (x *GetMachineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[46]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3190,7 @@ func (x *GetMachineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMachineRequest.ProtoReflect.Descriptor instead.
 func (*GetMachineRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{46}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetMachineRequest) GetId() string {
@@ -3120,7 +3226,7 @@ type Machine struct {
 
 func (x *Machine) Reset() {
 	*x = Machine{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3238,7 @@ func (x *Machine) String() string {
 func (*Machine) ProtoMessage() {}
 
 func (x *Machine) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[47]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3251,7 @@ func (x *Machine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Machine.ProtoReflect.Descriptor instead.
 func (*Machine) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{47}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Machine) GetId() string {
@@ -3224,7 +3330,7 @@ type StartSyncRequest struct {
 
 func (x *StartSyncRequest) Reset() {
 	*x = StartSyncRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3236,7 +3342,7 @@ func (x *StartSyncRequest) String() string {
 func (*StartSyncRequest) ProtoMessage() {}
 
 func (x *StartSyncRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[48]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3249,7 +3355,7 @@ func (x *StartSyncRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartSyncRequest.ProtoReflect.Descriptor instead.
 func (*StartSyncRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{48}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *StartSyncRequest) GetRev() string {
@@ -3294,7 +3400,7 @@ type SyncSummary struct {
 
 func (x *SyncSummary) Reset() {
 	*x = SyncSummary{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3306,7 +3412,7 @@ func (x *SyncSummary) String() string {
 func (*SyncSummary) ProtoMessage() {}
 
 func (x *SyncSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[49]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3319,7 +3425,7 @@ func (x *SyncSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncSummary.ProtoReflect.Descriptor instead.
 func (*SyncSummary) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{49}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SyncSummary) GetMode() string {
@@ -3424,7 +3530,7 @@ type SyncProblem struct {
 
 func (x *SyncProblem) Reset() {
 	*x = SyncProblem{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3436,7 +3542,7 @@ func (x *SyncProblem) String() string {
 func (*SyncProblem) ProtoMessage() {}
 
 func (x *SyncProblem) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[50]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3449,7 +3555,7 @@ func (x *SyncProblem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncProblem.ProtoReflect.Descriptor instead.
 func (*SyncProblem) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{50}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SyncProblem) GetId() string {
@@ -3481,7 +3587,7 @@ type GetSyncStatusRequest struct {
 
 func (x *GetSyncStatusRequest) Reset() {
 	*x = GetSyncStatusRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3493,7 +3599,7 @@ func (x *GetSyncStatusRequest) String() string {
 func (*GetSyncStatusRequest) ProtoMessage() {}
 
 func (x *GetSyncStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[51]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3506,7 +3612,7 @@ func (x *GetSyncStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSyncStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetSyncStatusRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{51}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{53}
 }
 
 type SyncStatus struct {
@@ -3523,7 +3629,7 @@ type SyncStatus struct {
 
 func (x *SyncStatus) Reset() {
 	*x = SyncStatus{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3641,7 @@ func (x *SyncStatus) String() string {
 func (*SyncStatus) ProtoMessage() {}
 
 func (x *SyncStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[52]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3654,7 @@ func (x *SyncStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncStatus.ProtoReflect.Descriptor instead.
 func (*SyncStatus) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{52}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SyncStatus) GetSource() string {
@@ -3608,7 +3714,7 @@ type Builder struct {
 
 func (x *Builder) Reset() {
 	*x = Builder{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3620,7 +3726,7 @@ func (x *Builder) String() string {
 func (*Builder) ProtoMessage() {}
 
 func (x *Builder) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[53]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3633,7 +3739,7 @@ func (x *Builder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Builder.ProtoReflect.Descriptor instead.
 func (*Builder) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{53}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Builder) GetId() string {
@@ -3697,7 +3803,7 @@ type RegisterBuilderRequest struct {
 
 func (x *RegisterBuilderRequest) Reset() {
 	*x = RegisterBuilderRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3709,7 +3815,7 @@ func (x *RegisterBuilderRequest) String() string {
 func (*RegisterBuilderRequest) ProtoMessage() {}
 
 func (x *RegisterBuilderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[54]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3722,7 +3828,7 @@ func (x *RegisterBuilderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterBuilderRequest.ProtoReflect.Descriptor instead.
 func (*RegisterBuilderRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{54}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RegisterBuilderRequest) GetName() string {
@@ -3776,7 +3882,7 @@ type Job struct {
 
 func (x *Job) Reset() {
 	*x = Job{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3788,7 +3894,7 @@ func (x *Job) String() string {
 func (*Job) ProtoMessage() {}
 
 func (x *Job) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[55]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3801,7 +3907,7 @@ func (x *Job) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Job.ProtoReflect.Descriptor instead.
 func (*Job) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{55}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *Job) GetId() string {
@@ -3913,7 +4019,7 @@ type Artifact struct {
 
 func (x *Artifact) Reset() {
 	*x = Artifact{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3925,7 +4031,7 @@ func (x *Artifact) String() string {
 func (*Artifact) ProtoMessage() {}
 
 func (x *Artifact) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[56]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3938,7 +4044,7 @@ func (x *Artifact) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Artifact.ProtoReflect.Descriptor instead.
 func (*Artifact) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{56}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Artifact) GetName() string {
@@ -3972,7 +4078,7 @@ type JobDetail struct {
 
 func (x *JobDetail) Reset() {
 	*x = JobDetail{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3984,7 +4090,7 @@ func (x *JobDetail) String() string {
 func (*JobDetail) ProtoMessage() {}
 
 func (x *JobDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[57]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3997,7 +4103,7 @@ func (x *JobDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobDetail.ProtoReflect.Descriptor instead.
 func (*JobDetail) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{57}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *JobDetail) GetJob() *Job {
@@ -4025,7 +4131,7 @@ type ClaimJobRequest struct {
 
 func (x *ClaimJobRequest) Reset() {
 	*x = ClaimJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4037,7 +4143,7 @@ func (x *ClaimJobRequest) String() string {
 func (*ClaimJobRequest) ProtoMessage() {}
 
 func (x *ClaimJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[58]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4050,7 +4156,7 @@ func (x *ClaimJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimJobRequest.ProtoReflect.Descriptor instead.
 func (*ClaimJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{58}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ClaimJobRequest) GetKinds() []string {
@@ -4084,7 +4190,7 @@ type ClaimJobResponse struct {
 
 func (x *ClaimJobResponse) Reset() {
 	*x = ClaimJobResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4096,7 +4202,7 @@ func (x *ClaimJobResponse) String() string {
 func (*ClaimJobResponse) ProtoMessage() {}
 
 func (x *ClaimJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[59]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4109,7 +4215,7 @@ func (x *ClaimJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimJobResponse.ProtoReflect.Descriptor instead.
 func (*ClaimJobResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{59}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ClaimJobResponse) GetFound() bool {
@@ -4136,7 +4242,7 @@ type RenewJobRequest struct {
 
 func (x *RenewJobRequest) Reset() {
 	*x = RenewJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4148,7 +4254,7 @@ func (x *RenewJobRequest) String() string {
 func (*RenewJobRequest) ProtoMessage() {}
 
 func (x *RenewJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[60]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4161,7 +4267,7 @@ func (x *RenewJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewJobRequest.ProtoReflect.Descriptor instead.
 func (*RenewJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{60}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RenewJobRequest) GetId() string {
@@ -4187,7 +4293,7 @@ type RenewJobResponse struct {
 
 func (x *RenewJobResponse) Reset() {
 	*x = RenewJobResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4199,7 +4305,7 @@ func (x *RenewJobResponse) String() string {
 func (*RenewJobResponse) ProtoMessage() {}
 
 func (x *RenewJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[61]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4212,7 +4318,7 @@ func (x *RenewJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewJobResponse.ProtoReflect.Descriptor instead.
 func (*RenewJobResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{61}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *RenewJobResponse) GetCancelled() bool {
@@ -4232,7 +4338,7 @@ type AppendJobLogRequest struct {
 
 func (x *AppendJobLogRequest) Reset() {
 	*x = AppendJobLogRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4244,7 +4350,7 @@ func (x *AppendJobLogRequest) String() string {
 func (*AppendJobLogRequest) ProtoMessage() {}
 
 func (x *AppendJobLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[62]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4257,7 +4363,7 @@ func (x *AppendJobLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendJobLogRequest.ProtoReflect.Descriptor instead.
 func (*AppendJobLogRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{62}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *AppendJobLogRequest) GetId() string {
@@ -4282,7 +4388,7 @@ type AppendJobLogResponse struct {
 
 func (x *AppendJobLogResponse) Reset() {
 	*x = AppendJobLogResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4294,7 +4400,7 @@ func (x *AppendJobLogResponse) String() string {
 func (*AppendJobLogResponse) ProtoMessage() {}
 
 func (x *AppendJobLogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[63]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4307,7 +4413,7 @@ func (x *AppendJobLogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendJobLogResponse.ProtoReflect.Descriptor instead.
 func (*AppendJobLogResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{63}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{65}
 }
 
 type UploadArtifactRequest struct {
@@ -4321,7 +4427,7 @@ type UploadArtifactRequest struct {
 
 func (x *UploadArtifactRequest) Reset() {
 	*x = UploadArtifactRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4333,7 +4439,7 @@ func (x *UploadArtifactRequest) String() string {
 func (*UploadArtifactRequest) ProtoMessage() {}
 
 func (x *UploadArtifactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[64]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4346,7 +4452,7 @@ func (x *UploadArtifactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadArtifactRequest.ProtoReflect.Descriptor instead.
 func (*UploadArtifactRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{64}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *UploadArtifactRequest) GetId() string {
@@ -4378,7 +4484,7 @@ type UploadArtifactResponse struct {
 
 func (x *UploadArtifactResponse) Reset() {
 	*x = UploadArtifactResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4390,7 +4496,7 @@ func (x *UploadArtifactResponse) String() string {
 func (*UploadArtifactResponse) ProtoMessage() {}
 
 func (x *UploadArtifactResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[65]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4403,7 +4509,7 @@ func (x *UploadArtifactResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadArtifactResponse.ProtoReflect.Descriptor instead.
 func (*UploadArtifactResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{65}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{67}
 }
 
 type FinishJobRequest struct {
@@ -4419,7 +4525,7 @@ type FinishJobRequest struct {
 
 func (x *FinishJobRequest) Reset() {
 	*x = FinishJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4431,7 +4537,7 @@ func (x *FinishJobRequest) String() string {
 func (*FinishJobRequest) ProtoMessage() {}
 
 func (x *FinishJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[66]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4444,7 +4550,7 @@ func (x *FinishJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishJobRequest.ProtoReflect.Descriptor instead.
 func (*FinishJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{66}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *FinishJobRequest) GetId() string {
@@ -4491,7 +4597,7 @@ type FinishJobResponse struct {
 
 func (x *FinishJobResponse) Reset() {
 	*x = FinishJobResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4503,7 +4609,7 @@ func (x *FinishJobResponse) String() string {
 func (*FinishJobResponse) ProtoMessage() {}
 
 func (x *FinishJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[67]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4516,7 +4622,7 @@ func (x *FinishJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishJobResponse.ProtoReflect.Descriptor instead.
 func (*FinishJobResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{67}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *FinishJobResponse) GetState() string {
@@ -4537,7 +4643,7 @@ type SubmitKernelBuildRequest struct {
 
 func (x *SubmitKernelBuildRequest) Reset() {
 	*x = SubmitKernelBuildRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4549,7 +4655,7 @@ func (x *SubmitKernelBuildRequest) String() string {
 func (*SubmitKernelBuildRequest) ProtoMessage() {}
 
 func (x *SubmitKernelBuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[68]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4562,7 +4668,7 @@ func (x *SubmitKernelBuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitKernelBuildRequest.ProtoReflect.Descriptor instead.
 func (*SubmitKernelBuildRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{68}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SubmitKernelBuildRequest) GetKernel() string {
@@ -4599,7 +4705,7 @@ type SubmitPatchBuildRequest struct {
 
 func (x *SubmitPatchBuildRequest) Reset() {
 	*x = SubmitPatchBuildRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4611,7 +4717,7 @@ func (x *SubmitPatchBuildRequest) String() string {
 func (*SubmitPatchBuildRequest) ProtoMessage() {}
 
 func (x *SubmitPatchBuildRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[69]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4624,7 +4730,7 @@ func (x *SubmitPatchBuildRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubmitPatchBuildRequest.ProtoReflect.Descriptor instead.
 func (*SubmitPatchBuildRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{69}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SubmitPatchBuildRequest) GetKernel() string {
@@ -4673,7 +4779,7 @@ type ListJobsRequest struct {
 
 func (x *ListJobsRequest) Reset() {
 	*x = ListJobsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4685,7 +4791,7 @@ func (x *ListJobsRequest) String() string {
 func (*ListJobsRequest) ProtoMessage() {}
 
 func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[70]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4698,7 +4804,7 @@ func (x *ListJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListJobsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{70}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListJobsRequest) GetState() string {
@@ -4731,7 +4837,7 @@ type ListJobsResponse struct {
 
 func (x *ListJobsResponse) Reset() {
 	*x = ListJobsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4743,7 +4849,7 @@ func (x *ListJobsResponse) String() string {
 func (*ListJobsResponse) ProtoMessage() {}
 
 func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[71]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4756,7 +4862,7 @@ func (x *ListJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListJobsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{71}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListJobsResponse) GetJobs() []*Job {
@@ -4775,7 +4881,7 @@ type GetJobRequest struct {
 
 func (x *GetJobRequest) Reset() {
 	*x = GetJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4787,7 +4893,7 @@ func (x *GetJobRequest) String() string {
 func (*GetJobRequest) ProtoMessage() {}
 
 func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[72]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4800,7 +4906,7 @@ func (x *GetJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobRequest.ProtoReflect.Descriptor instead.
 func (*GetJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{72}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *GetJobRequest) GetId() string {
@@ -4821,7 +4927,7 @@ type WatchJobLogRequest struct {
 
 func (x *WatchJobLogRequest) Reset() {
 	*x = WatchJobLogRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4833,7 +4939,7 @@ func (x *WatchJobLogRequest) String() string {
 func (*WatchJobLogRequest) ProtoMessage() {}
 
 func (x *WatchJobLogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[73]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4846,7 +4952,7 @@ func (x *WatchJobLogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobLogRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobLogRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{73}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *WatchJobLogRequest) GetId() string {
@@ -4881,7 +4987,7 @@ type JobLogLine struct {
 
 func (x *JobLogLine) Reset() {
 	*x = JobLogLine{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4893,7 +4999,7 @@ func (x *JobLogLine) String() string {
 func (*JobLogLine) ProtoMessage() {}
 
 func (x *JobLogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[74]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4906,7 +5012,7 @@ func (x *JobLogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobLogLine.ProtoReflect.Descriptor instead.
 func (*JobLogLine) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{74}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *JobLogLine) GetSeq() int64 {
@@ -4939,7 +5045,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4951,7 +5057,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[75]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4964,7 +5070,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{75}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *CancelJobRequest) GetId() string {
@@ -4983,7 +5089,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4995,7 +5101,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[76]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5008,7 +5114,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{76}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *CancelJobResponse) GetState() string {
@@ -5028,7 +5134,7 @@ type GetArtifactRequest struct {
 
 func (x *GetArtifactRequest) Reset() {
 	*x = GetArtifactRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5040,7 +5146,7 @@ func (x *GetArtifactRequest) String() string {
 func (*GetArtifactRequest) ProtoMessage() {}
 
 func (x *GetArtifactRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[77]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5053,7 +5159,7 @@ func (x *GetArtifactRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetArtifactRequest.ProtoReflect.Descriptor instead.
 func (*GetArtifactRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{77}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *GetArtifactRequest) GetId() string {
@@ -5080,7 +5186,7 @@ type ArtifactData struct {
 
 func (x *ArtifactData) Reset() {
 	*x = ArtifactData{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5092,7 +5198,7 @@ func (x *ArtifactData) String() string {
 func (*ArtifactData) ProtoMessage() {}
 
 func (x *ArtifactData) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[78]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5105,7 +5211,7 @@ func (x *ArtifactData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArtifactData.ProtoReflect.Descriptor instead.
 func (*ArtifactData) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{78}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ArtifactData) GetArtifact() *Artifact {
@@ -5130,7 +5236,7 @@ type ListBuildersRequest struct {
 
 func (x *ListBuildersRequest) Reset() {
 	*x = ListBuildersRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5142,7 +5248,7 @@ func (x *ListBuildersRequest) String() string {
 func (*ListBuildersRequest) ProtoMessage() {}
 
 func (x *ListBuildersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[79]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5155,7 +5261,7 @@ func (x *ListBuildersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildersRequest.ProtoReflect.Descriptor instead.
 func (*ListBuildersRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{79}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{81}
 }
 
 type ListBuildersResponse struct {
@@ -5167,7 +5273,7 @@ type ListBuildersResponse struct {
 
 func (x *ListBuildersResponse) Reset() {
 	*x = ListBuildersResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5179,7 +5285,7 @@ func (x *ListBuildersResponse) String() string {
 func (*ListBuildersResponse) ProtoMessage() {}
 
 func (x *ListBuildersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[80]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5192,7 +5298,7 @@ func (x *ListBuildersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListBuildersResponse.ProtoReflect.Descriptor instead.
 func (*ListBuildersResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{80}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListBuildersResponse) GetBuilders() []*Builder {
@@ -5218,7 +5324,7 @@ type DeployablePatch struct {
 
 func (x *DeployablePatch) Reset() {
 	*x = DeployablePatch{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5230,7 +5336,7 @@ func (x *DeployablePatch) String() string {
 func (*DeployablePatch) ProtoMessage() {}
 
 func (x *DeployablePatch) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[81]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5243,7 +5349,7 @@ func (x *DeployablePatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeployablePatch.ProtoReflect.Descriptor instead.
 func (*DeployablePatch) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{81}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *DeployablePatch) GetId() string {
@@ -5321,7 +5427,7 @@ type PatchRevision struct {
 
 func (x *PatchRevision) Reset() {
 	*x = PatchRevision{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5333,7 +5439,7 @@ func (x *PatchRevision) String() string {
 func (*PatchRevision) ProtoMessage() {}
 
 func (x *PatchRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[82]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5346,7 +5452,7 @@ func (x *PatchRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchRevision.ProtoReflect.Descriptor instead.
 func (*PatchRevision) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{82}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *PatchRevision) GetRev() int32 {
@@ -5439,7 +5545,7 @@ type PatchReview struct {
 
 func (x *PatchReview) Reset() {
 	*x = PatchReview{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5451,7 +5557,7 @@ func (x *PatchReview) String() string {
 func (*PatchReview) ProtoMessage() {}
 
 func (x *PatchReview) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[83]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5464,7 +5570,7 @@ func (x *PatchReview) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchReview.ProtoReflect.Descriptor instead.
 func (*PatchReview) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{83}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *PatchReview) GetRev() int32 {
@@ -5515,7 +5621,7 @@ type PatchDetail struct {
 
 func (x *PatchDetail) Reset() {
 	*x = PatchDetail{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5527,7 +5633,7 @@ func (x *PatchDetail) String() string {
 func (*PatchDetail) ProtoMessage() {}
 
 func (x *PatchDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[84]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5540,7 +5646,7 @@ func (x *PatchDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchDetail.ProtoReflect.Descriptor instead.
 func (*PatchDetail) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{84}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *PatchDetail) GetPatch() *DeployablePatch {
@@ -5594,7 +5700,7 @@ type CreatePatchRequest struct {
 
 func (x *CreatePatchRequest) Reset() {
 	*x = CreatePatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5606,7 +5712,7 @@ func (x *CreatePatchRequest) String() string {
 func (*CreatePatchRequest) ProtoMessage() {}
 
 func (x *CreatePatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[85]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5619,7 +5725,7 @@ func (x *CreatePatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePatchRequest.ProtoReflect.Descriptor instead.
 func (*CreatePatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{85}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *CreatePatchRequest) GetCve() string {
@@ -5668,7 +5774,7 @@ type RevisePatchRequest struct {
 
 func (x *RevisePatchRequest) Reset() {
 	*x = RevisePatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5680,7 +5786,7 @@ func (x *RevisePatchRequest) String() string {
 func (*RevisePatchRequest) ProtoMessage() {}
 
 func (x *RevisePatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[86]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5693,7 +5799,7 @@ func (x *RevisePatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevisePatchRequest.ProtoReflect.Descriptor instead.
 func (*RevisePatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{86}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *RevisePatchRequest) GetId() string {
@@ -5728,7 +5834,7 @@ type ListPatchesRequest struct {
 
 func (x *ListPatchesRequest) Reset() {
 	*x = ListPatchesRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5740,7 +5846,7 @@ func (x *ListPatchesRequest) String() string {
 func (*ListPatchesRequest) ProtoMessage() {}
 
 func (x *ListPatchesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[87]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5753,7 +5859,7 @@ func (x *ListPatchesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatchesRequest.ProtoReflect.Descriptor instead.
 func (*ListPatchesRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{87}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ListPatchesRequest) GetKernel() string {
@@ -5786,7 +5892,7 @@ type ListPatchesResponse struct {
 
 func (x *ListPatchesResponse) Reset() {
 	*x = ListPatchesResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5798,7 +5904,7 @@ func (x *ListPatchesResponse) String() string {
 func (*ListPatchesResponse) ProtoMessage() {}
 
 func (x *ListPatchesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[88]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5811,7 +5917,7 @@ func (x *ListPatchesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatchesResponse.ProtoReflect.Descriptor instead.
 func (*ListPatchesResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{88}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ListPatchesResponse) GetPatches() []*DeployablePatch {
@@ -5830,7 +5936,7 @@ type GetPatchRequest struct {
 
 func (x *GetPatchRequest) Reset() {
 	*x = GetPatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5842,7 +5948,7 @@ func (x *GetPatchRequest) String() string {
 func (*GetPatchRequest) ProtoMessage() {}
 
 func (x *GetPatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[89]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5855,7 +5961,7 @@ func (x *GetPatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPatchRequest.ProtoReflect.Descriptor instead.
 func (*GetPatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{89}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *GetPatchRequest) GetId() string {
@@ -5877,7 +5983,7 @@ type ReviewPatchRequest struct {
 
 func (x *ReviewPatchRequest) Reset() {
 	*x = ReviewPatchRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5889,7 +5995,7 @@ func (x *ReviewPatchRequest) String() string {
 func (*ReviewPatchRequest) ProtoMessage() {}
 
 func (x *ReviewPatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[90]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5902,7 +6008,7 @@ func (x *ReviewPatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReviewPatchRequest.ProtoReflect.Descriptor instead.
 func (*ReviewPatchRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{90}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ReviewPatchRequest) GetId() string {
@@ -5942,7 +6048,7 @@ type BuildPatchSetRequest struct {
 
 func (x *BuildPatchSetRequest) Reset() {
 	*x = BuildPatchSetRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5954,7 +6060,7 @@ func (x *BuildPatchSetRequest) String() string {
 func (*BuildPatchSetRequest) ProtoMessage() {}
 
 func (x *BuildPatchSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[91]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5967,7 +6073,7 @@ func (x *BuildPatchSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildPatchSetRequest.ProtoReflect.Descriptor instead.
 func (*BuildPatchSetRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{91}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *BuildPatchSetRequest) GetKernel() string {
@@ -5995,7 +6101,7 @@ type PatchSet struct {
 
 func (x *PatchSet) Reset() {
 	*x = PatchSet{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[92]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6007,7 +6113,7 @@ func (x *PatchSet) String() string {
 func (*PatchSet) ProtoMessage() {}
 
 func (x *PatchSet) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[92]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6020,7 +6126,7 @@ func (x *PatchSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PatchSet.ProtoReflect.Descriptor instead.
 func (*PatchSet) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{92}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *PatchSet) GetKernel() string {
@@ -6102,7 +6208,7 @@ type ListPatchSetsRequest struct {
 
 func (x *ListPatchSetsRequest) Reset() {
 	*x = ListPatchSetsRequest{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[93]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6114,7 +6220,7 @@ func (x *ListPatchSetsRequest) String() string {
 func (*ListPatchSetsRequest) ProtoMessage() {}
 
 func (x *ListPatchSetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[93]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6127,7 +6233,7 @@ func (x *ListPatchSetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatchSetsRequest.ProtoReflect.Descriptor instead.
 func (*ListPatchSetsRequest) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{93}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ListPatchSetsRequest) GetKernel() string {
@@ -6146,7 +6252,7 @@ type ListPatchSetsResponse struct {
 
 func (x *ListPatchSetsResponse) Reset() {
 	*x = ListPatchSetsResponse{}
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[94]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6158,7 +6264,7 @@ func (x *ListPatchSetsResponse) String() string {
 func (*ListPatchSetsResponse) ProtoMessage() {}
 
 func (x *ListPatchSetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[94]
+	mi := &file_tuxtape_v1_tuxtape_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6171,7 +6277,7 @@ func (x *ListPatchSetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPatchSetsResponse.ProtoReflect.Descriptor instead.
 func (*ListPatchSetsResponse) Descriptor() ([]byte, []int) {
-	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{94}
+	return file_tuxtape_v1_tuxtape_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *ListPatchSetsResponse) GetSets() []*PatchSet {
@@ -6186,7 +6292,13 @@ var File_tuxtape_v1_tuxtape_proto protoreflect.FileDescriptor
 const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\n" +
 	"\x18tuxtape/v1/tuxtape.proto\x12\n" +
-	"tuxtape.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n" +
+	"tuxtape.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"[\n" +
+	"\x11GetProfileRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x18\n" +
+	"\arefresh\x18\x03 \x01(\bR\arefresh\"1\n" +
+	"\fBuildProfile\x12!\n" +
+	"\fprofile_json\x18\x01 \x01(\fR\vprofileJson\"-\n" +
 	"\x15GetPatchHealthRequest\x12\x14\n" +
 	"\x05patch\x18\x01 \x01(\tR\x05patch\"j\n" +
 	"\n" +
@@ -6661,12 +6773,14 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\n" +
 	"CVEService\x12E\n" +
 	"\bListCVEs\x12\x1b.tuxtape.v1.ListCVEsRequest\x1a\x1c.tuxtape.v1.ListCVEsResponse\x124\n" +
-	"\x06GetCVE\x12\x19.tuxtape.v1.GetCVERequest\x1a\x0f.tuxtape.v1.CVE2\xb0\x02\n" +
+	"\x06GetCVE\x12\x19.tuxtape.v1.GetCVERequest\x1a\x0f.tuxtape.v1.CVE2\xf7\x02\n" +
 	"\rKernelService\x12=\n" +
 	"\tAddKernel\x12\x1c.tuxtape.v1.AddKernelRequest\x1a\x12.tuxtape.v1.Kernel\x12N\n" +
 	"\vListKernels\x12\x1e.tuxtape.v1.ListKernelsRequest\x1a\x1f.tuxtape.v1.ListKernelsResponse\x12=\n" +
 	"\tGetKernel\x12\x1c.tuxtape.v1.GetKernelRequest\x1a\x12.tuxtape.v1.Kernel\x12Q\n" +
-	"\fRemoveKernel\x12\x1f.tuxtape.v1.RemoveKernelRequest\x1a .tuxtape.v1.RemoveKernelResponse2J\n" +
+	"\fRemoveKernel\x12\x1f.tuxtape.v1.RemoveKernelRequest\x1a .tuxtape.v1.RemoveKernelResponse\x12E\n" +
+	"\n" +
+	"GetProfile\x12\x1d.tuxtape.v1.GetProfileRequest\x1a\x18.tuxtape.v1.BuildProfile2J\n" +
 	"\n" +
 	"VEXService\x12<\n" +
 	"\x06GetVEX\x12\x19.tuxtape.v1.GetVEXRequest\x1a\x17.tuxtape.v1.VEXDocument2\x9c\x01\n" +
@@ -6727,258 +6841,262 @@ func file_tuxtape_v1_tuxtape_proto_rawDescGZIP() []byte {
 	return file_tuxtape_v1_tuxtape_proto_rawDescData
 }
 
-var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_tuxtape_v1_tuxtape_proto_msgTypes = make([]protoimpl.MessageInfo, 100)
 var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
-	(*GetPatchHealthRequest)(nil),    // 0: tuxtape.v1.GetPatchHealthRequest
-	(*RingHealth)(nil),               // 1: tuxtape.v1.RingHealth
-	(*PatchHealth)(nil),              // 2: tuxtape.v1.PatchHealth
-	(*WatchRequest)(nil),             // 3: tuxtape.v1.WatchRequest
-	(*StreamEvent)(nil),              // 4: tuxtape.v1.StreamEvent
-	(*ListCVEsRequest)(nil),          // 5: tuxtape.v1.ListCVEsRequest
-	(*ListCVEsResponse)(nil),         // 6: tuxtape.v1.ListCVEsResponse
-	(*GetCVERequest)(nil),            // 7: tuxtape.v1.GetCVERequest
-	(*CVE)(nil),                      // 8: tuxtape.v1.CVE
-	(*CVSS)(nil),                     // 9: tuxtape.v1.CVSS
-	(*Branch)(nil),                   // 10: tuxtape.v1.Branch
-	(*Verdict)(nil),                  // 11: tuxtape.v1.Verdict
-	(*FileVerdict)(nil),              // 12: tuxtape.v1.FileVerdict
-	(*Priority)(nil),                 // 13: tuxtape.v1.Priority
-	(*VerdictSummary)(nil),           // 14: tuxtape.v1.VerdictSummary
-	(*AddKernelRequest)(nil),         // 15: tuxtape.v1.AddKernelRequest
-	(*ListKernelsRequest)(nil),       // 16: tuxtape.v1.ListKernelsRequest
-	(*ListKernelsResponse)(nil),      // 17: tuxtape.v1.ListKernelsResponse
-	(*GetKernelRequest)(nil),         // 18: tuxtape.v1.GetKernelRequest
-	(*RemoveKernelRequest)(nil),      // 19: tuxtape.v1.RemoveKernelRequest
-	(*RemoveKernelResponse)(nil),     // 20: tuxtape.v1.RemoveKernelResponse
-	(*Kernel)(nil),                   // 21: tuxtape.v1.Kernel
-	(*KernelSource)(nil),             // 22: tuxtape.v1.KernelSource
-	(*Patch)(nil),                    // 23: tuxtape.v1.Patch
-	(*Debian)(nil),                   // 24: tuxtape.v1.Debian
-	(*GetVEXRequest)(nil),            // 25: tuxtape.v1.GetVEXRequest
-	(*VEXDocument)(nil),              // 26: tuxtape.v1.VEXDocument
-	(*CreateTokenRequest)(nil),       // 27: tuxtape.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),      // 28: tuxtape.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),        // 29: tuxtape.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),       // 30: tuxtape.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),       // 31: tuxtape.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),      // 32: tuxtape.v1.RevokeTokenResponse
-	(*Token)(nil),                    // 33: tuxtape.v1.Token
-	(*ListAuditRequest)(nil),         // 34: tuxtape.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),        // 35: tuxtape.v1.ListAuditResponse
-	(*AuditEntry)(nil),               // 36: tuxtape.v1.AuditEntry
-	(*HeartbeatRequest)(nil),         // 37: tuxtape.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 38: tuxtape.v1.HeartbeatResponse
-	(*Livepatch)(nil),                // 39: tuxtape.v1.Livepatch
-	(*LoadedPatch)(nil),              // 40: tuxtape.v1.LoadedPatch
-	(*ReportRequest)(nil),            // 41: tuxtape.v1.ReportRequest
-	(*ReportResponse)(nil),           // 42: tuxtape.v1.ReportResponse
-	(*Event)(nil),                    // 43: tuxtape.v1.Event
-	(*ListMachinesRequest)(nil),      // 44: tuxtape.v1.ListMachinesRequest
-	(*ListMachinesResponse)(nil),     // 45: tuxtape.v1.ListMachinesResponse
-	(*GetMachineRequest)(nil),        // 46: tuxtape.v1.GetMachineRequest
-	(*Machine)(nil),                  // 47: tuxtape.v1.Machine
-	(*StartSyncRequest)(nil),         // 48: tuxtape.v1.StartSyncRequest
-	(*SyncSummary)(nil),              // 49: tuxtape.v1.SyncSummary
-	(*SyncProblem)(nil),              // 50: tuxtape.v1.SyncProblem
-	(*GetSyncStatusRequest)(nil),     // 51: tuxtape.v1.GetSyncStatusRequest
-	(*SyncStatus)(nil),               // 52: tuxtape.v1.SyncStatus
-	(*Builder)(nil),                  // 53: tuxtape.v1.Builder
-	(*RegisterBuilderRequest)(nil),   // 54: tuxtape.v1.RegisterBuilderRequest
-	(*Job)(nil),                      // 55: tuxtape.v1.Job
-	(*Artifact)(nil),                 // 56: tuxtape.v1.Artifact
-	(*JobDetail)(nil),                // 57: tuxtape.v1.JobDetail
-	(*ClaimJobRequest)(nil),          // 58: tuxtape.v1.ClaimJobRequest
-	(*ClaimJobResponse)(nil),         // 59: tuxtape.v1.ClaimJobResponse
-	(*RenewJobRequest)(nil),          // 60: tuxtape.v1.RenewJobRequest
-	(*RenewJobResponse)(nil),         // 61: tuxtape.v1.RenewJobResponse
-	(*AppendJobLogRequest)(nil),      // 62: tuxtape.v1.AppendJobLogRequest
-	(*AppendJobLogResponse)(nil),     // 63: tuxtape.v1.AppendJobLogResponse
-	(*UploadArtifactRequest)(nil),    // 64: tuxtape.v1.UploadArtifactRequest
-	(*UploadArtifactResponse)(nil),   // 65: tuxtape.v1.UploadArtifactResponse
-	(*FinishJobRequest)(nil),         // 66: tuxtape.v1.FinishJobRequest
-	(*FinishJobResponse)(nil),        // 67: tuxtape.v1.FinishJobResponse
-	(*SubmitKernelBuildRequest)(nil), // 68: tuxtape.v1.SubmitKernelBuildRequest
-	(*SubmitPatchBuildRequest)(nil),  // 69: tuxtape.v1.SubmitPatchBuildRequest
-	(*ListJobsRequest)(nil),          // 70: tuxtape.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),         // 71: tuxtape.v1.ListJobsResponse
-	(*GetJobRequest)(nil),            // 72: tuxtape.v1.GetJobRequest
-	(*WatchJobLogRequest)(nil),       // 73: tuxtape.v1.WatchJobLogRequest
-	(*JobLogLine)(nil),               // 74: tuxtape.v1.JobLogLine
-	(*CancelJobRequest)(nil),         // 75: tuxtape.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),        // 76: tuxtape.v1.CancelJobResponse
-	(*GetArtifactRequest)(nil),       // 77: tuxtape.v1.GetArtifactRequest
-	(*ArtifactData)(nil),             // 78: tuxtape.v1.ArtifactData
-	(*ListBuildersRequest)(nil),      // 79: tuxtape.v1.ListBuildersRequest
-	(*ListBuildersResponse)(nil),     // 80: tuxtape.v1.ListBuildersResponse
-	(*DeployablePatch)(nil),          // 81: tuxtape.v1.DeployablePatch
-	(*PatchRevision)(nil),            // 82: tuxtape.v1.PatchRevision
-	(*PatchReview)(nil),              // 83: tuxtape.v1.PatchReview
-	(*PatchDetail)(nil),              // 84: tuxtape.v1.PatchDetail
-	(*CreatePatchRequest)(nil),       // 85: tuxtape.v1.CreatePatchRequest
-	(*RevisePatchRequest)(nil),       // 86: tuxtape.v1.RevisePatchRequest
-	(*ListPatchesRequest)(nil),       // 87: tuxtape.v1.ListPatchesRequest
-	(*ListPatchesResponse)(nil),      // 88: tuxtape.v1.ListPatchesResponse
-	(*GetPatchRequest)(nil),          // 89: tuxtape.v1.GetPatchRequest
-	(*ReviewPatchRequest)(nil),       // 90: tuxtape.v1.ReviewPatchRequest
-	(*BuildPatchSetRequest)(nil),     // 91: tuxtape.v1.BuildPatchSetRequest
-	(*PatchSet)(nil),                 // 92: tuxtape.v1.PatchSet
-	(*ListPatchSetsRequest)(nil),     // 93: tuxtape.v1.ListPatchSetsRequest
-	(*ListPatchSetsResponse)(nil),    // 94: tuxtape.v1.ListPatchSetsResponse
-	nil,                              // 95: tuxtape.v1.VerdictSummary.ByEntry
-	nil,                              // 96: tuxtape.v1.Kernel.ProfilesEntry
-	nil,                              // 97: tuxtape.v1.SyncStatus.RecordsEntry
-	(*timestamppb.Timestamp)(nil),    // 98: google.protobuf.Timestamp
+	(*GetProfileRequest)(nil),        // 0: tuxtape.v1.GetProfileRequest
+	(*BuildProfile)(nil),             // 1: tuxtape.v1.BuildProfile
+	(*GetPatchHealthRequest)(nil),    // 2: tuxtape.v1.GetPatchHealthRequest
+	(*RingHealth)(nil),               // 3: tuxtape.v1.RingHealth
+	(*PatchHealth)(nil),              // 4: tuxtape.v1.PatchHealth
+	(*WatchRequest)(nil),             // 5: tuxtape.v1.WatchRequest
+	(*StreamEvent)(nil),              // 6: tuxtape.v1.StreamEvent
+	(*ListCVEsRequest)(nil),          // 7: tuxtape.v1.ListCVEsRequest
+	(*ListCVEsResponse)(nil),         // 8: tuxtape.v1.ListCVEsResponse
+	(*GetCVERequest)(nil),            // 9: tuxtape.v1.GetCVERequest
+	(*CVE)(nil),                      // 10: tuxtape.v1.CVE
+	(*CVSS)(nil),                     // 11: tuxtape.v1.CVSS
+	(*Branch)(nil),                   // 12: tuxtape.v1.Branch
+	(*Verdict)(nil),                  // 13: tuxtape.v1.Verdict
+	(*FileVerdict)(nil),              // 14: tuxtape.v1.FileVerdict
+	(*Priority)(nil),                 // 15: tuxtape.v1.Priority
+	(*VerdictSummary)(nil),           // 16: tuxtape.v1.VerdictSummary
+	(*AddKernelRequest)(nil),         // 17: tuxtape.v1.AddKernelRequest
+	(*ListKernelsRequest)(nil),       // 18: tuxtape.v1.ListKernelsRequest
+	(*ListKernelsResponse)(nil),      // 19: tuxtape.v1.ListKernelsResponse
+	(*GetKernelRequest)(nil),         // 20: tuxtape.v1.GetKernelRequest
+	(*RemoveKernelRequest)(nil),      // 21: tuxtape.v1.RemoveKernelRequest
+	(*RemoveKernelResponse)(nil),     // 22: tuxtape.v1.RemoveKernelResponse
+	(*Kernel)(nil),                   // 23: tuxtape.v1.Kernel
+	(*KernelSource)(nil),             // 24: tuxtape.v1.KernelSource
+	(*Patch)(nil),                    // 25: tuxtape.v1.Patch
+	(*Debian)(nil),                   // 26: tuxtape.v1.Debian
+	(*GetVEXRequest)(nil),            // 27: tuxtape.v1.GetVEXRequest
+	(*VEXDocument)(nil),              // 28: tuxtape.v1.VEXDocument
+	(*CreateTokenRequest)(nil),       // 29: tuxtape.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),      // 30: tuxtape.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),        // 31: tuxtape.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),       // 32: tuxtape.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),       // 33: tuxtape.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),      // 34: tuxtape.v1.RevokeTokenResponse
+	(*Token)(nil),                    // 35: tuxtape.v1.Token
+	(*ListAuditRequest)(nil),         // 36: tuxtape.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),        // 37: tuxtape.v1.ListAuditResponse
+	(*AuditEntry)(nil),               // 38: tuxtape.v1.AuditEntry
+	(*HeartbeatRequest)(nil),         // 39: tuxtape.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 40: tuxtape.v1.HeartbeatResponse
+	(*Livepatch)(nil),                // 41: tuxtape.v1.Livepatch
+	(*LoadedPatch)(nil),              // 42: tuxtape.v1.LoadedPatch
+	(*ReportRequest)(nil),            // 43: tuxtape.v1.ReportRequest
+	(*ReportResponse)(nil),           // 44: tuxtape.v1.ReportResponse
+	(*Event)(nil),                    // 45: tuxtape.v1.Event
+	(*ListMachinesRequest)(nil),      // 46: tuxtape.v1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),     // 47: tuxtape.v1.ListMachinesResponse
+	(*GetMachineRequest)(nil),        // 48: tuxtape.v1.GetMachineRequest
+	(*Machine)(nil),                  // 49: tuxtape.v1.Machine
+	(*StartSyncRequest)(nil),         // 50: tuxtape.v1.StartSyncRequest
+	(*SyncSummary)(nil),              // 51: tuxtape.v1.SyncSummary
+	(*SyncProblem)(nil),              // 52: tuxtape.v1.SyncProblem
+	(*GetSyncStatusRequest)(nil),     // 53: tuxtape.v1.GetSyncStatusRequest
+	(*SyncStatus)(nil),               // 54: tuxtape.v1.SyncStatus
+	(*Builder)(nil),                  // 55: tuxtape.v1.Builder
+	(*RegisterBuilderRequest)(nil),   // 56: tuxtape.v1.RegisterBuilderRequest
+	(*Job)(nil),                      // 57: tuxtape.v1.Job
+	(*Artifact)(nil),                 // 58: tuxtape.v1.Artifact
+	(*JobDetail)(nil),                // 59: tuxtape.v1.JobDetail
+	(*ClaimJobRequest)(nil),          // 60: tuxtape.v1.ClaimJobRequest
+	(*ClaimJobResponse)(nil),         // 61: tuxtape.v1.ClaimJobResponse
+	(*RenewJobRequest)(nil),          // 62: tuxtape.v1.RenewJobRequest
+	(*RenewJobResponse)(nil),         // 63: tuxtape.v1.RenewJobResponse
+	(*AppendJobLogRequest)(nil),      // 64: tuxtape.v1.AppendJobLogRequest
+	(*AppendJobLogResponse)(nil),     // 65: tuxtape.v1.AppendJobLogResponse
+	(*UploadArtifactRequest)(nil),    // 66: tuxtape.v1.UploadArtifactRequest
+	(*UploadArtifactResponse)(nil),   // 67: tuxtape.v1.UploadArtifactResponse
+	(*FinishJobRequest)(nil),         // 68: tuxtape.v1.FinishJobRequest
+	(*FinishJobResponse)(nil),        // 69: tuxtape.v1.FinishJobResponse
+	(*SubmitKernelBuildRequest)(nil), // 70: tuxtape.v1.SubmitKernelBuildRequest
+	(*SubmitPatchBuildRequest)(nil),  // 71: tuxtape.v1.SubmitPatchBuildRequest
+	(*ListJobsRequest)(nil),          // 72: tuxtape.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),         // 73: tuxtape.v1.ListJobsResponse
+	(*GetJobRequest)(nil),            // 74: tuxtape.v1.GetJobRequest
+	(*WatchJobLogRequest)(nil),       // 75: tuxtape.v1.WatchJobLogRequest
+	(*JobLogLine)(nil),               // 76: tuxtape.v1.JobLogLine
+	(*CancelJobRequest)(nil),         // 77: tuxtape.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),        // 78: tuxtape.v1.CancelJobResponse
+	(*GetArtifactRequest)(nil),       // 79: tuxtape.v1.GetArtifactRequest
+	(*ArtifactData)(nil),             // 80: tuxtape.v1.ArtifactData
+	(*ListBuildersRequest)(nil),      // 81: tuxtape.v1.ListBuildersRequest
+	(*ListBuildersResponse)(nil),     // 82: tuxtape.v1.ListBuildersResponse
+	(*DeployablePatch)(nil),          // 83: tuxtape.v1.DeployablePatch
+	(*PatchRevision)(nil),            // 84: tuxtape.v1.PatchRevision
+	(*PatchReview)(nil),              // 85: tuxtape.v1.PatchReview
+	(*PatchDetail)(nil),              // 86: tuxtape.v1.PatchDetail
+	(*CreatePatchRequest)(nil),       // 87: tuxtape.v1.CreatePatchRequest
+	(*RevisePatchRequest)(nil),       // 88: tuxtape.v1.RevisePatchRequest
+	(*ListPatchesRequest)(nil),       // 89: tuxtape.v1.ListPatchesRequest
+	(*ListPatchesResponse)(nil),      // 90: tuxtape.v1.ListPatchesResponse
+	(*GetPatchRequest)(nil),          // 91: tuxtape.v1.GetPatchRequest
+	(*ReviewPatchRequest)(nil),       // 92: tuxtape.v1.ReviewPatchRequest
+	(*BuildPatchSetRequest)(nil),     // 93: tuxtape.v1.BuildPatchSetRequest
+	(*PatchSet)(nil),                 // 94: tuxtape.v1.PatchSet
+	(*ListPatchSetsRequest)(nil),     // 95: tuxtape.v1.ListPatchSetsRequest
+	(*ListPatchSetsResponse)(nil),    // 96: tuxtape.v1.ListPatchSetsResponse
+	nil,                              // 97: tuxtape.v1.VerdictSummary.ByEntry
+	nil,                              // 98: tuxtape.v1.Kernel.ProfilesEntry
+	nil,                              // 99: tuxtape.v1.SyncStatus.RecordsEntry
+	(*timestamppb.Timestamp)(nil),    // 100: google.protobuf.Timestamp
 }
 var file_tuxtape_v1_tuxtape_proto_depIdxs = []int32{
-	1,   // 0: tuxtape.v1.PatchHealth.rings:type_name -> tuxtape.v1.RingHealth
-	98,  // 1: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
-	98,  // 2: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
-	8,   // 3: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
-	14,  // 4: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
-	98,  // 5: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
-	9,   // 6: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
-	10,  // 7: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
-	11,  // 8: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
-	13,  // 9: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
-	12,  // 10: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
-	95,  // 11: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
-	23,  // 12: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
-	23,  // 13: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
-	21,  // 14: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
-	22,  // 15: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
-	24,  // 16: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
-	98,  // 17: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
-	96,  // 18: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
-	23,  // 19: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
-	33,  // 20: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
-	33,  // 21: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
-	98,  // 22: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
-	98,  // 23: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
-	98,  // 24: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
-	36,  // 25: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
-	98,  // 26: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	39,  // 27: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
-	98,  // 28: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
-	40,  // 29: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
-	43,  // 30: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
-	98,  // 31: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
-	47,  // 32: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
-	98,  // 33: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
-	39,  // 34: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
-	43,  // 35: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
-	50,  // 36: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
-	98,  // 37: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
-	97,  // 38: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
-	49,  // 39: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
-	50,  // 40: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
-	98,  // 41: tuxtape.v1.Builder.registered:type_name -> google.protobuf.Timestamp
-	98,  // 42: tuxtape.v1.Builder.seen:type_name -> google.protobuf.Timestamp
-	98,  // 43: tuxtape.v1.Job.lease_until:type_name -> google.protobuf.Timestamp
-	98,  // 44: tuxtape.v1.Job.created:type_name -> google.protobuf.Timestamp
-	98,  // 45: tuxtape.v1.Job.updated:type_name -> google.protobuf.Timestamp
-	55,  // 46: tuxtape.v1.JobDetail.job:type_name -> tuxtape.v1.Job
-	56,  // 47: tuxtape.v1.JobDetail.artifacts:type_name -> tuxtape.v1.Artifact
-	55,  // 48: tuxtape.v1.ClaimJobResponse.job:type_name -> tuxtape.v1.Job
-	56,  // 49: tuxtape.v1.UploadArtifactRequest.artifact:type_name -> tuxtape.v1.Artifact
-	56,  // 50: tuxtape.v1.FinishJobRequest.artifacts:type_name -> tuxtape.v1.Artifact
-	23,  // 51: tuxtape.v1.SubmitPatchBuildRequest.fixes:type_name -> tuxtape.v1.Patch
-	55,  // 52: tuxtape.v1.ListJobsResponse.jobs:type_name -> tuxtape.v1.Job
-	98,  // 53: tuxtape.v1.JobLogLine.at:type_name -> google.protobuf.Timestamp
-	56,  // 54: tuxtape.v1.ArtifactData.artifact:type_name -> tuxtape.v1.Artifact
-	53,  // 55: tuxtape.v1.ListBuildersResponse.builders:type_name -> tuxtape.v1.Builder
-	98,  // 56: tuxtape.v1.DeployablePatch.created:type_name -> google.protobuf.Timestamp
-	98,  // 57: tuxtape.v1.DeployablePatch.updated:type_name -> google.protobuf.Timestamp
-	98,  // 58: tuxtape.v1.PatchRevision.created:type_name -> google.protobuf.Timestamp
-	98,  // 59: tuxtape.v1.PatchReview.at:type_name -> google.protobuf.Timestamp
-	81,  // 60: tuxtape.v1.PatchDetail.patch:type_name -> tuxtape.v1.DeployablePatch
-	82,  // 61: tuxtape.v1.PatchDetail.revisions:type_name -> tuxtape.v1.PatchRevision
-	83,  // 62: tuxtape.v1.PatchDetail.reviews:type_name -> tuxtape.v1.PatchReview
-	81,  // 63: tuxtape.v1.ListPatchesResponse.patches:type_name -> tuxtape.v1.DeployablePatch
-	98,  // 64: tuxtape.v1.PatchSet.created:type_name -> google.protobuf.Timestamp
-	92,  // 65: tuxtape.v1.ListPatchSetsResponse.sets:type_name -> tuxtape.v1.PatchSet
-	98,  // 66: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
-	5,   // 67: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
-	7,   // 68: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
-	15,  // 69: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
-	16,  // 70: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
-	18,  // 71: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
-	19,  // 72: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
-	25,  // 73: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
-	48,  // 74: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
-	51,  // 75: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
-	27,  // 76: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
-	29,  // 77: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
-	31,  // 78: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
-	34,  // 79: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
-	37,  // 80: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
-	41,  // 81: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
-	44,  // 82: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
-	46,  // 83: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
-	0,   // 84: tuxtape.v1.FleetService.GetPatchHealth:input_type -> tuxtape.v1.GetPatchHealthRequest
-	3,   // 85: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
-	54,  // 86: tuxtape.v1.BuilderService.RegisterBuilder:input_type -> tuxtape.v1.RegisterBuilderRequest
-	58,  // 87: tuxtape.v1.BuilderService.ClaimJob:input_type -> tuxtape.v1.ClaimJobRequest
-	60,  // 88: tuxtape.v1.BuilderService.RenewJob:input_type -> tuxtape.v1.RenewJobRequest
-	62,  // 89: tuxtape.v1.BuilderService.AppendJobLog:input_type -> tuxtape.v1.AppendJobLogRequest
-	64,  // 90: tuxtape.v1.BuilderService.UploadArtifact:input_type -> tuxtape.v1.UploadArtifactRequest
-	66,  // 91: tuxtape.v1.BuilderService.FinishJob:input_type -> tuxtape.v1.FinishJobRequest
-	68,  // 92: tuxtape.v1.JobService.SubmitKernelBuild:input_type -> tuxtape.v1.SubmitKernelBuildRequest
-	69,  // 93: tuxtape.v1.JobService.SubmitPatchBuild:input_type -> tuxtape.v1.SubmitPatchBuildRequest
-	70,  // 94: tuxtape.v1.JobService.ListJobs:input_type -> tuxtape.v1.ListJobsRequest
-	72,  // 95: tuxtape.v1.JobService.GetJob:input_type -> tuxtape.v1.GetJobRequest
-	73,  // 96: tuxtape.v1.JobService.WatchJobLog:input_type -> tuxtape.v1.WatchJobLogRequest
-	75,  // 97: tuxtape.v1.JobService.CancelJob:input_type -> tuxtape.v1.CancelJobRequest
-	77,  // 98: tuxtape.v1.JobService.GetArtifact:input_type -> tuxtape.v1.GetArtifactRequest
-	79,  // 99: tuxtape.v1.JobService.ListBuilders:input_type -> tuxtape.v1.ListBuildersRequest
-	85,  // 100: tuxtape.v1.PatchService.CreatePatch:input_type -> tuxtape.v1.CreatePatchRequest
-	86,  // 101: tuxtape.v1.PatchService.RevisePatch:input_type -> tuxtape.v1.RevisePatchRequest
-	87,  // 102: tuxtape.v1.PatchService.ListPatches:input_type -> tuxtape.v1.ListPatchesRequest
-	89,  // 103: tuxtape.v1.PatchService.GetPatch:input_type -> tuxtape.v1.GetPatchRequest
-	90,  // 104: tuxtape.v1.PatchService.ReviewPatch:input_type -> tuxtape.v1.ReviewPatchRequest
-	91,  // 105: tuxtape.v1.PatchService.BuildPatchSet:input_type -> tuxtape.v1.BuildPatchSetRequest
-	93,  // 106: tuxtape.v1.PatchService.ListPatchSets:input_type -> tuxtape.v1.ListPatchSetsRequest
-	6,   // 107: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
-	8,   // 108: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
-	21,  // 109: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
-	17,  // 110: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
-	21,  // 111: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
-	20,  // 112: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
-	26,  // 113: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
-	49,  // 114: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
-	52,  // 115: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
-	28,  // 116: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
-	30,  // 117: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
-	32,  // 118: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
-	35,  // 119: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
-	38,  // 120: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
-	42,  // 121: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
-	45,  // 122: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
-	47,  // 123: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
-	2,   // 124: tuxtape.v1.FleetService.GetPatchHealth:output_type -> tuxtape.v1.PatchHealth
-	4,   // 125: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
-	53,  // 126: tuxtape.v1.BuilderService.RegisterBuilder:output_type -> tuxtape.v1.Builder
-	59,  // 127: tuxtape.v1.BuilderService.ClaimJob:output_type -> tuxtape.v1.ClaimJobResponse
-	61,  // 128: tuxtape.v1.BuilderService.RenewJob:output_type -> tuxtape.v1.RenewJobResponse
-	63,  // 129: tuxtape.v1.BuilderService.AppendJobLog:output_type -> tuxtape.v1.AppendJobLogResponse
-	65,  // 130: tuxtape.v1.BuilderService.UploadArtifact:output_type -> tuxtape.v1.UploadArtifactResponse
-	67,  // 131: tuxtape.v1.BuilderService.FinishJob:output_type -> tuxtape.v1.FinishJobResponse
-	55,  // 132: tuxtape.v1.JobService.SubmitKernelBuild:output_type -> tuxtape.v1.Job
-	55,  // 133: tuxtape.v1.JobService.SubmitPatchBuild:output_type -> tuxtape.v1.Job
-	71,  // 134: tuxtape.v1.JobService.ListJobs:output_type -> tuxtape.v1.ListJobsResponse
-	57,  // 135: tuxtape.v1.JobService.GetJob:output_type -> tuxtape.v1.JobDetail
-	74,  // 136: tuxtape.v1.JobService.WatchJobLog:output_type -> tuxtape.v1.JobLogLine
-	76,  // 137: tuxtape.v1.JobService.CancelJob:output_type -> tuxtape.v1.CancelJobResponse
-	78,  // 138: tuxtape.v1.JobService.GetArtifact:output_type -> tuxtape.v1.ArtifactData
-	80,  // 139: tuxtape.v1.JobService.ListBuilders:output_type -> tuxtape.v1.ListBuildersResponse
-	84,  // 140: tuxtape.v1.PatchService.CreatePatch:output_type -> tuxtape.v1.PatchDetail
-	84,  // 141: tuxtape.v1.PatchService.RevisePatch:output_type -> tuxtape.v1.PatchDetail
-	88,  // 142: tuxtape.v1.PatchService.ListPatches:output_type -> tuxtape.v1.ListPatchesResponse
-	84,  // 143: tuxtape.v1.PatchService.GetPatch:output_type -> tuxtape.v1.PatchDetail
-	84,  // 144: tuxtape.v1.PatchService.ReviewPatch:output_type -> tuxtape.v1.PatchDetail
-	92,  // 145: tuxtape.v1.PatchService.BuildPatchSet:output_type -> tuxtape.v1.PatchSet
-	94,  // 146: tuxtape.v1.PatchService.ListPatchSets:output_type -> tuxtape.v1.ListPatchSetsResponse
-	107, // [107:147] is the sub-list for method output_type
-	67,  // [67:107] is the sub-list for method input_type
+	3,   // 0: tuxtape.v1.PatchHealth.rings:type_name -> tuxtape.v1.RingHealth
+	100, // 1: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
+	100, // 2: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
+	10,  // 3: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
+	16,  // 4: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
+	100, // 5: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
+	11,  // 6: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
+	12,  // 7: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
+	13,  // 8: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
+	15,  // 9: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
+	14,  // 10: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
+	97,  // 11: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
+	25,  // 12: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
+	25,  // 13: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
+	23,  // 14: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
+	24,  // 15: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
+	26,  // 16: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
+	100, // 17: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
+	98,  // 18: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
+	25,  // 19: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
+	35,  // 20: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
+	35,  // 21: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
+	100, // 22: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
+	100, // 23: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
+	100, // 24: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
+	38,  // 25: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
+	100, // 26: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	41,  // 27: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
+	100, // 28: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
+	42,  // 29: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
+	45,  // 30: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
+	100, // 31: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
+	49,  // 32: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
+	100, // 33: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
+	41,  // 34: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
+	45,  // 35: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
+	52,  // 36: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
+	100, // 37: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
+	99,  // 38: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
+	51,  // 39: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
+	52,  // 40: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
+	100, // 41: tuxtape.v1.Builder.registered:type_name -> google.protobuf.Timestamp
+	100, // 42: tuxtape.v1.Builder.seen:type_name -> google.protobuf.Timestamp
+	100, // 43: tuxtape.v1.Job.lease_until:type_name -> google.protobuf.Timestamp
+	100, // 44: tuxtape.v1.Job.created:type_name -> google.protobuf.Timestamp
+	100, // 45: tuxtape.v1.Job.updated:type_name -> google.protobuf.Timestamp
+	57,  // 46: tuxtape.v1.JobDetail.job:type_name -> tuxtape.v1.Job
+	58,  // 47: tuxtape.v1.JobDetail.artifacts:type_name -> tuxtape.v1.Artifact
+	57,  // 48: tuxtape.v1.ClaimJobResponse.job:type_name -> tuxtape.v1.Job
+	58,  // 49: tuxtape.v1.UploadArtifactRequest.artifact:type_name -> tuxtape.v1.Artifact
+	58,  // 50: tuxtape.v1.FinishJobRequest.artifacts:type_name -> tuxtape.v1.Artifact
+	25,  // 51: tuxtape.v1.SubmitPatchBuildRequest.fixes:type_name -> tuxtape.v1.Patch
+	57,  // 52: tuxtape.v1.ListJobsResponse.jobs:type_name -> tuxtape.v1.Job
+	100, // 53: tuxtape.v1.JobLogLine.at:type_name -> google.protobuf.Timestamp
+	58,  // 54: tuxtape.v1.ArtifactData.artifact:type_name -> tuxtape.v1.Artifact
+	55,  // 55: tuxtape.v1.ListBuildersResponse.builders:type_name -> tuxtape.v1.Builder
+	100, // 56: tuxtape.v1.DeployablePatch.created:type_name -> google.protobuf.Timestamp
+	100, // 57: tuxtape.v1.DeployablePatch.updated:type_name -> google.protobuf.Timestamp
+	100, // 58: tuxtape.v1.PatchRevision.created:type_name -> google.protobuf.Timestamp
+	100, // 59: tuxtape.v1.PatchReview.at:type_name -> google.protobuf.Timestamp
+	83,  // 60: tuxtape.v1.PatchDetail.patch:type_name -> tuxtape.v1.DeployablePatch
+	84,  // 61: tuxtape.v1.PatchDetail.revisions:type_name -> tuxtape.v1.PatchRevision
+	85,  // 62: tuxtape.v1.PatchDetail.reviews:type_name -> tuxtape.v1.PatchReview
+	83,  // 63: tuxtape.v1.ListPatchesResponse.patches:type_name -> tuxtape.v1.DeployablePatch
+	100, // 64: tuxtape.v1.PatchSet.created:type_name -> google.protobuf.Timestamp
+	94,  // 65: tuxtape.v1.ListPatchSetsResponse.sets:type_name -> tuxtape.v1.PatchSet
+	100, // 66: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
+	7,   // 67: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
+	9,   // 68: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
+	17,  // 69: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
+	18,  // 70: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
+	20,  // 71: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
+	21,  // 72: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
+	0,   // 73: tuxtape.v1.KernelService.GetProfile:input_type -> tuxtape.v1.GetProfileRequest
+	27,  // 74: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
+	50,  // 75: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
+	53,  // 76: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
+	29,  // 77: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
+	31,  // 78: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
+	33,  // 79: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
+	36,  // 80: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
+	39,  // 81: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
+	43,  // 82: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
+	46,  // 83: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
+	48,  // 84: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
+	2,   // 85: tuxtape.v1.FleetService.GetPatchHealth:input_type -> tuxtape.v1.GetPatchHealthRequest
+	5,   // 86: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
+	56,  // 87: tuxtape.v1.BuilderService.RegisterBuilder:input_type -> tuxtape.v1.RegisterBuilderRequest
+	60,  // 88: tuxtape.v1.BuilderService.ClaimJob:input_type -> tuxtape.v1.ClaimJobRequest
+	62,  // 89: tuxtape.v1.BuilderService.RenewJob:input_type -> tuxtape.v1.RenewJobRequest
+	64,  // 90: tuxtape.v1.BuilderService.AppendJobLog:input_type -> tuxtape.v1.AppendJobLogRequest
+	66,  // 91: tuxtape.v1.BuilderService.UploadArtifact:input_type -> tuxtape.v1.UploadArtifactRequest
+	68,  // 92: tuxtape.v1.BuilderService.FinishJob:input_type -> tuxtape.v1.FinishJobRequest
+	70,  // 93: tuxtape.v1.JobService.SubmitKernelBuild:input_type -> tuxtape.v1.SubmitKernelBuildRequest
+	71,  // 94: tuxtape.v1.JobService.SubmitPatchBuild:input_type -> tuxtape.v1.SubmitPatchBuildRequest
+	72,  // 95: tuxtape.v1.JobService.ListJobs:input_type -> tuxtape.v1.ListJobsRequest
+	74,  // 96: tuxtape.v1.JobService.GetJob:input_type -> tuxtape.v1.GetJobRequest
+	75,  // 97: tuxtape.v1.JobService.WatchJobLog:input_type -> tuxtape.v1.WatchJobLogRequest
+	77,  // 98: tuxtape.v1.JobService.CancelJob:input_type -> tuxtape.v1.CancelJobRequest
+	79,  // 99: tuxtape.v1.JobService.GetArtifact:input_type -> tuxtape.v1.GetArtifactRequest
+	81,  // 100: tuxtape.v1.JobService.ListBuilders:input_type -> tuxtape.v1.ListBuildersRequest
+	87,  // 101: tuxtape.v1.PatchService.CreatePatch:input_type -> tuxtape.v1.CreatePatchRequest
+	88,  // 102: tuxtape.v1.PatchService.RevisePatch:input_type -> tuxtape.v1.RevisePatchRequest
+	89,  // 103: tuxtape.v1.PatchService.ListPatches:input_type -> tuxtape.v1.ListPatchesRequest
+	91,  // 104: tuxtape.v1.PatchService.GetPatch:input_type -> tuxtape.v1.GetPatchRequest
+	92,  // 105: tuxtape.v1.PatchService.ReviewPatch:input_type -> tuxtape.v1.ReviewPatchRequest
+	93,  // 106: tuxtape.v1.PatchService.BuildPatchSet:input_type -> tuxtape.v1.BuildPatchSetRequest
+	95,  // 107: tuxtape.v1.PatchService.ListPatchSets:input_type -> tuxtape.v1.ListPatchSetsRequest
+	8,   // 108: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
+	10,  // 109: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
+	23,  // 110: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
+	19,  // 111: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
+	23,  // 112: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
+	22,  // 113: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
+	1,   // 114: tuxtape.v1.KernelService.GetProfile:output_type -> tuxtape.v1.BuildProfile
+	28,  // 115: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
+	51,  // 116: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
+	54,  // 117: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
+	30,  // 118: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
+	32,  // 119: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
+	34,  // 120: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
+	37,  // 121: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
+	40,  // 122: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
+	44,  // 123: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
+	47,  // 124: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
+	49,  // 125: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
+	4,   // 126: tuxtape.v1.FleetService.GetPatchHealth:output_type -> tuxtape.v1.PatchHealth
+	6,   // 127: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
+	55,  // 128: tuxtape.v1.BuilderService.RegisterBuilder:output_type -> tuxtape.v1.Builder
+	61,  // 129: tuxtape.v1.BuilderService.ClaimJob:output_type -> tuxtape.v1.ClaimJobResponse
+	63,  // 130: tuxtape.v1.BuilderService.RenewJob:output_type -> tuxtape.v1.RenewJobResponse
+	65,  // 131: tuxtape.v1.BuilderService.AppendJobLog:output_type -> tuxtape.v1.AppendJobLogResponse
+	67,  // 132: tuxtape.v1.BuilderService.UploadArtifact:output_type -> tuxtape.v1.UploadArtifactResponse
+	69,  // 133: tuxtape.v1.BuilderService.FinishJob:output_type -> tuxtape.v1.FinishJobResponse
+	57,  // 134: tuxtape.v1.JobService.SubmitKernelBuild:output_type -> tuxtape.v1.Job
+	57,  // 135: tuxtape.v1.JobService.SubmitPatchBuild:output_type -> tuxtape.v1.Job
+	73,  // 136: tuxtape.v1.JobService.ListJobs:output_type -> tuxtape.v1.ListJobsResponse
+	59,  // 137: tuxtape.v1.JobService.GetJob:output_type -> tuxtape.v1.JobDetail
+	76,  // 138: tuxtape.v1.JobService.WatchJobLog:output_type -> tuxtape.v1.JobLogLine
+	78,  // 139: tuxtape.v1.JobService.CancelJob:output_type -> tuxtape.v1.CancelJobResponse
+	80,  // 140: tuxtape.v1.JobService.GetArtifact:output_type -> tuxtape.v1.ArtifactData
+	82,  // 141: tuxtape.v1.JobService.ListBuilders:output_type -> tuxtape.v1.ListBuildersResponse
+	86,  // 142: tuxtape.v1.PatchService.CreatePatch:output_type -> tuxtape.v1.PatchDetail
+	86,  // 143: tuxtape.v1.PatchService.RevisePatch:output_type -> tuxtape.v1.PatchDetail
+	90,  // 144: tuxtape.v1.PatchService.ListPatches:output_type -> tuxtape.v1.ListPatchesResponse
+	86,  // 145: tuxtape.v1.PatchService.GetPatch:output_type -> tuxtape.v1.PatchDetail
+	86,  // 146: tuxtape.v1.PatchService.ReviewPatch:output_type -> tuxtape.v1.PatchDetail
+	94,  // 147: tuxtape.v1.PatchService.BuildPatchSet:output_type -> tuxtape.v1.PatchSet
+	96,  // 148: tuxtape.v1.PatchService.ListPatchSets:output_type -> tuxtape.v1.ListPatchSetsResponse
+	108, // [108:149] is the sub-list for method output_type
+	67,  // [67:108] is the sub-list for method input_type
 	67,  // [67:67] is the sub-list for extension type_name
 	67,  // [67:67] is the sub-list for extension extendee
 	0,   // [0:67] is the sub-list for field type_name
@@ -6995,7 +7113,7 @@ func file_tuxtape_v1_tuxtape_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tuxtape_v1_tuxtape_proto_rawDesc), len(file_tuxtape_v1_tuxtape_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   98,
+			NumMessages:   100,
 			NumExtensions: 0,
 			NumServices:   11,
 		},

@@ -170,6 +170,7 @@ const (
 	KernelService_ListKernels_FullMethodName  = "/tuxtape.v1.KernelService/ListKernels"
 	KernelService_GetKernel_FullMethodName    = "/tuxtape.v1.KernelService/GetKernel"
 	KernelService_RemoveKernel_FullMethodName = "/tuxtape.v1.KernelService/RemoveKernel"
+	KernelService_GetProfile_FullMethodName   = "/tuxtape.v1.KernelService/GetProfile"
 )
 
 // KernelServiceClient is the client API for KernelService service.
@@ -182,6 +183,9 @@ type KernelServiceClient interface {
 	ListKernels(ctx context.Context, in *ListKernelsRequest, opts ...grpc.CallOption) (*ListKernelsResponse, error)
 	GetKernel(ctx context.Context, in *GetKernelRequest, opts ...grpc.CallOption) (*Kernel, error)
 	RemoveKernel(ctx context.Context, in *RemoveKernelRequest, opts ...grpc.CallOption) (*RemoveKernelResponse, error)
+	// GetProfile is a kernel's build profile (real, static, or the real
+	// one when there is one, else the static one, computed the first time).
+	GetProfile(ctx context.Context, in *GetProfileRequest, opts ...grpc.CallOption) (*BuildProfile, error)
 }
 
 type kernelServiceClient struct {
@@ -232,6 +236,16 @@ func (c *kernelServiceClient) RemoveKernel(ctx context.Context, in *RemoveKernel
 	return out, nil
 }
 
+func (c *kernelServiceClient) GetProfile(ctx context.Context, in *GetProfileRequest, opts ...grpc.CallOption) (*BuildProfile, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BuildProfile)
+	err := c.cc.Invoke(ctx, KernelService_GetProfile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KernelServiceServer is the server API for KernelService service.
 // All implementations must embed UnimplementedKernelServiceServer
 // for forward compatibility.
@@ -242,6 +256,9 @@ type KernelServiceServer interface {
 	ListKernels(context.Context, *ListKernelsRequest) (*ListKernelsResponse, error)
 	GetKernel(context.Context, *GetKernelRequest) (*Kernel, error)
 	RemoveKernel(context.Context, *RemoveKernelRequest) (*RemoveKernelResponse, error)
+	// GetProfile is a kernel's build profile (real, static, or the real
+	// one when there is one, else the static one, computed the first time).
+	GetProfile(context.Context, *GetProfileRequest) (*BuildProfile, error)
 	mustEmbedUnimplementedKernelServiceServer()
 }
 
@@ -263,6 +280,9 @@ func (UnimplementedKernelServiceServer) GetKernel(context.Context, *GetKernelReq
 }
 func (UnimplementedKernelServiceServer) RemoveKernel(context.Context, *RemoveKernelRequest) (*RemoveKernelResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RemoveKernel not implemented")
+}
+func (UnimplementedKernelServiceServer) GetProfile(context.Context, *GetProfileRequest) (*BuildProfile, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetProfile not implemented")
 }
 func (UnimplementedKernelServiceServer) mustEmbedUnimplementedKernelServiceServer() {}
 func (UnimplementedKernelServiceServer) testEmbeddedByValue()                       {}
@@ -357,6 +377,24 @@ func _KernelService_RemoveKernel_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KernelService_GetProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProfileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KernelServiceServer).GetProfile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KernelService_GetProfile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KernelServiceServer).GetProfile(ctx, req.(*GetProfileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KernelService_ServiceDesc is the grpc.ServiceDesc for KernelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -379,6 +417,10 @@ var KernelService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveKernel",
 			Handler:    _KernelService_RemoveKernel_Handler,
+		},
+		{
+			MethodName: "GetProfile",
+			Handler:    _KernelService_GetProfile_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
