@@ -281,6 +281,8 @@ type RingHealth struct {
 	// Halted: failures reached the halt threshold, so the patch may not
 	// be promoted out of this ring.
 	Halted bool `json:"halted"`
+	// FirstApplied is when a machine of the ring first applied it.
+	FirstApplied time.Time `json:"first_applied,omitzero"`
 }
 
 // HaltAfter sets how many machines of a ring reporting a patch failing
@@ -315,7 +317,7 @@ func (s *Service) FleetHealth(ctx context.Context, patchName string) ([]RingHeal
 	limit := s.haltAfter()
 	out := make([]RingHealth, 0, len(counts))
 	for _, c := range counts {
-		out = append(out, RingHealth{Ring: c.Ring, Applied: c.Applied, Failed: c.Failed, Halted: c.Failed >= limit})
+		out = append(out, RingHealth{Ring: c.Ring, Applied: c.Applied, Failed: c.Failed, Halted: c.Failed >= limit, FirstApplied: c.FirstApplied})
 	}
 	return out, nil
 }

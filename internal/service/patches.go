@@ -328,10 +328,9 @@ func (s *Service) BuildPatchSet(ctx context.Context, kernel string, by Actor) (p
 		set.Patches = append(set.Patches, fmt.Sprintf("%s@%d", p.ID, r.Rev))
 	}
 	slices.Sort(set.CVEs)
-	if set, err = st.AddPatchSet(ctx, set); err != nil {
+	if set, err = st.AddPatchSet(ctx, set, func(v int) string { return ModuleNameFor("tt", kernel, v) }); err != nil {
 		return patch.Set{}, err
 	}
-	set.Module = ModuleNameFor("tt", kernel, set.Version)
 	j, err := s.submitPatchJob(ctx, st, PatchJobOptions{Kernel: kernel, Fixes: fixes, Module: set.Module, Replace: true}, true, "", 0, set.Version, by)
 	if err != nil {
 		st.SetPatchSet(context.WithoutCancel(ctx), kernel, set.Version, "", patch.SetFailed, "", err.Error())

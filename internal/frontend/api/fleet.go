@@ -232,7 +232,7 @@ func (h *fleetHandlers) GetPatchHealth(ctx context.Context, r *pb.GetPatchHealth
 	}
 	out := &pb.PatchHealth{}
 	for _, x := range hs {
-		out.Rings = append(out.Rings, &pb.RingHealth{Ring: x.Ring, Applied: int32(x.Applied), Failed: int32(x.Failed), Halted: x.Halted})
+		out.Rings = append(out.Rings, &pb.RingHealth{Ring: x.Ring, Applied: int32(x.Applied), Failed: int32(x.Failed), Halted: x.Halted, FirstApplied: ts(x.FirstApplied)})
 	}
 	return out, nil
 }
@@ -245,7 +245,7 @@ func (r Remote) FleetHealth(ctx context.Context, patch string) ([]service.RingHe
 	}
 	out := []service.RingHealth{}
 	for _, x := range p.Rings {
-		out = append(out, service.RingHealth{Ring: x.Ring, Applied: int(x.Applied), Failed: int(x.Failed), Halted: x.Halted})
+		out = append(out, service.RingHealth{Ring: x.Ring, Applied: int(x.Applied), Failed: int(x.Failed), Halted: x.Halted, FirstApplied: fromTS(x.FirstApplied)})
 	}
 	return out, nil
 }

@@ -238,6 +238,7 @@ func (v versionFlags) service(ao ArchiveOptions, g *Globals) (service.ArchiveVer
 
 func newArchivePromoteCmd(g *Globals, ao *ArchiveOptions) *cobra.Command {
 	var v versionFlags
+	var soak time.Duration
 	cmd := &cobra.Command{
 		Use:   "promote --kernel RELEASE --version N [--to RING]",
 		Short: "Move a version on to the next ring (a new signed targets version)",
@@ -245,14 +246,15 @@ func newArchivePromoteCmd(g *Globals, ao *ArchiveOptions) *cobra.Command {
 --to and every ring before it). Hosts in that ring take it at their next poll.
 A version whose livepatch failed on machines of a ring it is in (the fleet's
 health, tuxtape fleet health: from the database, or --server) is halted there:
-promote refuses it.`,
+promote refuses it. --min-soak D is a time gate: the version must have run for D
+on machines of the last ring it is in (from its first applied report).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sv, err := v.service(*ao, g)
 			if err != nil {
 				return err
 			}
-			if err := promotionOpen(cmd.Context(), g, sv); err != nil {
+			if err := promotionOpen(cmd.Context(), g, sv, soak); err != nil {
 				return err
 			}
 			rel, err := g.svc.ArchivePromote(cmd.Context(), sv)
@@ -264,6 +266,7 @@ promote refuses it.`,
 	}
 	v.add(cmd, "the version to promote")
 	cmd.Flags().StringVar(&v.Ring, "to", "", "the ring to promote to (default the next)")
+	cmd.Flags().DurationVar(&soak, "min-soak", 0, "refuse unless the version has run this long on machines of its last ring (e.g. 24h)")
 	cmd.Flags().BoolVar(&ao.JSON, "json", false, "print the version as JSON")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tuxtape/tuxtape/internal/archive/feed"
 	"github.com/tuxtape/tuxtape/internal/model/job"
@@ -108,8 +109,9 @@ func artifactSum(ctx context.Context, g *Globals, jobID, name string) (string, e
 }
 
 // promotionOpen refuses to promote a version whose livepatch failed in a
-// ring it is in, by the fleet's reports.
-func promotionOpen(ctx context.Context, g *Globals, v service.ArchiveVersion) error {
+// ring it is in, by the fleet's reports, or (with soak) that has not run
+// that long on machines of its last ring.
+func promotionOpen(ctx context.Context, g *Globals, v service.ArchiveVersion, soak time.Duration) error {
 	st, err := g.svc.ArchiveStatus(ctx, v.Dir)
 	if err != nil {
 		return err
@@ -137,6 +139,20 @@ func promotionOpen(ctx context.Context, g *Globals, v service.ArchiveVersion) er
 			return fmt.Errorf("version %d (%s) of %s: %d machine(s) of ring %s reported it failing (tuxtape fleet health --patch %s): %w",
 				v.Version, rel.Module, v.Kernel, h.Failed, h.Ring, rel.Module, errHalted)
 		}
+	}
+	if soak <= 0 || len(rel.Rings) == 0 {
+		return nil
+	}
+	// The time gate: the version has run for soak on machines of the
+	// last ring it is in.
+	ring := rel.Rings[len(rel.Rings)-1]
+	i := slices.IndexFunc(hs, func(h service.RingHealth) bool { return h.Ring == ring })
+	if i < 0 || hs[i].FirstApplied.IsZero() {
+		return fmt.Errorf("version %d (%s) of %s: no machine of ring %s has applied it yet; --min-soak %v: %w", v.Version, rel.Module, v.Kernel, ring, soak, errHalted)
+	}
+	if ran := time.Since(hs[i].FirstApplied); ran < soak {
+		return fmt.Errorf("version %d (%s) of %s has run in ring %s for %v, less than --min-soak %v: %w", v.Version, rel.Module, v.Kernel, ring,
+			ran.Round(time.Second), soak, errHalted)
 	}
 	return nil
 }

@@ -156,6 +156,7 @@ func TestPatchWorkflow(t *testing.T) {
 	var sets []struct {
 		Version       int
 		State, Module string
+		ModuleName    string `json:"module_name"`
 		Job, Error    string
 		CVEs          []string
 	}
@@ -170,7 +171,7 @@ func TestPatchWorkflow(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	if sets[0].State != "ready" || sets[0].Module == "" {
+	if sets[0].State != "ready" || sets[0].Module == "" || sets[0].ModuleName != "tt_cloud_1" {
 		t.Fatalf("patch set: %+v\n%s", sets[0], as("admin").must(t, "job", "log", sets[0].Job))
 	}
 	ko := filepath.Join(t.TempDir(), "tt_cloud_1.ko")
@@ -218,7 +219,10 @@ func TestPatchWorkflow(t *testing.T) {
 	}
 	report("canary-1", "canary", "applied")
 	report("canary-2", "canary", "applied")
-	admin.must(t, "archive", "promote", "--dir", arch, "--kernel", release, "--version", "1")
+	if code, _, errs := admin.run(t, "archive", "promote", "--dir", arch, "--kernel", release, "--version", "1", "--min-soak", "1h"); code != 1 || !strings.Contains(errs, "less than --min-soak 1h") {
+		t.Errorf("promoting before the soak time: exit %d, %q", code, errs)
+	}
+	admin.must(t, "archive", "promote", "--dir", arch, "--kernel", release, "--version", "1", "--min-soak", "1ms")
 	report("early-1", "early", "applied", "bug_detected", "rolled_back")
 	health := as("r1").must(t, "fleet", "health", "--patch", "tt_cloud_1")
 	if !strings.Contains(health, "canary  2        0       open") || !strings.Contains(health, "early   1        1       HALTED") {

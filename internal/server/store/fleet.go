@@ -267,24 +267,32 @@ type RingCount struct {
 	Ring    string
 	Applied int
 	Failed  int
+	// FirstApplied is when the first machine of the ring applied it
+	// (zero: none did).
+	FirstApplied time.Time
 }
 
 func (d *db) PatchHealth(ctx context.Context, patch string) ([]RingCount, error) {
 	q := `SELECT m.ring,
 		COUNT(DISTINCT CASE WHEN e.kind = ? THEN e.machine_id END),
-		COUNT(DISTINCT CASE WHEN e.kind IN (?, ?, ?) THEN e.machine_id END)
+		COUNT(DISTINCT CASE WHEN e.kind IN (?, ?, ?) THEN e.machine_id END),
+		COALESCE(MIN(CASE WHEN e.kind = ? THEN e.at_ns END), 0)
 		FROM machine_events e JOIN machines m ON m.id = e.machine_id
 		WHERE e.patch = ? GROUP BY m.ring ORDER BY m.ring`
 	args := []any{string(fleet.EventApplied)}
 	for _, k := range fleet.FailureKinds {
 		args = append(args, string(k))
 	}
-	args = append(args, patch)
+	args = append(args, string(fleet.EventApplied), patch)
 	out := []RingCount{}
 	err := d.each(ctx, q, args, func(s scanner) error {
 		var c RingCount
-		if err := s.Scan(&c.Ring, &c.Applied, &c.Failed); err != nil {
+		var first int64
+		if err := s.Scan(&c.Ring, &c.Applied, &c.Failed, &first); err != nil {
 			return err
+		}
+		if first != 0 {
+			c.FirstApplied = time.Unix(0, first).UTC()
 		}
 		out = append(out, c)
 		return nil

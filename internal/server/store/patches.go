@@ -227,8 +227,9 @@ var ErrConflict = errors.New("conflict")
 
 const setCols = `kernel, version, state, module, sha256, job_id, cves, patches, created_ns, error`
 
-// AddPatchSet stores a kernel's next patch set (its Version is set here).
-func (d *db) AddPatchSet(ctx context.Context, s patch.Set) (patch.Set, error) {
+// AddPatchSet stores a kernel's next patch set (its Version is set here,
+// and its module name by name, from the version, when given).
+func (d *db) AddPatchSet(ctx context.Context, s patch.Set, name func(version int) string) (patch.Set, error) {
 	tx, err := d.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return patch.Set{}, fmt.Errorf("add patch set: %w", err)
@@ -242,6 +243,9 @@ func (d *db) AddPatchSet(ctx context.Context, s patch.Set) (patch.Set, error) {
 	}
 	if err := tx.QueryRowContext(ctx, d.rebind(`SELECT COALESCE(MAX(version), 0) + 1 FROM patch_sets WHERE kernel = ?`), s.Kernel).Scan(&s.Version); err != nil {
 		return patch.Set{}, fmt.Errorf("add patch set: %w", err)
+	}
+	if name != nil {
+		s.Module = name(s.Version)
 	}
 	cves, _ := json.Marshal(s.CVEs)
 	ps, _ := json.Marshal(s.Patches)

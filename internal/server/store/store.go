@@ -151,8 +151,9 @@ type Store interface {
 	// AddReview records a review of a patch's newest revision (ErrConflict
 	// for an older one) and the patch's new state, if any.
 	AddReview(ctx context.Context, r patch.Review, state patch.State, audit authz.AuditEntry) error
-	// AddPatchSet stores a kernel's next patch set, numbered here.
-	AddPatchSet(ctx context.Context, s patch.Set) (patch.Set, error)
+	// AddPatchSet stores a kernel's next patch set, numbered here, its
+	// module named by name from its number.
+	AddPatchSet(ctx context.Context, s patch.Set, name func(version int) string) (patch.Set, error)
 	// SetPatchSet records a patch set's job and outcome.
 	SetPatchSet(ctx context.Context, kernel string, version int, job string, state patch.SetState, sha, errMsg string) error
 	// PatchSets lists patch sets (of a kernel, or all) by kernel and version.

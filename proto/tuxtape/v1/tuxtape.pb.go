@@ -181,6 +181,7 @@ type RingHealth struct {
 	Applied       int32                  `protobuf:"varint,2,opt,name=applied,proto3" json:"applied,omitempty"`
 	Failed        int32                  `protobuf:"varint,3,opt,name=failed,proto3" json:"failed,omitempty"`
 	Halted        bool                   `protobuf:"varint,4,opt,name=halted,proto3" json:"halted,omitempty"`
+	FirstApplied  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=first_applied,json=firstApplied,proto3" json:"first_applied,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -241,6 +242,13 @@ func (x *RingHealth) GetHalted() bool {
 		return x.Halted
 	}
 	return false
+}
+
+func (x *RingHealth) GetFirstApplied() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstApplied
+	}
+	return nil
 }
 
 type PatchHealth struct {
@@ -6300,13 +6308,14 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\fBuildProfile\x12!\n" +
 	"\fprofile_json\x18\x01 \x01(\fR\vprofileJson\"-\n" +
 	"\x15GetPatchHealthRequest\x12\x14\n" +
-	"\x05patch\x18\x01 \x01(\tR\x05patch\"j\n" +
+	"\x05patch\x18\x01 \x01(\tR\x05patch\"\xab\x01\n" +
 	"\n" +
 	"RingHealth\x12\x12\n" +
 	"\x04ring\x18\x01 \x01(\tR\x04ring\x12\x18\n" +
 	"\aapplied\x18\x02 \x01(\x05R\aapplied\x12\x16\n" +
 	"\x06failed\x18\x03 \x01(\x05R\x06failed\x12\x16\n" +
-	"\x06halted\x18\x04 \x01(\bR\x06halted\";\n" +
+	"\x06halted\x18\x04 \x01(\bR\x06halted\x12?\n" +
+	"\rfirst_applied\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\ffirstApplied\";\n" +
 	"\vPatchHealth\x12,\n" +
 	"\x05rings\x18\x01 \x03(\v2\x16.tuxtape.v1.RingHealthR\x05rings\"Y\n" +
 	"\fWatchRequest\x12\x1b\n" +
@@ -6946,160 +6955,161 @@ var file_tuxtape_v1_tuxtape_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),    // 100: google.protobuf.Timestamp
 }
 var file_tuxtape_v1_tuxtape_proto_depIdxs = []int32{
-	3,   // 0: tuxtape.v1.PatchHealth.rings:type_name -> tuxtape.v1.RingHealth
-	100, // 1: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
-	100, // 2: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
-	10,  // 3: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
-	16,  // 4: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
-	100, // 5: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
-	11,  // 6: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
-	12,  // 7: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
-	13,  // 8: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
-	15,  // 9: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
-	14,  // 10: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
-	97,  // 11: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
-	25,  // 12: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
-	25,  // 13: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
-	23,  // 14: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
-	24,  // 15: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
-	26,  // 16: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
-	100, // 17: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
-	98,  // 18: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
-	25,  // 19: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
-	35,  // 20: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
-	35,  // 21: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
-	100, // 22: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
-	100, // 23: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
-	100, // 24: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
-	38,  // 25: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
-	100, // 26: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	41,  // 27: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
-	100, // 28: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
-	42,  // 29: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
-	45,  // 30: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
-	100, // 31: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
-	49,  // 32: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
-	100, // 33: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
-	41,  // 34: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
-	45,  // 35: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
-	52,  // 36: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
-	100, // 37: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
-	99,  // 38: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
-	51,  // 39: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
-	52,  // 40: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
-	100, // 41: tuxtape.v1.Builder.registered:type_name -> google.protobuf.Timestamp
-	100, // 42: tuxtape.v1.Builder.seen:type_name -> google.protobuf.Timestamp
-	100, // 43: tuxtape.v1.Job.lease_until:type_name -> google.protobuf.Timestamp
-	100, // 44: tuxtape.v1.Job.created:type_name -> google.protobuf.Timestamp
-	100, // 45: tuxtape.v1.Job.updated:type_name -> google.protobuf.Timestamp
-	57,  // 46: tuxtape.v1.JobDetail.job:type_name -> tuxtape.v1.Job
-	58,  // 47: tuxtape.v1.JobDetail.artifacts:type_name -> tuxtape.v1.Artifact
-	57,  // 48: tuxtape.v1.ClaimJobResponse.job:type_name -> tuxtape.v1.Job
-	58,  // 49: tuxtape.v1.UploadArtifactRequest.artifact:type_name -> tuxtape.v1.Artifact
-	58,  // 50: tuxtape.v1.FinishJobRequest.artifacts:type_name -> tuxtape.v1.Artifact
-	25,  // 51: tuxtape.v1.SubmitPatchBuildRequest.fixes:type_name -> tuxtape.v1.Patch
-	57,  // 52: tuxtape.v1.ListJobsResponse.jobs:type_name -> tuxtape.v1.Job
-	100, // 53: tuxtape.v1.JobLogLine.at:type_name -> google.protobuf.Timestamp
-	58,  // 54: tuxtape.v1.ArtifactData.artifact:type_name -> tuxtape.v1.Artifact
-	55,  // 55: tuxtape.v1.ListBuildersResponse.builders:type_name -> tuxtape.v1.Builder
-	100, // 56: tuxtape.v1.DeployablePatch.created:type_name -> google.protobuf.Timestamp
-	100, // 57: tuxtape.v1.DeployablePatch.updated:type_name -> google.protobuf.Timestamp
-	100, // 58: tuxtape.v1.PatchRevision.created:type_name -> google.protobuf.Timestamp
-	100, // 59: tuxtape.v1.PatchReview.at:type_name -> google.protobuf.Timestamp
-	83,  // 60: tuxtape.v1.PatchDetail.patch:type_name -> tuxtape.v1.DeployablePatch
-	84,  // 61: tuxtape.v1.PatchDetail.revisions:type_name -> tuxtape.v1.PatchRevision
-	85,  // 62: tuxtape.v1.PatchDetail.reviews:type_name -> tuxtape.v1.PatchReview
-	83,  // 63: tuxtape.v1.ListPatchesResponse.patches:type_name -> tuxtape.v1.DeployablePatch
-	100, // 64: tuxtape.v1.PatchSet.created:type_name -> google.protobuf.Timestamp
-	94,  // 65: tuxtape.v1.ListPatchSetsResponse.sets:type_name -> tuxtape.v1.PatchSet
-	100, // 66: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
-	7,   // 67: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
-	9,   // 68: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
-	17,  // 69: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
-	18,  // 70: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
-	20,  // 71: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
-	21,  // 72: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
-	0,   // 73: tuxtape.v1.KernelService.GetProfile:input_type -> tuxtape.v1.GetProfileRequest
-	27,  // 74: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
-	50,  // 75: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
-	53,  // 76: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
-	29,  // 77: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
-	31,  // 78: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
-	33,  // 79: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
-	36,  // 80: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
-	39,  // 81: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
-	43,  // 82: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
-	46,  // 83: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
-	48,  // 84: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
-	2,   // 85: tuxtape.v1.FleetService.GetPatchHealth:input_type -> tuxtape.v1.GetPatchHealthRequest
-	5,   // 86: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
-	56,  // 87: tuxtape.v1.BuilderService.RegisterBuilder:input_type -> tuxtape.v1.RegisterBuilderRequest
-	60,  // 88: tuxtape.v1.BuilderService.ClaimJob:input_type -> tuxtape.v1.ClaimJobRequest
-	62,  // 89: tuxtape.v1.BuilderService.RenewJob:input_type -> tuxtape.v1.RenewJobRequest
-	64,  // 90: tuxtape.v1.BuilderService.AppendJobLog:input_type -> tuxtape.v1.AppendJobLogRequest
-	66,  // 91: tuxtape.v1.BuilderService.UploadArtifact:input_type -> tuxtape.v1.UploadArtifactRequest
-	68,  // 92: tuxtape.v1.BuilderService.FinishJob:input_type -> tuxtape.v1.FinishJobRequest
-	70,  // 93: tuxtape.v1.JobService.SubmitKernelBuild:input_type -> tuxtape.v1.SubmitKernelBuildRequest
-	71,  // 94: tuxtape.v1.JobService.SubmitPatchBuild:input_type -> tuxtape.v1.SubmitPatchBuildRequest
-	72,  // 95: tuxtape.v1.JobService.ListJobs:input_type -> tuxtape.v1.ListJobsRequest
-	74,  // 96: tuxtape.v1.JobService.GetJob:input_type -> tuxtape.v1.GetJobRequest
-	75,  // 97: tuxtape.v1.JobService.WatchJobLog:input_type -> tuxtape.v1.WatchJobLogRequest
-	77,  // 98: tuxtape.v1.JobService.CancelJob:input_type -> tuxtape.v1.CancelJobRequest
-	79,  // 99: tuxtape.v1.JobService.GetArtifact:input_type -> tuxtape.v1.GetArtifactRequest
-	81,  // 100: tuxtape.v1.JobService.ListBuilders:input_type -> tuxtape.v1.ListBuildersRequest
-	87,  // 101: tuxtape.v1.PatchService.CreatePatch:input_type -> tuxtape.v1.CreatePatchRequest
-	88,  // 102: tuxtape.v1.PatchService.RevisePatch:input_type -> tuxtape.v1.RevisePatchRequest
-	89,  // 103: tuxtape.v1.PatchService.ListPatches:input_type -> tuxtape.v1.ListPatchesRequest
-	91,  // 104: tuxtape.v1.PatchService.GetPatch:input_type -> tuxtape.v1.GetPatchRequest
-	92,  // 105: tuxtape.v1.PatchService.ReviewPatch:input_type -> tuxtape.v1.ReviewPatchRequest
-	93,  // 106: tuxtape.v1.PatchService.BuildPatchSet:input_type -> tuxtape.v1.BuildPatchSetRequest
-	95,  // 107: tuxtape.v1.PatchService.ListPatchSets:input_type -> tuxtape.v1.ListPatchSetsRequest
-	8,   // 108: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
-	10,  // 109: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
-	23,  // 110: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
-	19,  // 111: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
-	23,  // 112: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
-	22,  // 113: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
-	1,   // 114: tuxtape.v1.KernelService.GetProfile:output_type -> tuxtape.v1.BuildProfile
-	28,  // 115: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
-	51,  // 116: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
-	54,  // 117: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
-	30,  // 118: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
-	32,  // 119: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
-	34,  // 120: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
-	37,  // 121: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
-	40,  // 122: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
-	44,  // 123: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
-	47,  // 124: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
-	49,  // 125: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
-	4,   // 126: tuxtape.v1.FleetService.GetPatchHealth:output_type -> tuxtape.v1.PatchHealth
-	6,   // 127: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
-	55,  // 128: tuxtape.v1.BuilderService.RegisterBuilder:output_type -> tuxtape.v1.Builder
-	61,  // 129: tuxtape.v1.BuilderService.ClaimJob:output_type -> tuxtape.v1.ClaimJobResponse
-	63,  // 130: tuxtape.v1.BuilderService.RenewJob:output_type -> tuxtape.v1.RenewJobResponse
-	65,  // 131: tuxtape.v1.BuilderService.AppendJobLog:output_type -> tuxtape.v1.AppendJobLogResponse
-	67,  // 132: tuxtape.v1.BuilderService.UploadArtifact:output_type -> tuxtape.v1.UploadArtifactResponse
-	69,  // 133: tuxtape.v1.BuilderService.FinishJob:output_type -> tuxtape.v1.FinishJobResponse
-	57,  // 134: tuxtape.v1.JobService.SubmitKernelBuild:output_type -> tuxtape.v1.Job
-	57,  // 135: tuxtape.v1.JobService.SubmitPatchBuild:output_type -> tuxtape.v1.Job
-	73,  // 136: tuxtape.v1.JobService.ListJobs:output_type -> tuxtape.v1.ListJobsResponse
-	59,  // 137: tuxtape.v1.JobService.GetJob:output_type -> tuxtape.v1.JobDetail
-	76,  // 138: tuxtape.v1.JobService.WatchJobLog:output_type -> tuxtape.v1.JobLogLine
-	78,  // 139: tuxtape.v1.JobService.CancelJob:output_type -> tuxtape.v1.CancelJobResponse
-	80,  // 140: tuxtape.v1.JobService.GetArtifact:output_type -> tuxtape.v1.ArtifactData
-	82,  // 141: tuxtape.v1.JobService.ListBuilders:output_type -> tuxtape.v1.ListBuildersResponse
-	86,  // 142: tuxtape.v1.PatchService.CreatePatch:output_type -> tuxtape.v1.PatchDetail
-	86,  // 143: tuxtape.v1.PatchService.RevisePatch:output_type -> tuxtape.v1.PatchDetail
-	90,  // 144: tuxtape.v1.PatchService.ListPatches:output_type -> tuxtape.v1.ListPatchesResponse
-	86,  // 145: tuxtape.v1.PatchService.GetPatch:output_type -> tuxtape.v1.PatchDetail
-	86,  // 146: tuxtape.v1.PatchService.ReviewPatch:output_type -> tuxtape.v1.PatchDetail
-	94,  // 147: tuxtape.v1.PatchService.BuildPatchSet:output_type -> tuxtape.v1.PatchSet
-	96,  // 148: tuxtape.v1.PatchService.ListPatchSets:output_type -> tuxtape.v1.ListPatchSetsResponse
-	108, // [108:149] is the sub-list for method output_type
-	67,  // [67:108] is the sub-list for method input_type
-	67,  // [67:67] is the sub-list for extension type_name
-	67,  // [67:67] is the sub-list for extension extendee
-	0,   // [0:67] is the sub-list for field type_name
+	100, // 0: tuxtape.v1.RingHealth.first_applied:type_name -> google.protobuf.Timestamp
+	3,   // 1: tuxtape.v1.PatchHealth.rings:type_name -> tuxtape.v1.RingHealth
+	100, // 2: tuxtape.v1.StreamEvent.at:type_name -> google.protobuf.Timestamp
+	100, // 3: tuxtape.v1.ListCVEsRequest.since:type_name -> google.protobuf.Timestamp
+	10,  // 4: tuxtape.v1.ListCVEsResponse.cves:type_name -> tuxtape.v1.CVE
+	16,  // 5: tuxtape.v1.ListCVEsResponse.summary:type_name -> tuxtape.v1.VerdictSummary
+	100, // 6: tuxtape.v1.CVE.first_seen:type_name -> google.protobuf.Timestamp
+	11,  // 7: tuxtape.v1.CVE.cvss:type_name -> tuxtape.v1.CVSS
+	12,  // 8: tuxtape.v1.CVE.branches:type_name -> tuxtape.v1.Branch
+	13,  // 9: tuxtape.v1.CVE.verdict:type_name -> tuxtape.v1.Verdict
+	15,  // 10: tuxtape.v1.CVE.priority:type_name -> tuxtape.v1.Priority
+	14,  // 11: tuxtape.v1.Verdict.files:type_name -> tuxtape.v1.FileVerdict
+	97,  // 12: tuxtape.v1.VerdictSummary.by:type_name -> tuxtape.v1.VerdictSummary.ByEntry
+	25,  // 13: tuxtape.v1.AddKernelRequest.patches:type_name -> tuxtape.v1.Patch
+	25,  // 14: tuxtape.v1.AddKernelRequest.fixed:type_name -> tuxtape.v1.Patch
+	23,  // 15: tuxtape.v1.ListKernelsResponse.kernels:type_name -> tuxtape.v1.Kernel
+	24,  // 16: tuxtape.v1.Kernel.source:type_name -> tuxtape.v1.KernelSource
+	26,  // 17: tuxtape.v1.Kernel.debian:type_name -> tuxtape.v1.Debian
+	100, // 18: tuxtape.v1.Kernel.added:type_name -> google.protobuf.Timestamp
+	98,  // 19: tuxtape.v1.Kernel.profiles:type_name -> tuxtape.v1.Kernel.ProfilesEntry
+	25,  // 20: tuxtape.v1.KernelSource.patches:type_name -> tuxtape.v1.Patch
+	35,  // 21: tuxtape.v1.CreateTokenResponse.token:type_name -> tuxtape.v1.Token
+	35,  // 22: tuxtape.v1.ListTokensResponse.tokens:type_name -> tuxtape.v1.Token
+	100, // 23: tuxtape.v1.Token.created:type_name -> google.protobuf.Timestamp
+	100, // 24: tuxtape.v1.Token.expires:type_name -> google.protobuf.Timestamp
+	100, // 25: tuxtape.v1.Token.revoked:type_name -> google.protobuf.Timestamp
+	38,  // 26: tuxtape.v1.ListAuditResponse.entries:type_name -> tuxtape.v1.AuditEntry
+	100, // 27: tuxtape.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	41,  // 28: tuxtape.v1.HeartbeatRequest.livepatch:type_name -> tuxtape.v1.Livepatch
+	100, // 29: tuxtape.v1.HeartbeatResponse.at:type_name -> google.protobuf.Timestamp
+	42,  // 30: tuxtape.v1.Livepatch.patches:type_name -> tuxtape.v1.LoadedPatch
+	45,  // 31: tuxtape.v1.ReportRequest.events:type_name -> tuxtape.v1.Event
+	100, // 32: tuxtape.v1.Event.at:type_name -> google.protobuf.Timestamp
+	49,  // 33: tuxtape.v1.ListMachinesResponse.machines:type_name -> tuxtape.v1.Machine
+	100, // 34: tuxtape.v1.Machine.last_seen:type_name -> google.protobuf.Timestamp
+	41,  // 35: tuxtape.v1.Machine.livepatch:type_name -> tuxtape.v1.Livepatch
+	45,  // 36: tuxtape.v1.Machine.events:type_name -> tuxtape.v1.Event
+	52,  // 37: tuxtape.v1.SyncSummary.problems:type_name -> tuxtape.v1.SyncProblem
+	100, // 38: tuxtape.v1.SyncStatus.synced_at:type_name -> google.protobuf.Timestamp
+	99,  // 39: tuxtape.v1.SyncStatus.records:type_name -> tuxtape.v1.SyncStatus.RecordsEntry
+	51,  // 40: tuxtape.v1.SyncStatus.last_run:type_name -> tuxtape.v1.SyncSummary
+	52,  // 41: tuxtape.v1.SyncStatus.problems:type_name -> tuxtape.v1.SyncProblem
+	100, // 42: tuxtape.v1.Builder.registered:type_name -> google.protobuf.Timestamp
+	100, // 43: tuxtape.v1.Builder.seen:type_name -> google.protobuf.Timestamp
+	100, // 44: tuxtape.v1.Job.lease_until:type_name -> google.protobuf.Timestamp
+	100, // 45: tuxtape.v1.Job.created:type_name -> google.protobuf.Timestamp
+	100, // 46: tuxtape.v1.Job.updated:type_name -> google.protobuf.Timestamp
+	57,  // 47: tuxtape.v1.JobDetail.job:type_name -> tuxtape.v1.Job
+	58,  // 48: tuxtape.v1.JobDetail.artifacts:type_name -> tuxtape.v1.Artifact
+	57,  // 49: tuxtape.v1.ClaimJobResponse.job:type_name -> tuxtape.v1.Job
+	58,  // 50: tuxtape.v1.UploadArtifactRequest.artifact:type_name -> tuxtape.v1.Artifact
+	58,  // 51: tuxtape.v1.FinishJobRequest.artifacts:type_name -> tuxtape.v1.Artifact
+	25,  // 52: tuxtape.v1.SubmitPatchBuildRequest.fixes:type_name -> tuxtape.v1.Patch
+	57,  // 53: tuxtape.v1.ListJobsResponse.jobs:type_name -> tuxtape.v1.Job
+	100, // 54: tuxtape.v1.JobLogLine.at:type_name -> google.protobuf.Timestamp
+	58,  // 55: tuxtape.v1.ArtifactData.artifact:type_name -> tuxtape.v1.Artifact
+	55,  // 56: tuxtape.v1.ListBuildersResponse.builders:type_name -> tuxtape.v1.Builder
+	100, // 57: tuxtape.v1.DeployablePatch.created:type_name -> google.protobuf.Timestamp
+	100, // 58: tuxtape.v1.DeployablePatch.updated:type_name -> google.protobuf.Timestamp
+	100, // 59: tuxtape.v1.PatchRevision.created:type_name -> google.protobuf.Timestamp
+	100, // 60: tuxtape.v1.PatchReview.at:type_name -> google.protobuf.Timestamp
+	83,  // 61: tuxtape.v1.PatchDetail.patch:type_name -> tuxtape.v1.DeployablePatch
+	84,  // 62: tuxtape.v1.PatchDetail.revisions:type_name -> tuxtape.v1.PatchRevision
+	85,  // 63: tuxtape.v1.PatchDetail.reviews:type_name -> tuxtape.v1.PatchReview
+	83,  // 64: tuxtape.v1.ListPatchesResponse.patches:type_name -> tuxtape.v1.DeployablePatch
+	100, // 65: tuxtape.v1.PatchSet.created:type_name -> google.protobuf.Timestamp
+	94,  // 66: tuxtape.v1.ListPatchSetsResponse.sets:type_name -> tuxtape.v1.PatchSet
+	100, // 67: tuxtape.v1.Kernel.ProfilesEntry.value:type_name -> google.protobuf.Timestamp
+	7,   // 68: tuxtape.v1.CVEService.ListCVEs:input_type -> tuxtape.v1.ListCVEsRequest
+	9,   // 69: tuxtape.v1.CVEService.GetCVE:input_type -> tuxtape.v1.GetCVERequest
+	17,  // 70: tuxtape.v1.KernelService.AddKernel:input_type -> tuxtape.v1.AddKernelRequest
+	18,  // 71: tuxtape.v1.KernelService.ListKernels:input_type -> tuxtape.v1.ListKernelsRequest
+	20,  // 72: tuxtape.v1.KernelService.GetKernel:input_type -> tuxtape.v1.GetKernelRequest
+	21,  // 73: tuxtape.v1.KernelService.RemoveKernel:input_type -> tuxtape.v1.RemoveKernelRequest
+	0,   // 74: tuxtape.v1.KernelService.GetProfile:input_type -> tuxtape.v1.GetProfileRequest
+	27,  // 75: tuxtape.v1.VEXService.GetVEX:input_type -> tuxtape.v1.GetVEXRequest
+	50,  // 76: tuxtape.v1.SyncService.StartSync:input_type -> tuxtape.v1.StartSyncRequest
+	53,  // 77: tuxtape.v1.SyncService.GetSyncStatus:input_type -> tuxtape.v1.GetSyncStatusRequest
+	29,  // 78: tuxtape.v1.TokenService.CreateToken:input_type -> tuxtape.v1.CreateTokenRequest
+	31,  // 79: tuxtape.v1.TokenService.ListTokens:input_type -> tuxtape.v1.ListTokensRequest
+	33,  // 80: tuxtape.v1.TokenService.RevokeToken:input_type -> tuxtape.v1.RevokeTokenRequest
+	36,  // 81: tuxtape.v1.AuditService.ListAudit:input_type -> tuxtape.v1.ListAuditRequest
+	39,  // 82: tuxtape.v1.FleetService.Heartbeat:input_type -> tuxtape.v1.HeartbeatRequest
+	43,  // 83: tuxtape.v1.FleetService.Report:input_type -> tuxtape.v1.ReportRequest
+	46,  // 84: tuxtape.v1.FleetService.ListMachines:input_type -> tuxtape.v1.ListMachinesRequest
+	48,  // 85: tuxtape.v1.FleetService.GetMachine:input_type -> tuxtape.v1.GetMachineRequest
+	2,   // 86: tuxtape.v1.FleetService.GetPatchHealth:input_type -> tuxtape.v1.GetPatchHealthRequest
+	5,   // 87: tuxtape.v1.EventService.Watch:input_type -> tuxtape.v1.WatchRequest
+	56,  // 88: tuxtape.v1.BuilderService.RegisterBuilder:input_type -> tuxtape.v1.RegisterBuilderRequest
+	60,  // 89: tuxtape.v1.BuilderService.ClaimJob:input_type -> tuxtape.v1.ClaimJobRequest
+	62,  // 90: tuxtape.v1.BuilderService.RenewJob:input_type -> tuxtape.v1.RenewJobRequest
+	64,  // 91: tuxtape.v1.BuilderService.AppendJobLog:input_type -> tuxtape.v1.AppendJobLogRequest
+	66,  // 92: tuxtape.v1.BuilderService.UploadArtifact:input_type -> tuxtape.v1.UploadArtifactRequest
+	68,  // 93: tuxtape.v1.BuilderService.FinishJob:input_type -> tuxtape.v1.FinishJobRequest
+	70,  // 94: tuxtape.v1.JobService.SubmitKernelBuild:input_type -> tuxtape.v1.SubmitKernelBuildRequest
+	71,  // 95: tuxtape.v1.JobService.SubmitPatchBuild:input_type -> tuxtape.v1.SubmitPatchBuildRequest
+	72,  // 96: tuxtape.v1.JobService.ListJobs:input_type -> tuxtape.v1.ListJobsRequest
+	74,  // 97: tuxtape.v1.JobService.GetJob:input_type -> tuxtape.v1.GetJobRequest
+	75,  // 98: tuxtape.v1.JobService.WatchJobLog:input_type -> tuxtape.v1.WatchJobLogRequest
+	77,  // 99: tuxtape.v1.JobService.CancelJob:input_type -> tuxtape.v1.CancelJobRequest
+	79,  // 100: tuxtape.v1.JobService.GetArtifact:input_type -> tuxtape.v1.GetArtifactRequest
+	81,  // 101: tuxtape.v1.JobService.ListBuilders:input_type -> tuxtape.v1.ListBuildersRequest
+	87,  // 102: tuxtape.v1.PatchService.CreatePatch:input_type -> tuxtape.v1.CreatePatchRequest
+	88,  // 103: tuxtape.v1.PatchService.RevisePatch:input_type -> tuxtape.v1.RevisePatchRequest
+	89,  // 104: tuxtape.v1.PatchService.ListPatches:input_type -> tuxtape.v1.ListPatchesRequest
+	91,  // 105: tuxtape.v1.PatchService.GetPatch:input_type -> tuxtape.v1.GetPatchRequest
+	92,  // 106: tuxtape.v1.PatchService.ReviewPatch:input_type -> tuxtape.v1.ReviewPatchRequest
+	93,  // 107: tuxtape.v1.PatchService.BuildPatchSet:input_type -> tuxtape.v1.BuildPatchSetRequest
+	95,  // 108: tuxtape.v1.PatchService.ListPatchSets:input_type -> tuxtape.v1.ListPatchSetsRequest
+	8,   // 109: tuxtape.v1.CVEService.ListCVEs:output_type -> tuxtape.v1.ListCVEsResponse
+	10,  // 110: tuxtape.v1.CVEService.GetCVE:output_type -> tuxtape.v1.CVE
+	23,  // 111: tuxtape.v1.KernelService.AddKernel:output_type -> tuxtape.v1.Kernel
+	19,  // 112: tuxtape.v1.KernelService.ListKernels:output_type -> tuxtape.v1.ListKernelsResponse
+	23,  // 113: tuxtape.v1.KernelService.GetKernel:output_type -> tuxtape.v1.Kernel
+	22,  // 114: tuxtape.v1.KernelService.RemoveKernel:output_type -> tuxtape.v1.RemoveKernelResponse
+	1,   // 115: tuxtape.v1.KernelService.GetProfile:output_type -> tuxtape.v1.BuildProfile
+	28,  // 116: tuxtape.v1.VEXService.GetVEX:output_type -> tuxtape.v1.VEXDocument
+	51,  // 117: tuxtape.v1.SyncService.StartSync:output_type -> tuxtape.v1.SyncSummary
+	54,  // 118: tuxtape.v1.SyncService.GetSyncStatus:output_type -> tuxtape.v1.SyncStatus
+	30,  // 119: tuxtape.v1.TokenService.CreateToken:output_type -> tuxtape.v1.CreateTokenResponse
+	32,  // 120: tuxtape.v1.TokenService.ListTokens:output_type -> tuxtape.v1.ListTokensResponse
+	34,  // 121: tuxtape.v1.TokenService.RevokeToken:output_type -> tuxtape.v1.RevokeTokenResponse
+	37,  // 122: tuxtape.v1.AuditService.ListAudit:output_type -> tuxtape.v1.ListAuditResponse
+	40,  // 123: tuxtape.v1.FleetService.Heartbeat:output_type -> tuxtape.v1.HeartbeatResponse
+	44,  // 124: tuxtape.v1.FleetService.Report:output_type -> tuxtape.v1.ReportResponse
+	47,  // 125: tuxtape.v1.FleetService.ListMachines:output_type -> tuxtape.v1.ListMachinesResponse
+	49,  // 126: tuxtape.v1.FleetService.GetMachine:output_type -> tuxtape.v1.Machine
+	4,   // 127: tuxtape.v1.FleetService.GetPatchHealth:output_type -> tuxtape.v1.PatchHealth
+	6,   // 128: tuxtape.v1.EventService.Watch:output_type -> tuxtape.v1.StreamEvent
+	55,  // 129: tuxtape.v1.BuilderService.RegisterBuilder:output_type -> tuxtape.v1.Builder
+	61,  // 130: tuxtape.v1.BuilderService.ClaimJob:output_type -> tuxtape.v1.ClaimJobResponse
+	63,  // 131: tuxtape.v1.BuilderService.RenewJob:output_type -> tuxtape.v1.RenewJobResponse
+	65,  // 132: tuxtape.v1.BuilderService.AppendJobLog:output_type -> tuxtape.v1.AppendJobLogResponse
+	67,  // 133: tuxtape.v1.BuilderService.UploadArtifact:output_type -> tuxtape.v1.UploadArtifactResponse
+	69,  // 134: tuxtape.v1.BuilderService.FinishJob:output_type -> tuxtape.v1.FinishJobResponse
+	57,  // 135: tuxtape.v1.JobService.SubmitKernelBuild:output_type -> tuxtape.v1.Job
+	57,  // 136: tuxtape.v1.JobService.SubmitPatchBuild:output_type -> tuxtape.v1.Job
+	73,  // 137: tuxtape.v1.JobService.ListJobs:output_type -> tuxtape.v1.ListJobsResponse
+	59,  // 138: tuxtape.v1.JobService.GetJob:output_type -> tuxtape.v1.JobDetail
+	76,  // 139: tuxtape.v1.JobService.WatchJobLog:output_type -> tuxtape.v1.JobLogLine
+	78,  // 140: tuxtape.v1.JobService.CancelJob:output_type -> tuxtape.v1.CancelJobResponse
+	80,  // 141: tuxtape.v1.JobService.GetArtifact:output_type -> tuxtape.v1.ArtifactData
+	82,  // 142: tuxtape.v1.JobService.ListBuilders:output_type -> tuxtape.v1.ListBuildersResponse
+	86,  // 143: tuxtape.v1.PatchService.CreatePatch:output_type -> tuxtape.v1.PatchDetail
+	86,  // 144: tuxtape.v1.PatchService.RevisePatch:output_type -> tuxtape.v1.PatchDetail
+	90,  // 145: tuxtape.v1.PatchService.ListPatches:output_type -> tuxtape.v1.ListPatchesResponse
+	86,  // 146: tuxtape.v1.PatchService.GetPatch:output_type -> tuxtape.v1.PatchDetail
+	86,  // 147: tuxtape.v1.PatchService.ReviewPatch:output_type -> tuxtape.v1.PatchDetail
+	94,  // 148: tuxtape.v1.PatchService.BuildPatchSet:output_type -> tuxtape.v1.PatchSet
+	96,  // 149: tuxtape.v1.PatchService.ListPatchSets:output_type -> tuxtape.v1.ListPatchSetsResponse
+	109, // [109:150] is the sub-list for method output_type
+	68,  // [68:109] is the sub-list for method input_type
+	68,  // [68:68] is the sub-list for extension type_name
+	68,  // [68:68] is the sub-list for extension extendee
+	0,   // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_tuxtape_v1_tuxtape_proto_init() }
