@@ -45,3 +45,27 @@ func TestGoalBase(t *testing.T) {
 		t.Error("GoalBase without a profile = true, want false")
 	}
 }
+
+func TestNewRevisionBuildMachinery(t *testing.T) {
+	cfix := "--- a/fs/isofs/inode.c\n+++ b/fs/isofs/inode.c\n@@ -1,3 +1,3 @@\n a\n-b\n+c\n d\n"
+	tests := []struct {
+		name, diff string
+		allow      bool
+		refused    string // the path named, "" when taken
+	}{
+		{"a C file", cfix, false, ""},
+		{"a Makefile", "--- a/fs/isofs/Makefile\n+++ b/fs/isofs/Makefile\n@@ -1,1 +1,1 @@\n-obj-y += a.o\n+obj-y += a.o $(shell touch /tmp/x)\n", false, "fs/isofs/Makefile"},
+		{"Kconfig", "--- a/fs/Kconfig\n+++ b/fs/Kconfig\n@@ -1,1 +1,1 @@\n-a\n+b\n", false, "fs/Kconfig"},
+		{"a script kbuild runs, beside C", cfix + "--- a/scripts/link-vmlinux.sh\n+++ b/scripts/link-vmlinux.sh\n@@ -1,1 +1,1 @@\n-a\n+b\n", false, "scripts/link-vmlinux.sh"},
+		{"a Makefile, allowed", "--- a/fs/isofs/Makefile\n+++ b/fs/isofs/Makefile\n@@ -1,1 +1,1 @@\n-a\n+b\n", true, ""},
+	}
+	for _, tt := range tests {
+		_, err := newRevision([]byte(tt.diff), "test", tt.allow, Actor{})
+		switch {
+		case tt.refused == "" && err != nil:
+			t.Errorf("%s: refused: %v", tt.name, err)
+		case tt.refused != "" && (!IsInvalid(err) || !strings.Contains(err.Error(), tt.refused) || !strings.Contains(err.Error(), "--allow-build-changes")):
+			t.Errorf("%s: %v; want a refusal naming %s", tt.name, err, tt.refused)
+		}
+	}
+}

@@ -30,7 +30,11 @@ type CreatePatchOptions struct {
 	// FixesFrom, when Diff is empty, is the fix source to fetch the raw
 	// fix from (see FetchFix).
 	FixesFrom string
-	By        Actor
+	// AllowBuildChanges takes a fix that changes the build machinery
+	// (Makefiles, Kbuild, Kconfig, scripts/, tools/): such a change runs
+	// on the builder, so a person must have read it and said so.
+	AllowBuildChanges bool
+	By                Actor
 }
 
 // PatchDetail is a patch with its revisions and reviews, and what its
@@ -87,7 +91,7 @@ func (s *Service) CreatePatch(ctx context.Context, o CreatePatchOptions) (PatchD
 		}
 		o.Diff, o.Source = fix.Diff, fixSourceLine(o.FixesFrom, fix)
 	}
-	r, err := newRevision(o.Diff, o.Source, o.By)
+	r, err := newRevision(o.Diff, o.Source, o.AllowBuildChanges, o.By)
 	if err != nil {
 		return PatchDetail{}, err
 	}
@@ -105,14 +109,32 @@ func (s *Service) CreatePatch(ctx context.Context, o CreatePatchOptions) (PatchD
 	return s.Patch(ctx, p.ID)
 }
 
+// ErrBuildMachinery: a fix changes the build machinery and nobody allowed
+// it.
+var ErrBuildMachinery = errors.New("the fix changes the build machinery")
+
 // newRevision checks a diff and scores its risk.
-func newRevision(diff []byte, source string, by Actor) (patch.Revision, error) {
+func newRevision(diff []byte, source string, allowBuild bool, by Actor) (patch.Revision, error) {
 	if len(diff) == 0 || len(diff) > MaxPatchDiff {
 		return patch.Revision{}, invalidf("the fix is %d bytes: want a unified diff of at most %d", len(diff), MaxPatchDiff)
 	}
 	score, err := risk.Assess(risk.Input{Diff: diff})
 	if err != nil {
 		return patch.Revision{}, &InvalidError{"the fix is not a usable diff: " + err.Error()}
+	}
+	if files, _ := risk.ParseDiff(diff); !allowBuild {
+		var build []string
+		for _, f := range files {
+			for _, p := range []string{f.OldPath, f.NewPath} {
+				if p != "" && p != "/dev/null" && risk.BuildMachinery(p) && !slices.Contains(build, p) {
+					build = append(build, p)
+				}
+			}
+		}
+		if len(build) > 0 {
+			return patch.Revision{}, &InvalidError{fmt.Sprintf("%v (%s): it would run on the builder at build time; read it, and give --allow-build-changes if it is right",
+				ErrBuildMachinery, strings.Join(build, ", "))}
+		}
 	}
 	rj, _ := json.Marshal(score)
 	return patch.Revision{Author: actorID(by), Created: time.Now().UTC(), Source: source, Diff: diff, Risk: rj}, nil
@@ -154,6 +176,21 @@ func (s *Service) submitPatchJob(ctx context.Context, st store.Store, p PatchJob
 // RevisePatch adds a new revision (an edited fix) to a patch and queues
 // its build and vetting; reviews of earlier revisions do not carry over.
 func (s *Service) RevisePatch(ctx context.Context, id string, diff []byte, source string, by Actor) (PatchDetail, error) {
+	return s.RevisePatchWith(ctx, ReviseOptions{ID: id, Diff: diff, Source: source, By: by})
+}
+
+// ReviseOptions describe a new revision.
+type ReviseOptions struct {
+	ID                string
+	Diff              []byte
+	Source            string
+	AllowBuildChanges bool // see CreatePatchOptions
+	By                Actor
+}
+
+// RevisePatchWith is RevisePatch with every option.
+func (s *Service) RevisePatchWith(ctx context.Context, o ReviseOptions) (PatchDetail, error) {
+	id, diff, source, allowBuild, by := o.ID, o.Diff, o.Source, o.AllowBuildChanges, o.By
 	st, err := s.Store(ctx)
 	if err != nil {
 		return PatchDetail{}, err
@@ -162,7 +199,7 @@ func (s *Service) RevisePatch(ctx context.Context, id string, diff []byte, sourc
 	if err != nil {
 		return PatchDetail{}, notFound("patch", err)
 	}
-	r, err := newRevision(diff, source, by)
+	r, err := newRevision(diff, source, allowBuild, by)
 	if err != nil {
 		return PatchDetail{}, err
 	}

@@ -395,6 +395,11 @@ const (
 	kindOther
 )
 
+// BuildMachinery reports whether a path is part of the build machinery
+// (Makefiles, Kbuild, Kconfig, scripts/, tools/): a change there runs as
+// code on the builder at build time.
+func BuildMachinery(p string) bool { return kind(p) == kindBuild }
+
 func kind(p string) fileKind {
 	base := p[strings.LastIndexByte(p, '/')+1:]
 	switch {
@@ -405,7 +410,7 @@ func kind(p string) fileKind {
 	case strings.HasSuffix(p, ".S"):
 		return kindAsm
 	case strings.HasPrefix(base, "Makefile"), strings.HasPrefix(base, "Kbuild"), strings.HasPrefix(base, "Kconfig"),
-		strings.HasPrefix(p, "scripts/"), strings.HasPrefix(p, "tools/"):
+		strings.HasSuffix(base, ".mk"), strings.HasPrefix(p, "scripts/"), strings.HasPrefix(p, "tools/"):
 		return kindBuild
 	}
 	return kindOther

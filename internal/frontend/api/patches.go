@@ -25,7 +25,8 @@ func (h *patchHandlers) CreatePatch(ctx context.Context, r *pb.CreatePatchReques
 			return nil, err
 		}
 	}
-	d, err := h.svc.CreatePatch(ctx, service.CreatePatchOptions{CVE: r.Cve, Kernel: r.Kernel, Diff: r.Diff, Source: r.Source, FixesFrom: r.FixesFrom, By: actor(ctx)})
+	d, err := h.svc.CreatePatch(ctx, service.CreatePatchOptions{CVE: r.Cve, Kernel: r.Kernel, Diff: r.Diff, Source: r.Source, FixesFrom: r.FixesFrom,
+		AllowBuildChanges: r.AllowBuildChanges, By: actor(ctx)})
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -39,7 +40,7 @@ func (h *patchHandlers) RevisePatch(ctx context.Context, r *pb.RevisePatchReques
 	if err := field("source", r.Source, false); err != nil {
 		return nil, err
 	}
-	d, err := h.svc.RevisePatch(ctx, r.Id, r.Diff, r.Source, actor(ctx))
+	d, err := h.svc.RevisePatchWith(ctx, service.ReviseOptions{ID: r.Id, Diff: r.Diff, Source: r.Source, AllowBuildChanges: r.AllowBuildChanges, By: actor(ctx)})
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -174,7 +175,8 @@ func PatchSetFromProto(p *pb.PatchSet) patch.Set {
 
 // CreatePatch is service.CreatePatch on the server.
 func (r Remote) CreatePatch(ctx context.Context, o service.CreatePatchOptions) (service.PatchDetail, error) {
-	p, err := pb.NewPatchServiceClient(r.C.conn).CreatePatch(ctx, &pb.CreatePatchRequest{Cve: o.CVE, Kernel: o.Kernel, Diff: o.Diff, Source: o.Source, FixesFrom: o.FixesFrom})
+	p, err := pb.NewPatchServiceClient(r.C.conn).CreatePatch(ctx, &pb.CreatePatchRequest{Cve: o.CVE, Kernel: o.Kernel, Diff: o.Diff, Source: o.Source, FixesFrom: o.FixesFrom,
+		AllowBuildChanges: o.AllowBuildChanges})
 	if err != nil {
 		return service.PatchDetail{}, err
 	}
@@ -182,8 +184,13 @@ func (r Remote) CreatePatch(ctx context.Context, o service.CreatePatchOptions) (
 }
 
 // RevisePatch is service.RevisePatch on the server.
-func (r Remote) RevisePatch(ctx context.Context, id string, diff []byte, source string, _ service.Actor) (service.PatchDetail, error) {
-	p, err := pb.NewPatchServiceClient(r.C.conn).RevisePatch(ctx, &pb.RevisePatchRequest{Id: id, Diff: diff, Source: source})
+func (r Remote) RevisePatch(ctx context.Context, id string, diff []byte, source string, by service.Actor) (service.PatchDetail, error) {
+	return r.RevisePatchWith(ctx, service.ReviseOptions{ID: id, Diff: diff, Source: source, By: by})
+}
+
+// RevisePatchWith is service.RevisePatchWith on the server.
+func (r Remote) RevisePatchWith(ctx context.Context, o service.ReviseOptions) (service.PatchDetail, error) {
+	p, err := pb.NewPatchServiceClient(r.C.conn).RevisePatch(ctx, &pb.RevisePatchRequest{Id: o.ID, Diff: o.Diff, Source: o.Source, AllowBuildChanges: o.AllowBuildChanges})
 	if err != nil {
 		return service.PatchDetail{}, err
 	}

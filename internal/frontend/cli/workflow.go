@@ -22,7 +22,7 @@ import (
 // workflowQueries are the patch workflow's calls, local or on a server.
 type workflowQueries interface {
 	CreatePatch(ctx context.Context, o service.CreatePatchOptions) (service.PatchDetail, error)
-	RevisePatch(ctx context.Context, id string, diff []byte, source string, by service.Actor) (service.PatchDetail, error)
+	RevisePatchWith(ctx context.Context, o service.ReviseOptions) (service.PatchDetail, error)
 	Patches(ctx context.Context, q service.PatchQuery) ([]patch.Patch, error)
 	Patch(ctx context.Context, id string) (service.PatchDetail, error)
 	ReviewPatch(ctx context.Context, o service.ReviewOptions) (service.PatchDetail, error)
@@ -35,6 +35,7 @@ var localActor = service.Actor{ID: service.LocalActor}
 // workflowCmds are the deployable-patch subcommands of `tuxtape patch`.
 func workflowCmds(g *Globals) []*cobra.Command {
 	var cve, kernel, fix, fixesFrom string
+	var allowBuild bool
 	var createJSON bool
 	create := &cobra.Command{
 		Use:   "create --cve CVE --kernel NAME --fix FILE.diff | --fixes-from SOURCE [--json]",
@@ -54,13 +55,17 @@ refused it: such a CVE needs a hand-written livepatch.
   debian:linux-source-6.1=6.1.187-1  a later Debian source package of the branch:
                                      the change to the CVE's program files since
                                      the kernel's own source
-The revision records where the fix came from.`,
+The revision records where the fix came from.
+
+A fix that changes the build machinery (Makefiles, Kbuild, Kconfig, scripts/,
+tools/) runs as code on the builder at build time: it is refused unless you
+read it and give --allow-build-changes (automatic patching never does).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cve == "" || kernel == "" || (fix == "") == (fixesFrom == "") {
 				return usagef("patch create needs --cve, --kernel and one of --fix and --fixes-from")
 			}
-			o := service.CreatePatchOptions{CVE: strings.ToUpper(cve), Kernel: kernel, FixesFrom: fixesFrom, By: localActor}
+			o := service.CreatePatchOptions{CVE: strings.ToUpper(cve), Kernel: kernel, FixesFrom: fixesFrom, AllowBuildChanges: allowBuild, By: localActor}
 			if fix != "" {
 				diff, err := service.ReadRegularFile("--fix", fix, service.MaxPatchDiff)
 				if err != nil {
@@ -84,6 +89,7 @@ The revision records where the fix came from.`,
 	f.StringVar(&kernel, "kernel", "", "the kernel (see tuxtape kernel list)")
 	f.StringVar(&fix, "fix", "", "the fix: a unified diff")
 	f.StringVar(&fixesFrom, "fixes-from", "", "fetch the fix from this fix source: git:REPO or debian:PACKAGE=VERSION")
+	f.BoolVar(&allowBuild, "allow-build-changes", false, "take a fix that changes Makefiles, Kbuild, Kconfig, scripts/ or tools/ (it runs on the builder): say so only after reading it")
 	f.BoolVar(&createJSON, "json", false, "print JSON")
 
 	var listKernel, listCVE, listState string
@@ -135,6 +141,7 @@ The revision records where the fix came from.`,
 	show.Flags().BoolVar(&showDiff, "diff", false, "print the newest revision's diff")
 
 	var editFix string
+	var editAllowBuild bool
 	edit := &cobra.Command{
 		Use:   "edit ID [--fix FILE.diff]",
 		Short: "Make a new revision of a patch: from --fix, or edited in $EDITOR",
@@ -167,7 +174,7 @@ it unchanged makes no revision.`,
 					return nil
 				}
 			}
-			d, err := g.q.RevisePatch(ctx, args[0], diff, source, localActor)
+			d, err := g.q.RevisePatchWith(ctx, service.ReviseOptions{ID: args[0], Diff: diff, Source: source, AllowBuildChanges: editAllowBuild, By: localActor})
 			if err != nil {
 				return err
 			}
@@ -176,6 +183,7 @@ it unchanged makes no revision.`,
 		},
 	}
 	edit.Flags().StringVar(&editFix, "fix", "", "the new revision's diff (default: edit the newest in $EDITOR)")
+	edit.Flags().BoolVar(&editAllowBuild, "allow-build-changes", false, "take a revision that changes the build machinery (see patch create --help)")
 
 	var approve, reject bool
 	var comment string

@@ -5701,9 +5701,11 @@ type CreatePatchRequest struct {
 	// With no diff: the server fetches the raw fix from this fix source
 	// (git:REPOSITORY on the server's machine, or
 	// debian:linux-source-X.Y=VERSION).
-	FixesFrom     string `protobuf:"bytes,5,opt,name=fixes_from,json=fixesFrom,proto3" json:"fixes_from,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FixesFrom string `protobuf:"bytes,5,opt,name=fixes_from,json=fixesFrom,proto3" json:"fixes_from,omitempty"`
+	// Takes a fix that changes the build machinery (it runs on the builder).
+	AllowBuildChanges bool `protobuf:"varint,6,opt,name=allow_build_changes,json=allowBuildChanges,proto3" json:"allow_build_changes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CreatePatchRequest) Reset() {
@@ -5771,13 +5773,21 @@ func (x *CreatePatchRequest) GetFixesFrom() string {
 	return ""
 }
 
+func (x *CreatePatchRequest) GetAllowBuildChanges() bool {
+	if x != nil {
+		return x.AllowBuildChanges
+	}
+	return false
+}
+
 type RevisePatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Diff          []byte                 `protobuf:"bytes,2,opt,name=diff,proto3" json:"diff,omitempty"`
-	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Id                string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Diff              []byte                 `protobuf:"bytes,2,opt,name=diff,proto3" json:"diff,omitempty"`
+	Source            string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	AllowBuildChanges bool                   `protobuf:"varint,4,opt,name=allow_build_changes,json=allowBuildChanges,proto3" json:"allow_build_changes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *RevisePatchRequest) Reset() {
@@ -5829,6 +5839,13 @@ func (x *RevisePatchRequest) GetSource() string {
 		return x.Source
 	}
 	return ""
+}
+
+func (x *RevisePatchRequest) GetAllowBuildChanges() bool {
+	if x != nil {
+		return x.AllowBuildChanges
+	}
+	return false
 }
 
 type ListPatchesRequest struct {
@@ -6735,18 +6752,20 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\trevisions\x18\x02 \x03(\v2\x19.tuxtape.v1.PatchRevisionR\trevisions\x121\n" +
 	"\areviews\x18\x03 \x03(\v2\x17.tuxtape.v1.PatchReviewR\areviews\x12\x1c\n" +
 	"\tapprovals\x18\x04 \x03(\tR\tapprovals\x12-\n" +
-	"\x12required_approvals\x18\x05 \x01(\x05R\x11requiredApprovals\"\x89\x01\n" +
+	"\x12required_approvals\x18\x05 \x01(\x05R\x11requiredApprovals\"\xb9\x01\n" +
 	"\x12CreatePatchRequest\x12\x10\n" +
 	"\x03cve\x18\x01 \x01(\tR\x03cve\x12\x16\n" +
 	"\x06kernel\x18\x02 \x01(\tR\x06kernel\x12\x12\n" +
 	"\x04diff\x18\x03 \x01(\fR\x04diff\x12\x16\n" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x12\x1d\n" +
 	"\n" +
-	"fixes_from\x18\x05 \x01(\tR\tfixesFrom\"P\n" +
+	"fixes_from\x18\x05 \x01(\tR\tfixesFrom\x12.\n" +
+	"\x13allow_build_changes\x18\x06 \x01(\bR\x11allowBuildChanges\"\x80\x01\n" +
 	"\x12RevisePatchRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04diff\x18\x02 \x01(\fR\x04diff\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\"T\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12.\n" +
+	"\x13allow_build_changes\x18\x04 \x01(\bR\x11allowBuildChanges\"T\n" +
 	"\x12ListPatchesRequest\x12\x16\n" +
 	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x10\n" +
 	"\x03cve\x18\x02 \x01(\tR\x03cve\x12\x14\n" +
