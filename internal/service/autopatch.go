@@ -68,7 +68,8 @@ func (s *Service) RunAutoPatch(ctx context.Context, o AutoPatchOptions) error {
 		return err
 	}
 	log := s.log.With("component", "auto-patch", "holder", o.Holder)
-	return s.followUnderLease(ctx, st, leasedFollow{name: "auto-patch", holder: o.Holder, poll: o.Poll, log: log}, func(ctx context.Context, e event.Event) error {
+	first := func(ctx context.Context) { s.freshAffecting(ctx, st, "auto:", o.Tier, o.Priority) }
+	return s.followUnderLease(ctx, st, leasedFollow{name: "auto-patch", holder: o.Holder, poll: o.Poll, log: log, first: first}, func(ctx context.Context, e event.Event) error {
 		if e.Kind != event.SyncFinished {
 			return nil
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/build/kernelsrc"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
 	"github.com/tuxtape/tuxtape/internal/build/target"
+	"github.com/tuxtape/tuxtape/internal/build/vmcheck"
 	"github.com/tuxtape/tuxtape/internal/model/job"
 )
 
@@ -240,15 +241,39 @@ func (s *Service) execute(ctx context.Context, j job.Job, out io.Writer) ([]byte
 		arts := []artifact{newArtifact("module.ko", data)}
 		if spec.Vet {
 			fmt.Fprintf(out, "vetting %s in a VM of %s\n", spec.Module, spec.Kernel.Release)
-			rep, err := s.TryPatch(ctx, k, ko, spec.Module, objects, "")
+			rep, err := s.TryPatch(ctx, k, ko, spec.Module, objects, vmcheck.Traced(spec.Module, "default_exercise", vmcheck.DefaultExercise))
 			if err != nil {
 				return nil, nil, fmt.Errorf("vet in a VM: %w", err)
 			}
 			pr.VetOK, pr.VetProblem = rep.OK(), rep.Summary()
-			pr.Vet, _ = json.Marshal(rep)
+			ran := map[string]bool{}
+			for _, sym := range strings.Fields(rep.Values["ran"]) {
+				ran[sym] = true
+			}
+			for _, u := range r.Units {
+				for _, f := range u.Funcs {
+					if f.New {
+						continue
+					}
+					id := u.Object + ":" + f.Name
+					if ran[f.NewSym] || ran[f.Name] {
+						pr.Ran = append(pr.Ran, id)
+					} else {
+						pr.NotRan = append(pr.NotRan, id)
+					}
+				}
+			}
+			fmt.Fprintf(out, "the default exercise ran %d of %d patched function(s) (function tracing limited to %s)\n", len(pr.Ran), len(pr.Ran)+len(pr.NotRan), spec.Module)
+			pr.Vet, _ = json.Marshal(struct {
+				*vmcheck.Report
+				Ran    []string `json:"ran"`
+				NotRan []string `json:"not_ran"`
+			}{rep, nonNil(pr.Ran), nonNil(pr.NotRan)})
 			fmt.Fprintf(out, "vetted: enabled %v, transitioned %v, unloaded %v, %d function(s) registered%s\n", rep.Enabled, rep.Transition, rep.Unloaded,
 				len(rep.Functions), map[bool]string{true: "", false: ": " + rep.Summary()}[rep.OK()])
-			for _, l := range strings.Split(strings.TrimSpace(rep.Dmesg), "\n") {
+			// The end of the guest's kernel log: the livepatch's life.
+			lines := strings.Split(strings.TrimSpace(rep.Dmesg), "\n")
+			for _, l := range lines[max(0, len(lines)-40):] {
 				if l != "" {
 					fmt.Fprintf(out, "vm: %s\n", l)
 				}

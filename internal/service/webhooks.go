@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -70,7 +71,8 @@ func (s *Service) RunWebhooks(ctx context.Context, o WebhookOptions) error {
 	if o.Notifier == nil {
 		o.Notifier = notify.New(notify.Options{Log: deliveryLog{st}, Logger: s.log})
 	}
-	return s.followUnderLease(ctx, st, leasedFollow{name: webhookLease, holder: o.Holder, poll: o.Poll,
+	first := func(ctx context.Context) { s.freshAffecting(ctx, st, "", o.Tier, o.Priority) }
+	return s.followUnderLease(ctx, st, leasedFollow{name: webhookLease, holder: o.Holder, poll: o.Poll, first: first,
 		log: s.log.With("component", "webhooks", "holder", o.Holder)}, func(ctx context.Context, e event.Event) error {
 		for _, ev := range s.notices(ctx, st, o, e) {
 			if err := o.Notifier.Dispatch(ctx, o.Endpoints, ev); err != nil {
@@ -91,6 +93,10 @@ type leasedFollow struct {
 	holder string
 	poll   time.Duration
 	log    *slog.Logger
+	// first, when set, runs before the first follower ever follows (no
+	// cursor yet): it records what is there already, so that only what
+	// comes later is acted on.
+	first func(ctx context.Context)
 }
 
 // followUnderLease runs fn on each event of the stream, in order, on the
@@ -141,8 +147,21 @@ func (s *Service) followLeased(ctx context.Context, st store.Store, f leasedFoll
 		return
 	}
 	if !ran {
-		after = -1 // the first follower starts with what comes next
+		// The first follower starts with what comes next.
+		if after, err = st.LastEventSeq(dctx); err != nil {
+			f.log.Warn("read the stream", "err", err)
+			return
+		}
+		if f.first != nil {
+			f.first(dctx)
+		}
+		if err := st.SetCursor(dctx, f.name, after); err != nil {
+			f.log.Warn("set the cursor", "err", err)
+			return
+		}
 	}
+	// Say so, for operators (and tests) waiting for it to act.
+	s.publish(dctx, event.Event{At: time.Now(), Kind: event.Kind(f.name + ".following"), Subject: f.holder, Detail: fmt.Sprintf("from seq %d", after)})
 	err = s.Watch(dctx, WatchOptions{After: after, Follow: true, Poll: f.poll}, func(e event.Event) error {
 		if err := fn(dctx, e); err != nil {
 			return err

@@ -92,6 +92,42 @@ exercise after
 `, name, exercise)
 }
 
+// DefaultExercise is what a vetting run does while the patch is enabled
+// when nobody configured better: it reads the common /proc and /sys files
+// and does some file I/O, which runs a good share of the kernel's common
+// paths. What a fix needs to run (a filesystem image, a device) takes an
+// exercise of its own; the report says which patched functions ran.
+const DefaultExercise = `default_exercise() {
+	cat /proc/cmdline /proc/consoles /proc/version /proc/meminfo /proc/stat /proc/modules >/dev/null 2>&1 || true
+	for f in /proc/self/status /proc/self/maps /proc/self/mountinfo; do cat $f >/dev/null 2>&1 || true; done
+	ls -R /proc/sys /sys/kernel >/dev/null 2>&1 || true
+	echo tuxtape > /tmp/tt-exercise && cat /tmp/tt-exercise >/dev/null && rm -f /tmp/tt-exercise
+	sync
+}`
+
+// Traced wraps an exercise (a shell function named inner, defined in
+// body) so that, while the patch is enabled, function tracing limited to
+// the livepatch module records which of its functions ran: the report's
+// Values["ran"] lists them (space-separated symbols).
+func Traced(module, inner, body string) string {
+	return body + fmt.Sprintf(`
+exercise() {
+	tr=/sys/kernel/tracing
+	if [ "$1" = patched ]; then
+		[ -e $tr/trace ] || mount -t tracefs nodev $tr 2>/dev/null || true
+		echo ":mod:%[1]s" > $tr/set_ftrace_filter 2>/dev/null || true
+		echo function > $tr/current_tracer 2>/dev/null || true
+		echo > $tr/trace 2>/dev/null || true
+	fi
+	%[2]s "$1"
+	if [ "$1" = patched ]; then
+		echo "ran: $(grep -v '^#' $tr/trace 2>/dev/null | sed -n 's/.*: \([^ ]*\) <-.*/\1/p' | sort -u | tr '\n' ' ')"
+		echo nop > $tr/current_tracer 2>/dev/null || true
+		echo > $tr/set_ftrace_filter 2>/dev/null || true
+	fi
+}`, module, inner)
+}
+
 // Target is the kernel a check boots.
 type Target struct {
 	Vmlinuz    string // the bootable image

@@ -45,11 +45,11 @@ func TestAutoPatch(t *testing.T) {
 	}
 	admin := as("admin")
 	as("builder").startBuilder(t, userCache(t), "--name", "auto-builder", "--kind", "patch-build")
-	time.Sleep(time.Second) // the follower holds its lease
-	admin.must(t, "sync", "--no-fetch", "--rev", older)
-	time.Sleep(5 * time.Second)
+	// It first records what affects the kernel already, and makes nothing
+	// of it.
+	waitEvent(t, admin, "auto-patch.following", 2*time.Minute)
 	if ps := admin.must(t, "patch", "list", "--json"); strings.TrimSpace(ps) != "[]" {
-		t.Fatalf("the sync that turns automatic patching on made patches: %s", ps)
+		t.Fatalf("turning automatic patching on made patches: %s", ps)
 	}
 	start := time.Now()
 	admin.must(t, "sync", "--no-fetch", "--rev", testenv.BundleHead)

@@ -182,6 +182,238 @@ func TestDash(t *testing.T) {
 	}
 }
 
+// TestDashWorkflow runs the patch workflow's pages in a real terminal
+// against a real server (--require-approvals 2) and a real builder that
+// vets in a VM of Debian's cloud kernel: reviewer r1 opens the corpus
+// fix's CVE in the dashboard, makes a deployable patch of the fix file
+// (p, the path typed on the prompt line), and watches the build-and-vet
+// job's log follow live until the patch is vetted; reviewer r2, in a
+// second dashboard, finds it on the review page with the two-person rule
+// shown, approves it with a comment typed there, and the CLI (patch show
+// --json) reads the approval and the comment back from the server. With
+// TUXTAPE_DASH_WORKFLOW_SCREENS=FILE it writes each page's screen there.
+func TestDashWorkflow(t *testing.T) {
+	if testing.Short() || os.Getenv("TUXTAPE_SKIP_VM") != "" {
+		t.Skip("builds a livepatch and boots the kernel in QEMU, runs the dashboard in tmux")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		testenv.Missing(t, "tmux is not installed (apt-get install tmux): %v", err)
+	}
+	bin := binary(t)
+	data := t.TempDir()
+	if err := os.Symlink(testenv.Mirror(t), filepath.Join(data, "vulns.git")); err != nil {
+		t.Fatal(err)
+	}
+	local := proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + data, "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=", "TUXTAPE_TOKEN=", "TUXTAPE_DB="}}
+	local.must(t, "-q", "sync", "--no-fetch", "--rev", testenv.BundleHead)
+	local.must(t, "-q", "kernel", "add", "cloud", "--release", "6.1.0-50-cloud-amd64", "--source", "debian:linux-source-6.1=6.1.176-1")
+	type token struct{ ID, Secret string }
+	tok := map[string]token{}
+	for _, who := range []string{"admin", "builder", "r1", "r2", "r3"} {
+		role := who
+		if strings.HasPrefix(who, "r") {
+			role = "reviewer"
+		}
+		var tk token
+		if err := json.Unmarshal([]byte(local.must(t, "token", "create", "--role", role, "--json")), &tk); err != nil || tk.Secret == "" {
+			t.Fatalf("token create %s: %v", who, err)
+		}
+		tok[who] = tk
+	}
+	addr, _ := local.serve(t, "--insecure", "--require-approvals", "2")
+	env := func(who string) []string {
+		return []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_DB=", "TUXTAPE_SERVER=" + addr, "TUXTAPE_TOKEN=" + tok[who].Secret}
+	}
+	as := func(who string) proc { return proc{bin: bin, env: env(who), pre: []string{"--insecure"}} }
+	as("builder").startBuilder(t, userCache(t), "--name", "vm-builder", "--kind", "patch-build")
+	fix := filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches", "CVE-2026-64317.patch")
+	screens := &strings.Builder{}
+
+	// r1 makes the patch from the CVE's page.
+	tm := startTmux(t, 120, 40, env("r1"), bin, "--insecure", "dash", "--profile", "none")
+	tm.waitFor(t, "the queue", regexp.MustCompile(`kernel cloud · needs action`))
+	tm.keys(t, "a", "/")
+	tm.literal(t, "CVE-2026-64317")
+	tm.keys(t, "Enter")
+	tm.waitFor(t, "the CVE in the queue", regexp.MustCompile(`› CVE-2026-64317`))
+	tm.keys(t, "Enter")
+	tm.waitFor(t, "the CVE page", regexp.MustCompile(`Kernel cloud\n`))
+	tm.keys(t, "p")
+	tm.waitFor(t, "the fix prompt", regexp.MustCompile(`fix for CVE-2026-64317 on cloud: `))
+	fmt.Fprintf(screens, "## Patch: no patch yet, the fix file asked for\n\n%s\n", tm.capture(t))
+	tm.literal(t, fix)
+	tm.keys(t, "Enter")
+	created := tm.waitFor(t, "the patch created", regexp.MustCompile(`patch [0-9a-f]{16} · CVE-2026-64317 on cloud · building · revision 1`))
+	id := regexp.MustCompile(`patch ([0-9a-f]{16}) ·`).FindStringSubmatch(created)[1]
+	// The build-and-vet job's log, live: lines arrive while it runs.
+	building := tm.waitWithin(t, "the build log following", regexp.MustCompile(`build log · job [0-9a-f]{16} · [1-9]\d* lines · following`), 5*time.Minute)
+	fmt.Fprintf(screens, "## Patch: building, the job's log followed\n\n%s\n", building)
+	tm.waitWithin(t, "the patch vetted", regexp.MustCompile(`· vetted · revision 1`), 20*time.Minute)
+	// The log ends when the job does (its follower polls the server).
+	vetted := tm.waitFor(t, "the log's end", regexp.MustCompile(`build log · job [0-9a-f]{16} · \d+ lines · the job is over`))
+	for _, s := range []string{"vetted in a VM: enabled, transitioned, unloaded", "isofs", "0 of 2", "the job is over"} {
+		if !strings.Contains(vetted, s) {
+			t.Errorf("the vetted patch's page lacks %q:\n%s", s, vetted)
+		}
+	}
+	fmt.Fprintf(screens, "## Patch: vetted\n\n%s\n", vetted)
+	if v := as("r1").patch(t, id); v.State != "vetted" || v.CVE != "CVE-2026-64317" || v.Kernel != "cloud" {
+		t.Fatalf("the server's patch: %+v", v)
+	}
+	tm.keys(t, "q")
+	if code := tm.exit(t); code != "0" {
+		t.Errorf("dash exited %s after q", code)
+	}
+
+	// r2 reviews it.
+	rv := startTmux(t, 120, 40, env("r2"), bin, "--insecure", "dash", "--profile", "none")
+	// The queue's first answer before the keys, so that the screens
+	// below show no query of the queue in flight.
+	rv.waitFor(t, "the queue", regexp.MustCompile(`kernel cloud · needs action · [^\n]*to act on`))
+	rv.keys(t, "7")
+	list := rv.waitFor(t, "the review queue", regexp.MustCompile(`› `+id+` +CVE-2026-64317 +cloud`))
+	fmt.Fprintf(screens, "## Review: the patches waiting\n\n%s\n", list)
+	rv.keys(t, "Enter")
+	page := rv.waitFor(t, "the review page", regexp.MustCompile(`Two-person rule`))
+	for _, s := range []string{"0 of 2 · 2 more must", tok["r1"].ID, "Diff of revision 1", "enabled, transitioned, unloaded", "Risk"} {
+		if !strings.Contains(page, s) {
+			t.Errorf("the review page lacks %q:\n%s", s, page)
+		}
+	}
+	if !regexp.MustCompile(`\+\s+goto eio;`).MatchString(page) {
+		t.Errorf("the review page lacks the diff's added line:\n%s", page)
+	}
+	fmt.Fprintf(screens, "## Review: a patch, report beside the diff\n\n%s\n", page)
+	rv.keys(t, "a")
+	rv.waitFor(t, "the comment line", regexp.MustCompile(`approve revision 1, comment: `))
+	const comment = "bounds check is right; vetted in the VM"
+	rv.literal(t, comment)
+	rv.waitFor(t, "the comment typed", regexp.MustCompile(`comment: `+regexp.QuoteMeta(comment)))
+	fmt.Fprintf(screens, "## Review: approving, the comment typed\n\n%s\n", rv.capture(t))
+	rv.keys(t, "Enter")
+	rv.waitFor(t, "the approval's answer", regexp.MustCompile(`approved revision 1: vetted, 1 of 2 approvals`))
+	// Then the reloads it caused end (no spinner: nothing in flight).
+	done := rv.waitFor(t, "the reloads done", regexp.MustCompile(`(?m)^review `+id+` · approved revision 1: vetted, 1 of 2 approvals`))
+	if !strings.Contains(done, tok["r2"].ID) || !strings.Contains(done, "1 more must") {
+		t.Errorf("the two-person rule after the approval:\n%s", done)
+	}
+	fmt.Fprintf(screens, "## Review: approved once, one more must\n\n%s\n", done)
+
+	// The server has it.
+	var got struct {
+		State     string
+		Approvals []string
+		Reviews   []struct{ Reviewer, Verdict, Comment string }
+	}
+	if err := json.Unmarshal([]byte(as("r1").must(t, "patch", "show", id, "--json")), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.State != "vetted" || len(got.Approvals) != 1 || got.Approvals[0] != tok["r2"].ID || len(got.Reviews) != 1 ||
+		got.Reviews[0].Verdict != "approve" || got.Reviews[0].Comment != comment || got.Reviews[0].Reviewer != tok["r2"].ID {
+		t.Errorf("patch show after the dashboard's approval: %+v (r2 is %s)", got, tok["r2"].ID)
+	}
+	rv.keys(t, "Escape", "8")
+	pub := rv.waitFor(t, "the publish page", regexp.MustCompile(`kernel cloud · 0 patch set`))
+	fmt.Fprintf(screens, "## Publish: nothing approved twice yet\n\n%s\n", pub)
+	rv.keys(t, "q")
+	if code := rv.exit(t); code != "0" {
+		t.Errorf("dash exited %s after q", code)
+	}
+
+	// The second approval, on the CLI; then an admin builds the kernel's
+	// patch set from the dashboard and watches the fleet's health of its
+	// module, halted by a failure in a ring.
+	as("r3").must(t, "patch", "review", id, "--approve", "-m", "agreed")
+	ad := startTmux(t, 120, 40, append(env("admin"), "EDITOR=sed -i -e s/keep\\x20the\\x20component/keep\\x20the\\x20SL_component/"), bin,
+		"--insecure", "dash", "--profile", "none")
+	ad.waitFor(t, "the queue", regexp.MustCompile(`kernel cloud · needs action · [^\n]*to act on`))
+	ad.keys(t, "8")
+	ad.waitFor(t, "the publish page", regexp.MustCompile(`kernel cloud · 0 patch set`))
+	ad.keys(t, "b")
+	ad.waitFor(t, "the set queued", regexp.MustCompile(`queued v1 \(tt_cloud_1\): 1 patch\(es\)`))
+	ready := ad.waitWithin(t, "the set ready", regexp.MustCompile(`› v1 +ready +tt_cloud_1 +CVE-2026-64317`), 20*time.Minute)
+	fmt.Fprintf(screens, "## Publish: the kernel's patch sets\n\n%s\n", ready)
+	ad.keys(t, "Enter")
+	set := ad.waitFor(t, "the set's page", regexp.MustCompile(`no machine has reported it yet`))
+	if !strings.Contains(set, "tuxtape archive publish --from-patchset cloud:1") || !strings.Contains(set, "does not publish") {
+		t.Errorf("the set's page:\n%s", set)
+	}
+	const release = "6.1.0-50-cloud-amd64"
+	report := func(machine, ring string, kinds ...string) {
+		t.Helper()
+		var tk token
+		json.Unmarshal([]byte(local.must(t, "token", "create", "--role", "agent", "--machine", machine, "--json")), &tk)
+		c, err := api.Dial(addr, api.ClientOptions{Token: tk.Secret, Insecure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ctx := context.Background()
+		if _, err := c.Fleet().Heartbeat(ctx, &pb.HeartbeatRequest{MachineId: machine, Hostname: machine, Kernel: release, AgentVersion: "1", Ring: ring, State: "ok"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range kinds {
+			if _, err := c.Fleet().Report(ctx, &pb.ReportRequest{MachineId: machine, Events: []*pb.Event{{Kind: k, Patch: "tt_cloud_1", Detail: k}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	report("canary-1", "canary", "applied")
+	report("early-1", "early", "applied", "bug_detected", "rolled_back")
+	halted := ad.waitFor(t, "the halt on the set's page", regexp.MustCompile(`early +1 +1 +HALTED`))
+	if !regexp.MustCompile(`canary +1 +0 +open`).MatchString(halted) || !strings.Contains(halted, "HALTED in early") {
+		t.Errorf("the set's fleet health:\n%s", halted)
+	}
+	fmt.Fprintf(screens, "## Publish: a ready set, its fleet health with a halt\n\n%s\n", halted)
+
+	// e edits the newest revision in $EDITOR: the dashboard gives the
+	// terminal to the editor (here a sed script) and takes it back; the
+	// edited diff is the server's revision 2, queued for its build.
+	ad.keys(t, "Escape", "6")
+	ad.waitFor(t, "the patch list", regexp.MustCompile(`› `+id))
+	ad.keys(t, "Enter")
+	ad.waitFor(t, "the patch", regexp.MustCompile(`patch `+id+` · CVE-2026-64317 on cloud · approved · revision 1`))
+	ad.keys(t, "e")
+	ad.waitFor(t, "the revision made", regexp.MustCompile(`revision 2: its build and vetting are queued`))
+	var edited struct {
+		Revisions []struct {
+			Source string
+			Diff   []byte
+		}
+	}
+	if err := json.Unmarshal([]byte(as("r1").must(t, "patch", "show", id, "--json")), &edited); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(edited.Revisions); n != 2 || edited.Revisions[1].Source != "edit" || !strings.Contains(string(edited.Revisions[1].Diff), "keep the SL_component") {
+		t.Errorf("after e in the dashboard: %d revisions; the newest %+v", n, edited.Revisions[n-1].Source)
+	}
+	ad.keys(t, "q")
+	if code := ad.exit(t); code != "0" {
+		t.Errorf("dash exited %s after q", code)
+	}
+	if out := os.Getenv("TUXTAPE_DASH_WORKFLOW_SCREENS"); out != "" {
+		if err := os.WriteFile(out, []byte(screens.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitWithin is waitFor with its own limit, for what a VM takes.
+func (s *tmuxSession) waitWithin(t *testing.T, what string, re *regexp.Regexp, limit time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		screen := s.capture(t)
+		if re.MatchString(screen) {
+			return screen
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the screen never matched %s within %v:\n%s", what, re, limit, screen)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 // TestDashRefusals: the dashboard is a server's; without one, or with a
 // bad flag, it says what to do before it takes the terminal.
 func TestDashRefusals(t *testing.T) {

@@ -115,10 +115,9 @@ func TestWebhooks(t *testing.T) {
 	addr, _ := local.serve(t, "--insecure", "--webhook", rec.url, "--webhook-secret-file", secretFile, "--webhook-tier", "low")
 	remote := proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_DB=", "TUXTAPE_SERVER=" + addr, "TUXTAPE_TOKEN=" + admin.Secret},
 		pre: []string{"--insecure"}}
-	// The first sync under the dispatcher only records what affects the
-	// kernel: no backlog is sent.
-	time.Sleep(time.Second) // the dispatcher holds its lease and follows the stream
-	remote.must(t, "sync", "--no-fetch", "--rev", older)
+	// The dispatcher first records what affects the kernel already (no
+	// backlog is sent), then says it follows the stream.
+	waitEvent(t, remote, "webhooks.following", time.Minute)
 	remote.must(t, "sync", "--no-fetch", "--rev", testenv.BundleHead)
 	events := rec.wait(t, time.Minute, "cve_affects_kernel")
 	// The kernel's source is never fetched here: its verdicts go by
@@ -142,4 +141,16 @@ func TestWebhooks(t *testing.T) {
 		t.Errorf("%d requests with a bad signature", rec.bad)
 	}
 	t.Logf("%d CVEs newly affecting tiny were told, of %d affecting it", len(events), len(all))
+}
+
+// waitEvent waits until the server's stream holds an event of kind.
+func waitEvent(t *testing.T, p proc, kind string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !strings.Contains(p.must(t, "events", "--kind", kind), kind) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event within %v", kind, limit)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -261,10 +261,15 @@ func printPatch(g *Globals, d service.PatchDetail, withDiff bool) {
 		var vet struct {
 			Enabled, Transitioned, Unloaded bool
 			Functions, Problems             []string
+			Ran                             []string
+			NotRan                          []string `json:"not_ran"`
 		}
 		if len(r.Vet) > 0 && json.Unmarshal(r.Vet, &vet) == nil {
 			fmt.Fprintf(w, "  vetted in a VM: enabled %v, transitioned %v, unloaded %v; functions %s\n", vet.Enabled, vet.Transitioned, vet.Unloaded,
 				termtext.Line(strings.Join(vet.Functions, " ")))
+			if len(vet.Ran)+len(vet.NotRan) > 0 {
+				fmt.Fprintf(w, "  ran while enabled: %s; did not run: %s\n", orDash(termtext.Line(strings.Join(vet.Ran, " "))), orDash(termtext.Line(strings.Join(vet.NotRan, " "))))
+			}
 			for _, p := range vet.Problems {
 				fmt.Fprintf(w, "    problem: %s\n", termtext.Line(p))
 			}

@@ -253,6 +253,20 @@ func TestPatchWorkflow(t *testing.T) {
 	if ev := as("r1").must(t, "events", "--kind", "patch."); !strings.Contains(ev, "needs a hand-written livepatch") || !strings.Contains(ev, "patch.vetted") {
 		t.Errorf("events:\n%s", ev)
 	}
+	// Vetting traces the livepatch module while the default exercise runs:
+	// a fix of /proc/cmdline's function is seen running; the isofs fix's
+	// functions are not (nothing mounts an ISO), and the report says so.
+	cmdline := filepath.Join(testenv.RepoRoot(), "internal", "build", "klp", "testdata", "cmdline.patch")
+	var traced patchView
+	json.Unmarshal([]byte(as("r1").must(t, "patch", "create", "--cve", "CVE-2025-21703", "--kernel", "cloud", "--fix", cmdline, "--json")), &traced)
+	as("r1").waitPatch(t, traced.ID, 10*time.Minute, func(v patchView) bool { return v.State != "building" })
+	if show := as("r1").must(t, "patch", "show", traced.ID); !strings.Contains(show, "ran while enabled: vmlinux:cmdline_proc_show;") {
+		t.Errorf("the cmdline fix's vetting:\n%s", show)
+	}
+	if show := as("r1").must(t, "patch", "show", created.ID); !strings.Contains(show, "did not run: isofs:") {
+		t.Errorf("the isofs fix's vetting does not say its functions did not run:\n%s", show)
+	}
+
 	// A raw fix the server fetches itself, from a later Debian source
 	// package of the branch: the corpus's fixes were made the same way.
 	var raw struct {
@@ -281,7 +295,7 @@ func TestPatchWorkflow(t *testing.T) {
 				t.Errorf("patch_refused notice: %v", p)
 			}
 		case "review_waiting":
-			if p["cve"] != "CVE-2026-64317" || p["kernel"] != "cloud" {
+			if (p["cve"] != "CVE-2026-64317" && p["cve"] != "CVE-2025-21703" && p["cve"] != "CVE-2026-43216") || p["kernel"] != "cloud" {
 				t.Errorf("review_waiting notice: %v", p)
 			}
 		case "ring_halted":

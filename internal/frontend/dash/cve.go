@@ -94,6 +94,13 @@ func (p *cvePage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd {
 		m.page = pageQueue
 		return nil
 	}
+	if key.Matches(msg, m.keys.Patch) && p.id != "" {
+		kernel := p.kernel
+		if kernel == "" {
+			kernel = m.queue.kernel
+		}
+		return m.patch.openCVE(m, p.id, kernel)
+	}
 	var cmd tea.Cmd
 	p.vp, cmd = p.vp.Update(msg)
 	return cmd
@@ -174,8 +181,8 @@ func (p *cvePage) refresh(m *Model) {
 		}
 	}
 
-	section("Patch")
-	b.WriteString("—  (deployable patches come with the build workflow)\n")
+	section("Deployable patches")
+	b.WriteString("p shows this CVE's patches for the kernel, and makes one from a fix file\n")
 
 	p.vp.SetContent(strings.TrimRight(b.String(), "\n"))
 }

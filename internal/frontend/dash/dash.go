@@ -1,6 +1,8 @@
 // Package dash is `tuxtape dash`, the terminal dashboard: the CVE queue by
-// priority for a kernel, a CVE's page, the fleet, the kernels and the live
-// event stream, all read from a server. It keeps no state of its own
+// priority for a kernel, a CVE's page, the fleet, the kernels, the live
+// event stream, and the patch workflow (a deployable patch with its build
+// log, the review queue, each kernel's patch sets with their fleet
+// health), all read from a server. It keeps no state of its own
 // beyond what is on screen: every page is a query, and the event stream
 // says when to ask again.
 //
@@ -23,6 +25,8 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
+	"github.com/tuxtape/tuxtape/internal/model/patch"
+	"github.com/tuxtape/tuxtape/internal/server/store"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
 
@@ -36,6 +40,20 @@ type Source interface {
 	ListMachines(ctx context.Context, q service.MachineQuery) ([]fleet.Machine, error)
 	Machine(ctx context.Context, id string, events int) (service.MachineDetail, error)
 	Watch(ctx context.Context, o service.WatchOptions, fn func(event.Event) error) error
+
+	// The patch workflow: deployable patches, their reviews, the
+	// kernels' patch sets, the jobs that build them and the fleet's
+	// health of a set's module.
+	CreatePatch(ctx context.Context, o service.CreatePatchOptions) (service.PatchDetail, error)
+	RevisePatch(ctx context.Context, id string, diff []byte, source string, by service.Actor) (service.PatchDetail, error)
+	Patches(ctx context.Context, q service.PatchQuery) ([]patch.Patch, error)
+	Patch(ctx context.Context, id string) (service.PatchDetail, error)
+	ReviewPatch(ctx context.Context, o service.ReviewOptions) (service.PatchDetail, error)
+	BuildPatchSet(ctx context.Context, kernel string, by service.Actor) (patch.Set, error)
+	PatchSets(ctx context.Context, kernel string) ([]patch.Set, error)
+	Job(ctx context.Context, id string) (service.JobDetail, error)
+	JobLog(ctx context.Context, id string, o service.JobLogOptions, fn func(store.JobLogLine) error) error
+	FleetHealth(ctx context.Context, patch string) ([]service.RingHealth, error)
 }
 
 // Options set the dashboard up.

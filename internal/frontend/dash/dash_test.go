@@ -47,6 +47,9 @@ type fakeSource struct {
 	calls    map[string]int
 	watchErr error // what Watch returns once it has sent the events
 	afters   []int64
+
+	// The patch workflow's records (workflow_test.go).
+	wf workflow
 }
 
 func newFake(t *testing.T) *fakeSource {
@@ -78,6 +81,7 @@ func newFake(t *testing.T) *fakeSource {
 		{Machine: fleet.Machine{ID: "host-2", Hostname: "db-1.example", Kernel: "6.1.0-28-amd64", AgentVersion: "0.1",
 			State: fleet.StateStale, LastSeen: now.Add(-3 * time.Hour), Livepatch: fleet.Livepatch{CVEs: []string{}}}},
 	}
+	f.wf = newWorkflow(t)
 	return f
 }
 
@@ -384,6 +388,17 @@ func TestPages(t *testing.T) {
 		{"kernel", []string{"tab", "tab", "tab", "down", "enter"}},
 		{"events", []string{"5"}},
 		{"help", []string{"?"}},
+		{"patch-list", []string{"6"}},
+		{"patch-ask", keysOf(toCVE, []string{"p"})},
+		{"patch-building", keysOf(toCVE, []string{"p"}, typed("testdata/CVE-2026-64317.patch"), []string{"enter"})},
+		{"patch-vetted", []string{"6", "enter"}},
+		{"patch-refused", []string{"6", "down", "enter"}},
+		{"review-list", []string{"7"}},
+		{"review", []string{"7", "enter"}},
+		{"review-comment", keysOf([]string{"7", "enter", "a"}, typed("bounds check is right"))},
+		{"review-help", []string{"7", "enter", "?"}},
+		{"publish", []string{"8"}},
+		{"publish-set", []string{"8", "down", "enter"}},
 	}
 	for _, size := range [][2]int{{80, 24}, {120, 40}} {
 		for _, wk := range walks {
@@ -395,6 +410,10 @@ func TestPages(t *testing.T) {
 					d.send(eventMsg{e})
 				}
 				d.keys(wk.keys...)
+				d.settle()
+				if d.m.loading != 0 {
+					t.Errorf("%d queries in flight after the walk", d.m.loading)
+				}
 				raw := d.m.Render()
 				checkFrame(t, raw, size[0], size[1])
 				golden(t, name, d.screen())
@@ -671,8 +690,13 @@ func TestTabs(t *testing.T) {
 	}{
 		{nil, pageQueue},
 		{[]string{"tab"}, pageCVE},
-		{[]string{"shift+tab"}, pageEvents},
-		{[]string{"tab", "tab", "tab", "tab", "tab"}, pageQueue},
+		{[]string{"shift+tab"}, pagePublish},
+		{[]string{"tab", "tab", "tab", "tab", "tab"}, pagePatch},
+		{[]string{"tab", "tab", "tab", "tab", "tab", "tab", "tab", "tab"}, pageQueue},
+		{[]string{"6"}, pagePatch},
+		{[]string{"7"}, pageReview},
+		{[]string{"8"}, pagePublish},
+		{[]string{"8", "esc"}, pagePublish},
 		{[]string{"4"}, pageKernels},
 		{[]string{"5", "1"}, pageQueue},
 		{[]string{"enter"}, pageCVE},

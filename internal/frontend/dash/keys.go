@@ -9,6 +9,8 @@ type keyMap struct {
 	Open, Back, Reload                 key.Binding
 	Kernel, Tier, Status, Affected     key.Binding
 	Text, Profile, State, Up, Down, Pg key.Binding
+	// The patch workflow's.
+	Patch, New, Edit, Approve, Reject, ReloadR, Build key.Binding
 }
 
 func newKeyMap() keyMap {
@@ -18,7 +20,7 @@ func newKeyMap() keyMap {
 	return keyMap{
 		Next:     b([]string{"tab"}, "tab", "next page"),
 		Prev:     b([]string{"shift+tab"}, "shift+tab", "previous page"),
-		Pages:    b([]string{"1", "2", "3", "4", "5"}, "1-5", "go to page"),
+		Pages:    b([]string{"1", "2", "3", "4", "5", "6", "7", "8"}, "1-8", "go to page"),
 		Help:     b([]string{"?"}, "?", "help"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
 		Open:     b([]string{"enter"}, "enter", "open"),
@@ -34,6 +36,13 @@ func newKeyMap() keyMap {
 		Up:       b([]string{"up", "k"}, "↑/k", "up"),
 		Down:     b([]string{"down", "j"}, "↓/j", "down"),
 		Pg:       b([]string{"pgup", "pgdown"}, "pgup/pgdn", "page"),
+		Patch:    b([]string{"p"}, "p", "patches"),
+		New:      b([]string{"n"}, "n", "new patch"),
+		Edit:     b([]string{"e"}, "e", "edit in $EDITOR"),
+		Approve:  b([]string{"a"}, "a", "approve"),
+		Reject:   b([]string{"r"}, "r", "reject"),
+		ReloadR:  b([]string{"R"}, "R", "reload"),
+		Build:    b([]string{"b"}, "b", "build next set"),
 	}
 }
 
@@ -56,7 +65,21 @@ func (p pageKeys) ShortHelp() []key.Binding {
 	switch {
 	case p.page == pageQueue:
 		return []key.Binding{k.Open, k.Text, k.Kernel, k.Tier, k.Affected, k.Status, k.Help, k.Quit}
-	case p.page == pageCVE, p.detail:
+	case p.page == pageCVE:
+		return []key.Binding{k.Patch, k.Back, k.Pg, k.Pages, k.Help, k.Quit}
+	case p.page == pagePatch && p.detail:
+		return []key.Binding{k.Edit, k.Back, k.Reload, k.Pages, k.Help, k.Quit}
+	case p.page == pagePatch:
+		return []key.Binding{k.Open, k.New, k.Reload, k.Pages, k.Help, k.Quit}
+	case p.page == pageReview && p.detail:
+		return []key.Binding{k.Approve, k.Reject, k.Back, k.Pages, k.Help, k.Quit}
+	case p.page == pageReview:
+		return []key.Binding{k.Open, k.ReloadR, k.Pages, k.Help, k.Quit}
+	case p.page == pagePublish && p.detail:
+		return []key.Binding{k.Back, k.Reload, k.Up, k.Pages, k.Help, k.Quit}
+	case p.page == pagePublish:
+		return []key.Binding{k.Open, k.Build, k.Kernel, k.Pages, k.Help, k.Quit}
+	case p.detail:
 		return []key.Binding{k.Back, k.Up, k.Pg, k.Pages, k.Help, k.Quit}
 	case p.page == pageFleet:
 		return []key.Binding{k.Open, k.State, k.Reload, k.Pages, k.Help, k.Quit}
@@ -72,7 +95,22 @@ func (p pageKeys) FullHelp() [][]key.Binding {
 	move := []key.Binding{k.Up, k.Down, k.Pg, k.Back}
 	var own []key.Binding
 	switch {
-	case p.editing || p.detail || p.page == pageCVE || p.page == pageEvents:
+	case p.editing:
+	case p.page == pageCVE:
+		own = []key.Binding{k.Patch}
+	case p.page == pagePatch && p.detail:
+		own = []key.Binding{k.Edit, k.Reload}
+	case p.page == pagePatch:
+		own = []key.Binding{k.Open, k.New, k.Reload}
+	case p.page == pageReview && p.detail:
+		own = []key.Binding{k.Approve, k.Reject, k.ReloadR}
+	case p.page == pageReview:
+		own = []key.Binding{k.Open, k.ReloadR}
+	case p.page == pagePublish && p.detail:
+		own = []key.Binding{k.Reload}
+	case p.page == pagePublish:
+		own = []key.Binding{k.Open, k.Build, k.Kernel, k.Reload}
+	case p.detail || p.page == pageEvents:
 	case p.page == pageQueue:
 		own = []key.Binding{k.Open, k.Text, k.Kernel, k.Tier, k.Status, k.Affected, k.Profile, k.Reload}
 	case p.page == pageFleet:

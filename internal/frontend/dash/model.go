@@ -9,10 +9,14 @@ import (
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/spinner"
+	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/event"
+	"github.com/tuxtape/tuxtape/internal/model/patch"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
 
@@ -25,13 +29,15 @@ const (
 	pageFleet
 	pageKernels
 	pageEvents
+	pagePatch
+	pageReview
+	pagePublish
 	numPages
 )
 
-// The patch, review and publish pages come with the build workflow
-// (builders, patches, reviews): the server has nothing to show on them
-// yet, so they are not in the tab bar.
-var pageNames = [numPages]string{"Queue", "CVE", "Fleet", "Kernels", "Events"}
+// The first five are the read-only pages; the patch workflow's come after
+// them, so that 1-5 stay where they were.
+var pageNames = [numPages]string{"Queue", "CVE", "Fleet", "Kernels", "Events", "Patch", "Review", "Publish"}
 
 // loadTimeout bounds one query; a server that does not answer shows as an
 // error on the status line, and the UI goes on.
@@ -69,6 +75,52 @@ type Model struct {
 	fleet                     fleetPage
 	kern                      kernelsPage
 	events                    eventsPage
+	patch                     patchPage
+	review                    reviewPage
+	publish                   publishPage
+
+	// prompt is the line a page asks on (a fix file, a comment).
+	prompt prompt
+}
+
+// prompt is a one-line input a page opens; enter hands its value to
+// done, esc drops it.
+type prompt struct {
+	in     textinput.Model
+	active bool
+	done   func(m *Model, v string) tea.Cmd
+}
+
+// ask opens the prompt line.
+func (m *Model) ask(label, placeholder, value string, limit int, done func(*Model, string) tea.Cmd) tea.Cmd {
+	in := textinput.New()
+	in.Prompt = label
+	in.Placeholder = placeholder
+	in.CharLimit = limit
+	in.SetValue(value)
+	in.CursorEnd()
+	m.prompt = prompt{in: in, active: true, done: done}
+	m.layout()
+	return m.prompt.in.Focus()
+}
+
+func (m *Model) promptKey(msg tea.KeyPressMsg) tea.Cmd {
+	switch msg.String() {
+	case "enter":
+		v, done := m.prompt.in.Value(), m.prompt.done
+		m.prompt.active = false
+		m.prompt.in.Blur()
+		m.layout()
+		return done(m, v)
+	case "esc":
+		m.prompt.active = false
+		m.prompt.in.Blur()
+		m.layout()
+		return nil
+	}
+	var cmd tea.Cmd
+	m.prompt.in, cmd = m.prompt.in.Update(msg)
+	return cmd
 }
 
 // New makes the dashboard's model over src. Run starts the event feed;
@@ -85,6 +137,9 @@ func New(ctx context.Context, src Source, o Options) *Model {
 	m.queue = newQueuePage(o.Kernel, o.Profile, m.st)
 	m.fleet = newFleetPage(m.st)
 	m.kern = newKernelsPage(m.st)
+	m.patch = newPatchPage(m.st)
+	m.review = newReviewPage(m.st)
+	m.publish = newPublishPage(m.st)
 	m.layout()
 	return m
 }
@@ -98,9 +153,11 @@ type (
 		err  error
 	}
 	cvesMsg struct {
-		seq  int
-		list *service.CVEList
-		err  error
+		seq      int
+		list     *service.CVEList
+		err      error
+		patches  map[string]patch.State
+		patchErr error
 	}
 	cveMsg struct {
 		seq int
@@ -212,6 +269,39 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case kernelMsg:
 		m.kern.gotDetail(msg, m)
 		return m, nil
+	case patchesMsg:
+		return m, m.patch.got(msg, m)
+	case patchMsg:
+		return m, m.patch.gotDetail(msg, m)
+	case createdMsg:
+		return m, m.patch.created(msg, m)
+	case editedMsg:
+		return m, m.patch.edited(msg, m)
+	case revisedMsg:
+		return m, m.patch.revised(msg, m)
+	case logMsg:
+		return m, m.patch.gotLog(msg, m)
+	case logEndMsg:
+		return m, m.patch.gotLogEnd(msg, m)
+	case multiMsg:
+		var cmds []tea.Cmd
+		for _, x := range msg {
+			_, cmd := m.Update(x)
+			cmds = append(cmds, cmd)
+		}
+		return m, tea.Batch(cmds...)
+	case waitingMsg:
+		return m, m.review.got(msg, m)
+	case reviewMsg:
+		return m, m.review.gotDetail(msg, m)
+	case reviewedMsg:
+		return m, m.review.reviewed(msg, m)
+	case setsMsg:
+		return m, m.publish.got(msg, m)
+	case healthMsg:
+		return m, m.publish.gotHealth(msg, m)
+	case builtMsg:
+		return m, m.publish.built(msg, m)
 	case eventMsg:
 		return m, tea.Batch(m.gotEvent(msg.e), waitFeed(m.ctx, m.feed))
 	case feedMsg:
@@ -239,8 +329,46 @@ func (m *Model) gotEvent(e event.Event) tea.Cmd {
 		} else if m.fleet.detailID == "" && m.fleet.loaded {
 			cmds = append(cmds, m.fleet.load(m))
 		}
+		cmds = append(cmds, m.publishHealth())
+	case strings.HasPrefix(string(e.Kind), "patch."):
+		cmds = append(cmds, m.patchEvent(e))
+	case strings.HasPrefix(string(e.Kind), "patchset."):
+		if p := &m.publish; p.loaded {
+			cmds = append(cmds, p.reload.ask(func() tea.Cmd { return p.load(m) }))
+		}
+	case e.Kind == "ring.halted":
+		cmds = append(cmds, m.publishHealth())
 	}
 	return tea.Batch(cmds...)
+}
+
+// patchEvent asks again for the patches an event changed: the open one,
+// the lists that hold it.
+func (m *Model) patchEvent(e event.Event) tea.Cmd {
+	// The queue's PATCH column.
+	cmds := []tea.Cmd{m.queue.reload(m)}
+	if p := &m.patch; p.detailID != "" && p.detailID == e.Subject {
+		cmds = append(cmds, p.dreload.ask(func() tea.Cmd { return p.loadDetail(m) }))
+	}
+	if p := &m.patch; p.loaded {
+		cmds = append(cmds, p.reload.ask(func() tea.Cmd { return p.load(m) }))
+	}
+	if r := &m.review; r.detailID != "" && r.detailID == e.Subject {
+		cmds = append(cmds, r.dreload.ask(func() tea.Cmd { return r.loadDetail(m) }))
+	}
+	if r := &m.review; r.loaded {
+		cmds = append(cmds, r.reload.ask(func() tea.Cmd { return r.load(m) }))
+	}
+	return tea.Batch(cmds...)
+}
+
+// publishHealth asks again for the open patch set's fleet health.
+func (m *Model) publishHealth() tea.Cmd {
+	p := &m.publish
+	if p.open == 0 {
+		return nil
+	}
+	return p.hreload.ask(func() tea.Cmd { return p.loadHealth(m) })
 }
 
 // gotKernels takes the registered kernels; the queue's kernel stays if it
@@ -275,6 +403,9 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	if m.queue.editing {
 		return m.queue.editKey(msg, m)
 	}
+	if m.prompt.active {
+		return m.promptKey(msg)
+	}
 	switch {
 	case key.Matches(msg, m.keys.Quit):
 		return tea.Quit
@@ -302,6 +433,12 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		var cmd tea.Cmd
 		m.events.vp, cmd = m.events.vp.Update(msg)
 		return cmd
+	case pagePatch:
+		return m.patch.key(msg, m)
+	case pageReview:
+		return m.review.key(msg, m)
+	case pagePublish:
+		return m.publish.key(msg, m)
 	}
 	return nil
 }
@@ -310,8 +447,15 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 // shown, since machines report on their own.
 func (m *Model) show(p page) tea.Cmd {
 	m.page = p
-	if p == pageFleet && m.fleet.detail == nil {
+	switch {
+	case p == pageFleet && m.fleet.detail == nil:
 		return m.fleet.load(m)
+	case p == pagePatch && m.patch.detailID == "":
+		return m.patch.load(m)
+	case p == pageReview && m.review.detailID == "":
+		return m.review.load(m)
+	case p == pagePublish:
+		return m.publish.show(m)
 	}
 	return nil
 }
@@ -330,8 +474,10 @@ func (m *Model) helpHeight() int {
 }
 
 func (m *Model) pageKeys() pageKeys {
-	return pageKeys{k: m.keys, page: m.page, editing: m.queue.editing,
-		detail: (m.page == pageFleet && m.fleet.detail != nil) || (m.page == pageKernels && m.kern.detail != nil)}
+	return pageKeys{k: m.keys, page: m.page, editing: m.queue.editing || m.prompt.active,
+		detail: (m.page == pageFleet && m.fleet.detail != nil) || (m.page == pageKernels && m.kern.detail != nil) ||
+			(m.page == pagePatch && m.patch.detailID != "") || (m.page == pageReview && m.review.detailID != "") ||
+			(m.page == pagePublish && m.publish.open != 0)}
 }
 
 // layout sizes every page to the window.
@@ -344,6 +490,10 @@ func (m *Model) layout() {
 	m.fleet.resize(m, w, h)
 	m.kern.resize(m, w, h)
 	m.events.resize(m, w, h)
+	m.patch.resize(m, w, h)
+	m.review.resize(m, w, h)
+	m.publish.resize(m, w, h)
+	m.prompt.in.SetWidth(max(m.w-ansi.StringWidth(m.prompt.in.Prompt)-1, 10))
 }
 
 // minimum size the pages are laid out for.
@@ -374,6 +524,12 @@ func (m *Model) Render() string {
 		status, body = m.kern.status(m), m.kern.render(m)
 	case pageEvents:
 		status, body = m.events.status(), m.events.render(m)
+	case pagePatch:
+		status, body = m.patch.status(m), m.patch.render(m)
+	case pageReview:
+		status, body = m.review.status(m), m.review.render(m)
+	case pagePublish:
+		status, body = m.publish.status(m), m.publish.render(m)
 	}
 	if m.loading > 0 {
 		status = m.spin.View() + " " + status
@@ -381,6 +537,8 @@ func (m *Model) Render() string {
 	var footer string
 	if m.queue.editing {
 		footer = m.queue.input.View()
+	} else if m.prompt.active {
+		footer = m.prompt.in.View()
 	} else {
 		footer = m.help.View(m.pageKeys())
 	}
@@ -390,8 +548,13 @@ func (m *Model) Render() string {
 
 func (m *Model) tabs() string {
 	parts := []string{m.st.title.Render("TuxTape")}
+	// At 80 columns the eight tabs fit only without their padding.
+	pad := " "
+	if m.w < 100 {
+		pad = ""
+	}
 	for i, n := range pageNames {
-		label := fmt.Sprintf(" %d %s ", i+1, n)
+		label := fmt.Sprintf("%s%d %s%s", pad, i+1, n, pad)
 		if page(i) == m.page {
 			parts = append(parts, m.st.activeTab.Render("["+strings.TrimSpace(label)+"]"))
 		} else {

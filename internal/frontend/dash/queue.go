@@ -14,6 +14,7 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/analysis/gauge"
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
+	"github.com/tuxtape/tuxtape/internal/model/patch"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
@@ -47,8 +48,12 @@ type queuePage struct {
 	again  bool // the events asked for a reload while one was on its way
 	list   *service.CVEList
 	loaded bool
-	err    error
-	rows   list
+	// patches are the kernel's CVEs' newest patch states; patchErr says
+	// they could not be read (the column shows ?).
+	patches  map[string]patch.State
+	patchErr error
+	err      error
+	rows     list
 }
 
 func newQueuePage(kernel string, profile service.ProfileChoice, st styles) queuePage {
@@ -98,9 +103,22 @@ func (q *queuePage) load(m *Model) tea.Cmd {
 	return m.query(func(ctx context.Context) tea.Msg {
 		list, err := src.ListCVEs(ctx, cq)
 		if err != nil {
-			err = fmt.Errorf("list CVEs: %w", err)
+			return cvesMsg{seq: seq, err: fmt.Errorf("list CVEs: %w", err)}
 		}
-		return cvesMsg{seq, list, err}
+		msg := cvesMsg{seq: seq, list: list}
+		if cq.Kernel != "" {
+			// The PATCH column: each CVE's newest deployable patch for
+			// the kernel.
+			ps, err := src.Patches(ctx, service.PatchQuery{Kernel: cq.Kernel})
+			if err != nil {
+				msg.patchErr = fmt.Errorf("list patches: %w", err)
+			}
+			msg.patches = map[string]patch.State{}
+			for _, p := range ps { // oldest first: the newest stays
+				msg.patches[p.CVE] = p.State
+			}
+		}
+		return msg
 	})
 }
 
@@ -110,7 +128,7 @@ func (q *queuePage) got(msg cvesMsg, m *Model) tea.Cmd {
 	}
 	q.busy, q.err = false, msg.err
 	if msg.err == nil {
-		q.list, q.loaded = msg.list, true
+		q.list, q.loaded, q.patches, q.patchErr = msg.list, true, msg.patches, msg.patchErr
 		q.setRows(m)
 		q.rows.top()
 	}
@@ -129,7 +147,7 @@ func (q *queuePage) resize(m *Model, w, h int) {
 		cols[5].flex = 1
 		cols = append(cols, column{title: "TITLE", width: 10, flex: 6})
 	}
-	cols = append(cols, column{title: "PATCH", width: 5})
+	cols = append(cols, column{title: "PATCH", width: 8})
 	q.rows.setColumns(cols, w)
 	q.rows.setHeight(h)
 	q.setRows(m)
@@ -155,9 +173,13 @@ func (q *queuePage) setRows(m *Model) {
 		if wide {
 			r = append(r, termtext.Line(c.Title))
 		}
-		// The patch workflow (builders, patches, reviews) is not on the
-		// server yet: no CVE has a patch state to show.
-		rows = append(rows, append(r, "—"))
+		ps := "—"
+		if st, ok := q.patches[c.ID]; ok {
+			ps = m.st.patchState(st).Render(string(st))
+		} else if q.patchErr != nil {
+			ps = "?"
+		}
+		rows = append(rows, append(r, ps))
 	}
 	q.rows.setRows(rows)
 }

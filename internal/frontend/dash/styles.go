@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tuxtape/tuxtape/internal/model/event"
+	"github.com/tuxtape/tuxtape/internal/model/patch"
 )
 
 // styles are the dashboard's looks. Colours are only emphasis: every
@@ -16,7 +17,9 @@ import (
 // loses nothing.
 type styles struct {
 	tab, activeTab, title, dim, bad, good, warn, heading lipgloss.Style
-	tiers                                                map[string]lipgloss.Style
+	// A diff's added, removed and hunk-header lines.
+	add, del, hunk lipgloss.Style
+	tiers          map[string]lipgloss.Style
 }
 
 func newStyles() styles {
@@ -29,6 +32,9 @@ func newStyles() styles {
 		bad:       lipgloss.NewStyle().Foreground(lipgloss.Color("9")),
 		good:      lipgloss.NewStyle().Foreground(lipgloss.Color("10")),
 		warn:      lipgloss.NewStyle().Foreground(lipgloss.Color("11")),
+		add:       lipgloss.NewStyle().Foreground(lipgloss.Color("2")),
+		del:       lipgloss.NewStyle().Foreground(lipgloss.Color("1")),
+		hunk:      lipgloss.NewStyle().Foreground(lipgloss.Color("6")),
 		tiers: map[string]lipgloss.Style{
 			"critical": lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("9")),
 			"high":     lipgloss.NewStyle().Foreground(lipgloss.Color("208")),
@@ -49,7 +55,9 @@ func (s styles) kind(k event.Kind) lipgloss.Style {
 	switch {
 	case k == event.SyncFailed || strings.HasSuffix(string(k), "failed") || k == "fleet.bug_detected" || k == "fleet.rolled_back":
 		return s.bad
-	case k == event.SyncFinished || k == "fleet.applied":
+	case k == "ring.halted" || k == "patch.refused" || k == "patch.rejected":
+		return s.bad
+	case k == event.SyncFinished || k == "fleet.applied" || k == "patch.vetted" || k == "patch.approved" || k == "patchset.ready":
 		return s.good
 	case strings.HasPrefix(string(k), "kernel."):
 		return s.heading
@@ -100,4 +108,28 @@ func wrap(s string, w int) string {
 // placeholder is a page's note when it has nothing to list.
 func placeholder(s string, w int) string {
 	return "\n  " + strings.ReplaceAll(wrap(s, w-4), "\n", "\n  ")
+}
+
+func (s styles) patchState(st patch.State) lipgloss.Style {
+	switch st {
+	case patch.Vetted, patch.Approved:
+		return s.good
+	case patch.Refused, patch.Failed, patch.Rejected:
+		return s.bad
+	case patch.Building:
+		return s.warn
+	}
+	return lipgloss.NewStyle()
+}
+
+func (s styles) setState(st patch.SetState) lipgloss.Style {
+	switch st {
+	case patch.SetReady:
+		return s.good
+	case patch.SetFailed:
+		return s.bad
+	case patch.SetBuilding:
+		return s.warn
+	}
+	return lipgloss.NewStyle()
 }

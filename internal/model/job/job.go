@@ -131,6 +131,11 @@ type PatchBuildResult struct {
 	VetOK bool            `json:"vet_ok,omitempty"`
 	// VetProblem says in one line what went wrong in the VM.
 	VetProblem string `json:"vet_problem,omitempty"`
+	// Ran and NotRan are the patched functions ("object:function") the
+	// exercise ran while the patch was enabled, by function tracing
+	// limited to the module, and those it did not.
+	Ran    []string `json:"ran,omitempty"`
+	NotRan []string `json:"not_ran,omitempty"`
 }
 
 // Artifact is a file a job made, kept content-addressed by the server.
