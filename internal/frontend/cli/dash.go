@@ -20,16 +20,20 @@ func newDashCmd(g *Globals) *cobra.Command {
 	var profile string
 	cmd := &cobra.Command{
 		Use:   "dash [--kernel NAME] [--profile real|static|none] [--events-after SEQ]",
-		Short: "The terminal dashboard: the CVE queue, a CVE's page, the fleet, kernels and live events",
+		Short: "The terminal dashboard: CVE queue, CVEs, fleet, kernels, events, patches, reviews, patch sets",
 		Long: `dash shows a server's CVE queue by priority for a kernel, each CVE's page with
-its verdict and evidence, the fleet, the kernels and the live event stream, in
-the terminal. It needs --server (TUXTAPE_SERVER) and a token; everything it shows
-is the server's, asked again when the event stream says it changed.
+its verdict and evidence, the fleet, the kernels, the live event stream, a
+deployable patch (made from a fix file; its build-and-vet log followed live;
+edited in $EDITOR), the patches waiting for review (approve or reject with a
+comment) and the kernel's patch sets with each ring's health, in the terminal.
+It needs --server (TUXTAPE_SERVER) and a token; everything it shows is the
+server's, asked again when the event stream says it changed.
 
-Keys: 1-5 or tab/shift-tab change pages, enter opens, esc goes back, / searches
+Keys: 1-8 or tab/shift-tab change pages, enter opens, esc goes back, / searches
 the queue, K, t, s and a cycle its kernel, tier, status and "needs action", ?
 shows every key, q quits. Every page has a CLI equivalent: cve list|show, fleet
-list|show, kernel list|show, events --follow.`,
+list|show|health, kernel list|show, events --follow, patch create|show|edit|review,
+patchset build|list.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if g.client == nil {
