@@ -243,6 +243,9 @@ func (s *Service) CancelJob(ctx context.Context, id string, by Actor) (job.State
 	if state == job.Cancelled {
 		s.audit(ctx, by, "job.cancel", id, "")
 		s.publish(ctx, event.Event{At: time.Now(), Kind: "job.cancelled", Subject: id, Actor: actorID(by)})
+		if j, err := st.Job(ctx, id); err == nil && j.Kind == job.PatchBuild {
+			s.patchJobDone(ctx, st, j, job.Cancelled, nil, nil, "its build job was cancelled")
+		}
 	}
 	return state, nil
 }
@@ -300,6 +303,7 @@ func (s *Service) ClaimJob(ctx context.Context, builder string, kinds []job.Kind
 	deadline := time.Now().Add(wait)
 	for {
 		now := time.Now()
+		s.failExpired(ctx, st, now)
 		j, ok, err := st.ClaimJob(ctx, builder, kinds, now, now.Add(lease))
 		if err != nil || ok {
 			if ok {
@@ -314,6 +318,22 @@ func (s *Service) ClaimJob(ctx context.Context, builder string, kinds []job.Kind
 		case <-ctx.Done():
 			return job.Job{}, false, nil
 		case <-time.After(min(time.Second, time.Until(deadline))):
+		}
+	}
+}
+
+// failExpired fails the jobs whose builder stopped reporting on their
+// last attempt, and tells what they were for.
+func (s *Service) failExpired(ctx context.Context, st store.Store, now time.Time) {
+	js, err := st.FailExpired(ctx, now)
+	if err != nil {
+		s.log.Warn("fail expired jobs", "err", err)
+		return
+	}
+	for _, j := range js {
+		s.publish(ctx, event.Event{At: now, Kind: "job.failed", Subject: j.ID, Detail: string(j.Kind) + " " + j.Kernel + ": " + j.Error})
+		if j.Kind == job.PatchBuild {
+			s.patchJobDone(ctx, st, j, job.Failed, nil, nil, j.Error)
 		}
 	}
 }

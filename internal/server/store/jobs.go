@@ -105,9 +105,46 @@ func (d *db) Jobs(ctx context.Context, f JobFilter) ([]job.Job, error) {
 	return out, nil
 }
 
+// ExpiredFailedMsg is the error of a job whose builder stopped reporting
+// on its last attempt.
+const ExpiredFailedMsg = "the builder stopped reporting on its last attempt (lease expired)"
+
+// FailExpired fails the jobs whose lease ran out on their last attempt,
+// and returns them.
+func (d *db) FailExpired(ctx context.Context, now time.Time) ([]job.Job, error) {
+	tx, err := d.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fail expired jobs: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, d.rebind(`SELECT `+jobCols+` FROM jobs WHERE state = ? AND lease_ns < ? AND attempts >= max_attempts`+d.forUpdate),
+		string(job.Leased), now.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("fail expired jobs: %w", err)
+	}
+	var out []job.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("fail expired jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	rows.Close()
+	for i := range out {
+		if _, err := tx.ExecContext(ctx, d.rebind(`UPDATE jobs SET state = ?, error = ?, updated_ns = ? WHERE id = ?`),
+			string(job.Failed), ExpiredFailedMsg, now.UnixNano(), out[i].ID); err != nil {
+			return nil, fmt.Errorf("fail expired job %s: %w", out[i].ID, err)
+		}
+		out[i].State, out[i].Error = job.Failed, ExpiredFailedMsg
+	}
+	return out, tx.Commit()
+}
+
 // ClaimJob leases the oldest job of kinds that is queued, or whose lease
-// ran out, to builder until until. A job whose lease ran out on its last
-// attempt fails instead. It reports false when there is none.
+// ran out with attempts left, to builder until until. It reports false
+// when there is none.
 func (d *db) ClaimJob(ctx context.Context, builder string, kinds []job.Kind, now, until time.Time) (job.Job, bool, error) {
 	if len(kinds) == 0 {
 		return job.Job{}, false, nil
@@ -117,17 +154,13 @@ func (d *db) ClaimJob(ctx context.Context, builder string, kinds []job.Kind, now
 		return job.Job{}, false, fmt.Errorf("claim a job: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, d.rebind(`UPDATE jobs SET state = ?, error = ?, updated_ns = ? WHERE state = ? AND lease_ns < ? AND attempts >= max_attempts`),
-		string(job.Failed), "the builder stopped reporting on its last attempt (lease expired)", now.UnixNano(), string(job.Leased), now.UnixNano()); err != nil {
-		return job.Job{}, false, fmt.Errorf("claim a job: %w", err)
-	}
 	marks := strings.TrimSuffix(strings.Repeat("?, ", len(kinds)), ", ")
 	args := []any{string(job.Queued), string(job.Leased), now.UnixNano()}
 	for _, k := range kinds {
 		args = append(args, string(k))
 	}
 	var id string
-	err = tx.QueryRowContext(ctx, d.rebind(`SELECT id FROM jobs WHERE (state = ? OR (state = ? AND lease_ns < ?)) AND kind IN (`+marks+`)
+	err = tx.QueryRowContext(ctx, d.rebind(`SELECT id FROM jobs WHERE (state = ? OR (state = ? AND lease_ns < ? AND attempts < max_attempts)) AND kind IN (`+marks+`)
 		ORDER BY created_ns, id LIMIT 1`+d.skipLocked), args...).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return job.Job{}, false, tx.Commit()

@@ -155,6 +155,30 @@ func TestJobs(t *testing.T) {
 			if err != nil || len(failed) != 1 || failed[0].Error == "" {
 				t.Errorf("failed jobs: %+v, %v", failed, err)
 			}
+			// A lease that runs out on the last attempt fails the job, and
+			// FailExpired says which, once.
+			last := newJob("00000000000000aa", job.PatchBuild, now)
+			last.MaxAttempts = 1
+			if err := st.AddJob(ctx, last); err != nil {
+				t.Fatal(err)
+			}
+			if j, ok, err := other.ClaimJob(ctx, "b", []job.Kind{job.PatchBuild}, now, now.Add(time.Minute)); err != nil || !ok || j.ID != last.ID {
+				t.Fatalf("claim the one-attempt job: %+v, %v, %v", j, ok, err)
+			}
+			if js, err := st.FailExpired(ctx, now.Add(30*time.Second)); err != nil || len(js) != 0 {
+				t.Errorf("FailExpired before the lease ran out: %+v, %v", js, err)
+			}
+			js, err := st.FailExpired(ctx, now.Add(2*time.Minute))
+			if err != nil || len(js) != 1 || js[0].ID != last.ID || js[0].State != job.Failed || js[0].Error != store.ExpiredFailedMsg {
+				t.Errorf("FailExpired: %+v, %v", js, err)
+			}
+			if js, _ := st.FailExpired(ctx, now.Add(3*time.Minute)); len(js) != 0 {
+				t.Errorf("FailExpired twice: %+v", js)
+			}
+			if _, ok, _ := st.ClaimJob(ctx, "c", []job.Kind{job.PatchBuild}, now.Add(3*time.Minute), now.Add(4*time.Minute)); ok {
+				t.Error("a failed job was handed out again")
+			}
+
 			// Builders register and re-register.
 			bl := job.Builder{ID: "b1", Name: "builder-1", Arch: "x86_64", Cores: 2, Kernels: []string{"cloud"}, Register: now, Seen: now}
 			if err := st.PutBuilder(ctx, bl); err != nil {

@@ -120,6 +120,9 @@ type Store interface {
 	// until; false when there is none. Servers sharing a database never
 	// hand one job to two builders.
 	ClaimJob(ctx context.Context, builder string, kinds []job.Kind, now, until time.Time) (job.Job, bool, error)
+	// FailExpired fails the jobs whose lease ran out on their last
+	// attempt and returns them.
+	FailExpired(ctx context.Context, now time.Time) ([]job.Job, error)
 	// RenewJob extends a builder's lease (cancelled: the job was
 	// cancelled, stop), or ErrLeaseLost.
 	RenewJob(ctx context.Context, id, builder string, now, until time.Time) (cancelled bool, err error)
