@@ -108,7 +108,7 @@ func (p *publishPage) got(msg setsMsg, m *Model) tea.Cmd {
 func (p *publishPage) setRows(m *Model) {
 	rows := make([]table.Row, 0, len(p.sets))
 	for _, s := range p.sets {
-		rows = append(rows, table.Row{fmt.Sprintf("v%d", s.Version), m.st.setState(s.State).Render(string(s.State)), termtext.Line(setModule(s)),
+		rows = append(rows, table.Row{fmt.Sprintf("v%d", s.Version), m.st.setState(s.State).Render(string(s.State)), termtext.Line(s.Module),
 			termtext.Line(strings.Join(s.CVEs, " ")), fmt.Sprint(len(s.Patches)), orDash(termtext.Line(s.Job)), s.Created.In(m.loc).Format("01-02 15:04")})
 	}
 	p.rows.setRows(rows)
@@ -143,7 +143,7 @@ func (p *publishPage) status(m *Model) string {
 	case p.open != 0:
 		s = fmt.Sprintf("patch set %s v%d", termtext.Line(p.kernel), p.open)
 		if set := p.set(); set != nil {
-			s += " · " + m.st.setState(set.State).Render(string(set.State)) + " · " + termtext.Line(setModule(*set))
+			s += " · " + m.st.setState(set.State).Render(string(set.State)) + " · " + termtext.Line(set.Module)
 		}
 		if halted := p.halted(); len(halted) > 0 {
 			s += " · " + m.st.bad.Render("HALTED in "+strings.Join(halted, ", "))
@@ -249,7 +249,7 @@ func (p *publishPage) built(msg builtMsg, m *Model) tea.Cmd {
 	}
 	p.err = nil
 	s := msg.set
-	p.notice = fmt.Sprintf("queued v%d (%s): %d patch(es), job %s", s.Version, setModule(s), len(s.Patches), s.Job)
+	p.notice = fmt.Sprintf("queued v%d (%s): %d patch(es), job %s", s.Version, s.Module, len(s.Patches), s.Job)
 	return p.reload.ask(func() tea.Cmd { return p.load(m) })
 }
 
@@ -260,7 +260,7 @@ func (p *publishPage) loadHealth(m *Model) tea.Cmd {
 	}
 	p.hseq++
 	p.hreload.busy = true
-	seq, src, module := p.hseq, m.src, setModule(*set)
+	seq, src, module := p.hseq, m.src, set.Module
 	return m.query(func(ctx context.Context) tea.Msg {
 		rings, err := src.FleetHealth(ctx, module)
 		if err != nil {
@@ -301,7 +301,7 @@ func (p *publishPage) refresh(m *Model) {
 	}
 	b.WriteString(st.title.Render(fmt.Sprintf("patch set %s v%d", termtext.Line(set.Kernel), set.Version)) + "\n")
 	field("state", st.setState(set.State).Render(string(set.State)))
-	field("module", termtext.Line(setModule(*set))+" (replace: it holds every approved patch of the kernel)")
+	field("module", termtext.Line(set.Module)+" (replace: it holds every approved patch of the kernel)")
 	if set.SHA256 != "" {
 		field("sha256", termtext.Line(set.SHA256))
 	}
@@ -326,7 +326,7 @@ func (p *publishPage) refresh(m *Model) {
 		b.WriteString("this set failed: fix or reject its patches, then b builds the next\n")
 	}
 
-	section("Fleet health of " + termtext.Line(setModule(*set)))
+	section("Fleet health of " + termtext.Line(set.Module))
 	switch {
 	case !p.hloaded:
 		b.WriteString("loading…\n")
@@ -343,15 +343,4 @@ func (p *publishPage) refresh(m *Model) {
 		}
 	}
 	p.vp.SetContent(strings.TrimRight(b.String(), "\n"))
-}
-
-// setModule is a patch set's module name: the one the set records, or,
-// for a set recorded without it (the server names the module after it
-// numbers the set, and stores only the number), the name the server
-// builds it under (service.ModuleNameFor, as BuildPatchSet does).
-func setModule(s patch.Set) string {
-	if s.Module != "" {
-		return s.Module
-	}
-	return service.ModuleNameFor("tt", s.Kernel, s.Version)
 }

@@ -703,18 +703,6 @@ func TestWorkflowEscapes(t *testing.T) {
 	}
 }
 
-// TestSetModuleName: a set the server recorded without its module's name
-// shows, and is asked about under, the name the server built it as.
-func TestSetModuleName(t *testing.T) {
-	f := newFake(t)
-	f.wf.sets[0].Module = ""
-	d := newDriver(t, f, 120, 40)
-	d.keys("8", "down", "enter")
-	if !slices.Equal(f.wf.healths, []string{"tt_tiny_1"}) || !strings.Contains(d.screen(), "Fleet health of tt_tiny_1") {
-		t.Errorf("FleetHealth(%q):\n%s", f.wf.healths, d.screen())
-	}
-}
-
 // TestQueuePatchColumn: the queue's PATCH column is each CVE's newest
 // patch state for the kernel, asked again when a patch event comes.
 func TestQueuePatchColumn(t *testing.T) {
