@@ -416,8 +416,7 @@ func (s *Service) patchJobDone(ctx context.Context, st store.Store, j job.Job, s
 	case state != job.Done:
 		out = store.RevisionOutcome{State: patch.Failed, Error: errMsg}
 	case res.Refusal != "":
-		// The code leads, in brackets, so that notices can name it.
-		out = store.RevisionOutcome{State: patch.Refused, Refusal: "[" + res.Refusal + "] " + res.Reason}
+		out = store.RevisionOutcome{State: patch.Refused, Refusal: res.Reason, RefusalCode: res.Refusal}
 	case spec.Vet && !res.VetOK:
 		out = store.RevisionOutcome{State: patch.Failed, Module: module, Vet: res.Vet, Error: "vetting in the VM: " + res.VetProblem}
 	default:

@@ -204,11 +204,7 @@ func (s *Service) patchNotice(ctx context.Context, st store.Store, e event.Event
 	r := revs[len(revs)-1]
 	switch patch.State(strings.TrimPrefix(string(e.Kind), "patch.")) {
 	case patch.Refused:
-		code, reason := refusal.Code(""), r.Refusal
-		if c, rest, ok := strings.Cut(strings.TrimPrefix(r.Refusal, "["), "] "); ok && strings.HasPrefix(r.Refusal, "[") {
-			code, reason = refusal.Code(c), rest
-		}
-		return []notify.Event{notify.NewPatchRefused(p.CVE, p.Kernel, code, reason)}
+		return []notify.Event{notify.NewPatchRefused(p.CVE, p.Kernel, refusal.Code(r.RefusalCode), r.Refusal)}
 	case patch.Vetted:
 		var risk struct{ Level string }
 		json.Unmarshal(r.Risk, &risk)

@@ -275,7 +275,7 @@ func printPatch(g *Globals, d service.PatchDetail, withDiff bool) {
 			}
 		}
 		if r.Refusal != "" {
-			fmt.Fprintf(w, "  refused: %s (needs a hand-written livepatch)\n", termtext.Line(r.Refusal))
+			fmt.Fprintf(w, "  refused [%s]: %s (needs a hand-written livepatch)\n", termtext.Line(r.RefusalCode), termtext.Line(r.Refusal))
 		}
 		if r.Error != "" {
 			fmt.Fprintf(w, "  error: %s\n", termtext.Line(r.Error))

@@ -24,6 +24,7 @@ type patchView struct {
 		Rev         int
 		Job, Module string
 		Refusal     string
+		RefusalCode string `json:"refusal_code"`
 		Error       string
 		Risk        struct{ Total int }
 		Vet         struct{ Enabled, Transitioned, Unloaded bool }
@@ -247,7 +248,7 @@ func TestPatchWorkflow(t *testing.T) {
 	var refused patchView
 	json.Unmarshal([]byte(as("r1").must(t, "patch", "create", "--cve", "CVE-2024-42133", "--kernel", "cloud", "--fix", bad, "--json")), &refused)
 	v = as("r1").waitPatch(t, refused.ID, 10*time.Minute, func(v patchView) bool { return v.State != "building" })
-	if v.State != "refused" || v.Revisions[0].Refusal == "" {
+	if v.State != "refused" || v.Revisions[0].Refusal == "" || v.Revisions[0].RefusalCode == "" {
 		t.Errorf("a fix of init code only: %+v", v)
 	}
 	if ev := as("r1").must(t, "events", "--kind", "patch."); !strings.Contains(ev, "needs a hand-written livepatch") || !strings.Contains(ev, "patch.vetted") {

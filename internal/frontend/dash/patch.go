@@ -723,7 +723,7 @@ func (p *patchPage) result(b *strings.Builder, m *Model, w int) {
 		b.WriteString("building and vetting on a builder: the log follows below\n")
 		return
 	case patch.Refused:
-		code := res.Refusal
+		code := r.RefusalCode
 		if code == "" {
 			code = "refused"
 		}

@@ -82,6 +82,7 @@ func newWorkflow(t *testing.T) workflow {
 	p1 := rev("a1b2c3d4e5f60001", 1, "r1", "00000000000000j1", 300)
 	p1.Module, p1.Vet = strings.Repeat("ab", 32), vet
 	p2 := rev("b1b2c3d4e5f60002", 1, "r1", "00000000000000j2", 200)
+	p2.RefusalCode = "init-only"
 	p2.Source, p2.Diff, p2.Refusal = "init.diff", []byte("--- a/fs/isofs/inode.c\n+++ b/fs/isofs/inode.c\n@@ -1598,5 +1598,6 @@\n+\tpr_debug(\"isofs: init\\n\");\n"),
 		"only __init code changes: the code ran at boot, a livepatch cannot replace it"
 	p3 := rev("c1b2c3d4e5f60003", 1, "r1", "00000000000000j3", 100)

@@ -62,11 +62,13 @@ type Revision struct {
 	Job     string    `json:"job,omitempty"`    // the build-and-vet job
 	Module  string    `json:"module,omitempty"` // the built module's SHA-256
 	// Vet is the VM report (JSON), Risk the risk score with its reasons
-	// (JSON), Refusal the generator's code and reason when refused.
-	Vet     json.RawMessage `json:"vet,omitempty"`
-	Risk    json.RawMessage `json:"risk,omitempty"`
-	Refusal string          `json:"refusal,omitempty"`
-	Error   string          `json:"error,omitempty"`
+	// (JSON), Refusal the generator's reason and RefusalCode its stable
+	// code (model/refusal) when refused.
+	Vet         json.RawMessage `json:"vet,omitempty"`
+	Risk        json.RawMessage `json:"risk,omitempty"`
+	Refusal     string          `json:"refusal,omitempty"`
+	RefusalCode string          `json:"refusal_code,omitempty"`
+	Error       string          `json:"error,omitempty"`
 }
 
 // Verdict is a review's answer.

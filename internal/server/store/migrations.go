@@ -242,4 +242,6 @@ var migrations = []string{
 		cve    TEXT NOT NULL,
 		PRIMARY KEY (kernel, cve)
 	);`,
+	// 11: a refused revision's code, apart from its reason.
+	`ALTER TABLE patch_revisions ADD COLUMN refusal_code TEXT NOT NULL DEFAULT '';`,
 }

@@ -20,7 +20,7 @@ type PatchFilter struct {
 	State  patch.State
 }
 
-const revisionCols = `patch_id, rev, author, created_ns, source, diff, job_id, module, vet, risk, refusal, error`
+const revisionCols = `patch_id, rev, author, created_ns, source, diff, job_id, module, vet, risk, refusal, error, refusal_code`
 
 func (d *db) AddPatch(ctx context.Context, p patch.Patch, r patch.Revision, audit authz.AuditEntry) error {
 	tx, err := d.sql.BeginTx(ctx, nil)
@@ -42,8 +42,8 @@ func (d *db) AddPatch(ctx context.Context, p patch.Patch, r patch.Revision, audi
 }
 
 func (d *db) insertRevision(ctx context.Context, tx *sql.Tx, r patch.Revision) error {
-	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO patch_revisions (`+revisionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		r.Patch, r.Rev, r.Author, r.Created.UnixNano(), r.Source, string(r.Diff), r.Job, r.Module, string(r.Vet), string(r.Risk), r.Refusal, r.Error); err != nil {
+	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO patch_revisions (`+revisionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		r.Patch, r.Rev, r.Author, r.Created.UnixNano(), r.Source, string(r.Diff), r.Job, r.Module, string(r.Vet), string(r.Risk), r.Refusal, r.Error, r.RefusalCode); err != nil {
 		return fmt.Errorf("add revision %d of patch %s: %w", r.Rev, r.Patch, err)
 	}
 	return nil
@@ -82,12 +82,13 @@ func (d *db) AddRevision(ctx context.Context, r patch.Revision, audit authz.Audi
 
 // RevisionOutcome is what a build-and-vet job found of a revision.
 type RevisionOutcome struct {
-	State   patch.State
-	Job     string
-	Module  string
-	Vet     []byte
-	Refusal string
-	Error   string
+	State       patch.State
+	Job         string
+	Module      string
+	Vet         []byte
+	Refusal     string
+	RefusalCode string
+	Error       string
 }
 
 // SetRevision records a revision's job or outcome; the patch takes the
@@ -98,8 +99,8 @@ func (d *db) SetRevision(ctx context.Context, id string, rev int, o RevisionOutc
 		return fmt.Errorf("patch %s: %w", id, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, d.rebind(`UPDATE patch_revisions SET job_id = ?, module = ?, vet = ?, refusal = ?, error = ? WHERE patch_id = ? AND rev = ?`),
-		o.Job, o.Module, string(o.Vet), o.Refusal, o.Error, id, rev)
+	res, err := tx.ExecContext(ctx, d.rebind(`UPDATE patch_revisions SET job_id = ?, module = ?, vet = ?, refusal = ?, error = ?, refusal_code = ? WHERE patch_id = ? AND rev = ?`),
+		o.Job, o.Module, string(o.Vet), o.Refusal, o.Error, o.RefusalCode, id, rev)
 	if err != nil {
 		return fmt.Errorf("patch %s: %w", id, err)
 	}
@@ -165,7 +166,7 @@ func (d *db) Patch(ctx context.Context, id string) (patch.Patch, []patch.Revisio
 		var r patch.Revision
 		var created int64
 		var diff, vet, risk string
-		if err := s.Scan(&r.Patch, &r.Rev, &r.Author, &created, &r.Source, &diff, &r.Job, &r.Module, &vet, &risk, &r.Refusal, &r.Error); err != nil {
+		if err := s.Scan(&r.Patch, &r.Rev, &r.Author, &created, &r.Source, &diff, &r.Job, &r.Module, &vet, &risk, &r.Refusal, &r.Error, &r.RefusalCode); err != nil {
 			return err
 		}
 		r.Created, r.Diff, r.Vet, r.Risk = time.Unix(0, created).UTC(), []byte(diff), rawJSON(vet), rawJSON(risk)

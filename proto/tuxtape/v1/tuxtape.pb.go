@@ -5429,6 +5429,7 @@ type PatchRevision struct {
 	Risk          []byte                 `protobuf:"bytes,9,opt,name=risk,proto3" json:"risk,omitempty"`
 	Refusal       string                 `protobuf:"bytes,10,opt,name=refusal,proto3" json:"refusal,omitempty"`
 	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	RefusalCode   string                 `protobuf:"bytes,12,opt,name=refusal_code,json=refusalCode,proto3" json:"refusal_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5536,6 +5537,13 @@ func (x *PatchRevision) GetRefusal() string {
 func (x *PatchRevision) GetError() string {
 	if x != nil {
 		return x.Error
+	}
+	return ""
+}
+
+func (x *PatchRevision) GetRefusalCode() string {
+	if x != nil {
+		return x.RefusalCode
 	}
 	return ""
 }
@@ -6727,7 +6735,7 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
 	"\x06author\x18\x06 \x01(\tR\x06author\x124\n" +
 	"\acreated\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
-	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x9b\x02\n" +
+	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\xbe\x02\n" +
 	"\rPatchRevision\x12\x10\n" +
 	"\x03rev\x18\x01 \x01(\x05R\x03rev\x12\x16\n" +
 	"\x06author\x18\x02 \x01(\tR\x06author\x124\n" +
@@ -6740,7 +6748,8 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x04risk\x18\t \x01(\fR\x04risk\x12\x18\n" +
 	"\arefusal\x18\n" +
 	" \x01(\tR\arefusal\x12\x14\n" +
-	"\x05error\x18\v \x01(\tR\x05error\"\x9b\x01\n" +
+	"\x05error\x18\v \x01(\tR\x05error\x12!\n" +
+	"\frefusal_code\x18\f \x01(\tR\vrefusalCode\"\x9b\x01\n" +
 	"\vPatchReview\x12\x10\n" +
 	"\x03rev\x18\x01 \x01(\x05R\x03rev\x12\x1a\n" +
 	"\breviewer\x18\x02 \x01(\tR\breviewer\x12\x18\n" +
