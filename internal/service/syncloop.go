@@ -79,41 +79,20 @@ func (s *Service) leasedSync(ctx context.Context, o SyncLoopOptions, log *slog.L
 	if err != nil {
 		return
 	}
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(o.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-			}
-			now := time.Now()
-			ok, err := st.AcquireLease(runCtx, syncLease, o.Holder, now, now.Add(o.LeaseTTL))
-			if runCtx.Err() != nil {
-				return
-			}
-			if err != nil || !ok {
-				cancel(errors.New("lost the sync lease"))
-				return
-			}
-		}
-	}()
-	log.Info("periodic sync")
-	sum, err := s.Sync(runCtx, SyncOptions{Source: o.Source, By: Actor{ID: "sync-loop:" + o.Holder}})
-	cancel(nil)
-	<-renewed
+	var sum cvesync.Summary
+	var cause error
+	holdLease(ctx, st, syncLease, o.Holder, o.LeaseTTL, func(runCtx context.Context) {
+		log.Info("periodic sync")
+		sum, err = s.Sync(runCtx, SyncOptions{Source: o.Source, By: Actor{ID: "sync-loop:" + o.Holder}})
+		cause = context.Cause(runCtx)
+	})
 	next := time.Now().Add(o.Interval)
 	switch {
 	case errors.Is(err, cvesync.ErrSyncRunning):
 		// A sync started by hand on this data directory: try again soon.
 		next = time.Now()
 	case err != nil:
-		log.Warn("periodic sync failed", "err", err, "cause", context.Cause(runCtx))
+		log.Warn("periodic sync failed", "err", err, "cause", cause)
 	default:
 		log.Info("periodic sync done", "mode", sum.Mode, "commit", shortCommit(sum.Commit), "took", sum.Duration)
 	}

@@ -123,24 +123,11 @@ func (s *Service) followUnderLease(ctx context.Context, st store.Store, f leased
 }
 
 func (s *Service) followLeased(ctx context.Context, st store.Store, f leasedFollow, ttl time.Duration, fn func(context.Context, event.Event) error) {
-	dctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-dctx.Done():
-				return
-			case <-t.C:
-			}
-			now := time.Now()
-			if ok, err := st.AcquireLease(dctx, f.name, f.holder, now, now.Add(ttl)); err != nil || !ok {
-				cancel()
-				return
-			}
-		}
-	}()
+	holdLease(ctx, st, f.name, f.holder, ttl, func(dctx context.Context) { s.followHeld(ctx, dctx, st, f, fn) })
+}
+
+// followHeld follows the stream while dctx holds the lease.
+func (s *Service) followHeld(ctx, dctx context.Context, st store.Store, f leasedFollow, fn func(context.Context, event.Event) error) {
 	after, ran, err := st.Cursor(dctx, f.name)
 	if err != nil {
 		f.log.Warn("read the cursor", "err", err)
