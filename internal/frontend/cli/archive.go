@@ -254,10 +254,7 @@ on machines of the last ring it is in (from its first applied report).`,
 			if err != nil {
 				return err
 			}
-			if err := promotionOpen(cmd.Context(), g, sv, soak); err != nil {
-				return err
-			}
-			rel, err := g.svc.ArchivePromote(cmd.Context(), sv)
+			rel, err := g.svc.ArchivePromoteGated(cmd.Context(), g.q, sv, soak)
 			if err != nil {
 				return err
 			}
