@@ -62,7 +62,7 @@ func (s *Service) Sync(ctx context.Context, o SyncOptions) (cvesync.Summary, err
 		done.Kind, done.Detail = event.SyncFailed, err.Error()
 	} else {
 		done.Detail = fmt.Sprintf("%s to %s: %d added, %d updated, %d rejected, %d deleted, %d malformed",
-			sum.Mode, shortCommit(sum.Commit), sum.Added, sum.Updated, sum.Rejected, sum.Deleted, sum.Malformed)
+			sum.Mode, vulns.ShortCommit(sum.Commit), sum.Added, sum.Updated, sum.Rejected, sum.Deleted, sum.Malformed)
 	}
 	s.publish(ctx, done)
 	s.mu.Lock()
@@ -72,13 +72,6 @@ func (s *Service) Sync(ctx context.Context, o SyncOptions) (cvesync.Summary, err
 		onSync(sum, err, time.Since(start))
 	}
 	return sum, err
-}
-
-func shortCommit(c string) string {
-	if len(c) > 12 {
-		return c[:12]
-	}
-	return c
 }
 
 // SyncStatus is where the database stands: the last synced commit, its

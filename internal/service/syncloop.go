@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/tuxtape/tuxtape/internal/model/vulns"
 	"github.com/tuxtape/tuxtape/internal/server/cvesync"
 )
 
@@ -94,7 +95,7 @@ func (s *Service) leasedSync(ctx context.Context, o SyncLoopOptions, log *slog.L
 	case err != nil:
 		log.Warn("periodic sync failed", "err", err, "cause", cause)
 	default:
-		log.Info("periodic sync done", "mode", sum.Mode, "commit", shortCommit(sum.Commit), "took", sum.Duration)
+		log.Info("periodic sync done", "mode", sum.Mode, "commit", vulns.ShortCommit(sum.Commit), "took", sum.Duration)
 	}
 	if err != nil && ctx.Err() != nil {
 		// Stopped mid-run: free the lease now so that another replica

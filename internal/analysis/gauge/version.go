@@ -96,11 +96,8 @@ func parseLines(bs []vulns.Branch) (lines []branchLine, bad []string) {
 }
 
 func short(commit string) string {
-	if len(commit) > 12 {
-		return commit[:12]
-	}
 	if commit == "" {
 		return "an unnamed commit"
 	}
-	return commit
+	return vulns.ShortCommit(commit)
 }

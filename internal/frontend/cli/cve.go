@@ -283,12 +283,7 @@ func orDash(s string) string {
 	return s
 }
 
-func short(c string) string {
-	if len(c) > 12 {
-		return c[:12]
-	}
-	return orDash(c)
-}
+func short(c string) string { return orDash(vulns.ShortCommit(c)) }
 
 // PriorityFlags are the prioritizer's optional inputs.
 type PriorityFlags struct {

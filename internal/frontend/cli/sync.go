@@ -161,12 +161,8 @@ func runSync(ctx context.Context, g *Globals, o SyncOptions) error {
 	if o.JSON {
 		return writeJSON(g.Stdout, sum)
 	}
-	short := sum.Commit
-	if len(short) > 12 {
-		short = short[:12]
-	}
 	fmt.Fprintf(g.Stdout, "%s sync to %s: %d records read, %d added, %d updated, %d newly rejected, %d deleted, %d malformed (%.1fs)\n",
-		sum.Mode, short, sum.Records, sum.Added, sum.Updated, sum.Rejected, sum.Deleted, sum.Malformed, sum.Duration.Seconds())
+		sum.Mode, vulns.ShortCommit(sum.Commit), sum.Records, sum.Added, sum.Updated, sum.Rejected, sum.Deleted, sum.Malformed, sum.Duration.Seconds())
 	for _, p := range sum.Problems {
 		fmt.Fprintf(g.Stderr, "malformed: %s (%s): %s\n", termtext.Line(p.ID), termtext.Line(p.File), termtext.Line(p.Reason))
 	}

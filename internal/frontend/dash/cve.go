@@ -11,6 +11,7 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/analysis/gauge"
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
+	"github.com/tuxtape/tuxtape/internal/model/vulns"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
 
@@ -223,12 +224,7 @@ func text(s string) string {
 	return strings.ReplaceAll(termtext.Safe(s), "\t", "    ")
 }
 
-func short(commit string) string {
-	if len(commit) > 12 {
-		return termtext.Line(commit[:12])
-	}
-	return termtext.Line(commit)
-}
+func short(commit string) string { return termtext.Line(vulns.ShortCommit(commit)) }
 
 func orDash(s string) string {
 	if s == "" {

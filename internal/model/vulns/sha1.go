@@ -24,3 +24,12 @@ func ParseSHA1(data []byte) ([]string, error) {
 	}
 	return commits, nil
 }
+
+// ShortCommit is a git commit ID as people read it: its first 12 hex
+// digits (an ID that short is given as it is).
+func ShortCommit(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
+}
