@@ -53,9 +53,9 @@ func TestParseSHA1Errors(t *testing.T) {
 func TestShortCommit(t *testing.T) {
 	for in, want := range map[string]string{
 		"8ef29ff49a85b14340a5f8e8687380b921dba367": "8ef29ff49a85",
-		"8ef29ff49a85":                             "8ef29ff49a85",
-		"abc":                                      "abc",
-		"":                                         "",
+		"8ef29ff49a85": "8ef29ff49a85",
+		"abc":          "abc",
+		"":             "",
 	} {
 		if got := ShortCommit(in); got != want {
 			t.Errorf("ShortCommit(%q) = %q, want %q", in, got, want)
