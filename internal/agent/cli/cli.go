@@ -279,34 +279,23 @@ func waitWindow(ctx context.Context, a *agent.Agent) error {
 }
 
 func runPoll(ctx context.Context, c config.Config, log *slog.Logger, boot bool, stderr io.Writer) int {
-	h, err := setUp(c, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "tuxtape-agent poll:", err)
-		return ExitError
-	}
-	defer h.done()
-	wctx, stop := context.WithCancel(ctx)
-	wait := h.watchLog(wctx, log)
-	defer func() { stop(); wait() }()
-	if err := h.a.Recover(ctx); err != nil {
-		fmt.Fprintln(stderr, "tuxtape-agent poll:", err)
-		return ExitError
-	}
-	o := h.a.Poll(ctx, agent.PollOptions{Offline: boot})
-	if o.Err != nil {
-		fmt.Fprintln(stderr, "tuxtape-agent poll:", o.Err)
-	}
-	if o.Result == agent.ResultUpdated {
-		if err := waitWindow(ctx, h.a); err != nil {
-			return ExitCanceled
+	return withHost(ctx, c, log, "poll", stderr, func(h *host) int {
+		o := h.a.Poll(ctx, agent.PollOptions{Offline: boot})
+		if o.Err != nil {
+			fmt.Fprintln(stderr, "tuxtape-agent poll:", o.Err)
 		}
-		h.a.Sync(ctx)
-		if rolledBack(h.a) {
-			fmt.Fprintf(stderr, "tuxtape-agent poll: version %d was rolled back (see tuxtape-agent status)\n", o.Loaded)
-			return ExitError
+		if o.Result == agent.ResultUpdated {
+			if err := waitWindow(ctx, h.a); err != nil {
+				return ExitCanceled
+			}
+			h.a.Sync(ctx)
+			if rolledBack(h.a) {
+				fmt.Fprintf(stderr, "tuxtape-agent poll: version %d was rolled back (see tuxtape-agent status)\n", o.Loaded)
+				return ExitError
+			}
 		}
-	}
-	return exitFor(o)
+		return exitFor(o)
+	})
 }
 
 func rolledBack(a *agent.Agent) bool {
@@ -318,87 +307,67 @@ func runLoad(ctx context.Context, c config.Config, log *slog.Logger, file, name 
 	if name == "" {
 		name = strings.ReplaceAll(strings.TrimSuffix(filepath.Base(file), ".ko"), "-", "_")
 	}
-	h, err := setUp(c, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "tuxtape-agent load:", err)
-		return ExitError
-	}
-	defer h.done()
-	wctx, stop := context.WithCancel(ctx)
-	wait := h.watchLog(wctx, log)
-	defer func() { stop(); wait() }()
-	if err := h.a.Recover(ctx); err != nil {
-		fmt.Fprintln(stderr, "tuxtape-agent load:", err)
-		return ExitError
-	}
-	if err := h.a.ApplyFile(ctx, file, name, version); err != nil {
-		fmt.Fprintln(stderr, "tuxtape-agent load:", err)
+	return withHost(ctx, c, log, "load", stderr, func(h *host) int {
+		if err := h.a.ApplyFile(ctx, file, name, version); err != nil {
+			fmt.Fprintln(stderr, "tuxtape-agent load:", err)
+			h.a.Sync(ctx)
+			return ExitError
+		}
+		if err := waitWindow(ctx, h.a); err != nil {
+			return ExitCanceled
+		}
 		h.a.Sync(ctx)
-		return ExitError
-	}
-	if err := waitWindow(ctx, h.a); err != nil {
-		return ExitCanceled
-	}
-	h.a.Sync(ctx)
-	if rolledBack(h.a) {
-		fmt.Fprintf(stderr, "tuxtape-agent load: version %d was rolled back\n", version)
-		return ExitError
-	}
-	return ExitOK
+		if rolledBack(h.a) {
+			fmt.Fprintf(stderr, "tuxtape-agent load: version %d was rolled back\n", version)
+			return ExitError
+		}
+		return ExitOK
+	})
 }
 
 func runDaemon(ctx context.Context, c config.Config, log *slog.Logger, stderr io.Writer) int {
-	h, err := setUp(c, log)
-	if err != nil {
-		fmt.Fprintln(stderr, "tuxtape-agent run:", err)
-		return ExitError
-	}
-	defer h.done()
-	wctx, stop := context.WithCancel(ctx)
-	wait := h.watchLog(wctx, log)
-	defer func() { stop(); wait() }()
-	if err := h.a.Recover(ctx); err != nil {
-		fmt.Fprintln(stderr, "tuxtape-agent run:", err)
-		return ExitError
-	}
-	// First the last good version from the cache, so a reboot is patched
-	// again before the network is up; then the archive.
-	h.a.Poll(ctx, agent.PollOptions{Offline: true})
-	// Heartbeats between polls keep the machine from looking stale, and
-	// send what queued while the server was down.
-	go func() {
-		t := time.NewTicker(c.Heartbeat.Duration)
-		defer t.Stop()
+	return withHost(ctx, c, log, "run", stderr, func(h *host) int {
+		// First the last good version from the cache, so a reboot is patched
+		// again before the network is up; then the archive.
+		h.a.Poll(ctx, agent.PollOptions{Offline: true})
+		// Heartbeats between polls keep the machine from looking stale, and
+		// send what queued while the server was down.
+		bctx, stopBeats := context.WithCancel(ctx)
+		defer stopBeats()
+		go func() {
+			t := time.NewTicker(c.Heartbeat.Duration)
+			defer t.Stop()
+			for {
+				select {
+				case <-bctx.Done():
+					return
+				case <-t.C:
+					h.a.Sync(bctx)
+				}
+			}
+		}()
 		for {
+			h.a.Poll(ctx, agent.PollOptions{})
+			if err := waitWindow(ctx, h.a); err != nil {
+				break
+			}
+			h.a.Sync(ctx)
+			// Jitter spreads a fleet's polls apart.
+			next := c.Interval.Duration + time.Duration(rand.Int64N(int64(c.Interval.Duration)/10+1))
+			log.Debug("next poll", "in", next)
+			t := time.NewTimer(next)
 			select {
-			case <-wctx.Done():
-				return
+			case <-ctx.Done():
+				t.Stop()
 			case <-t.C:
-				h.a.Sync(wctx)
+			}
+			if ctx.Err() != nil {
+				break
 			}
 		}
-	}()
-	for {
-		h.a.Poll(ctx, agent.PollOptions{})
-		if err := waitWindow(ctx, h.a); err != nil {
-			break
-		}
-		h.a.Sync(ctx)
-		// Jitter spreads a fleet's polls apart.
-		next := c.Interval.Duration + time.Duration(rand.Int64N(int64(c.Interval.Duration)/10+1))
-		log.Debug("next poll", "in", next)
-		t := time.NewTimer(next)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	log.Info("stopping")
-	return ExitOK
+		log.Info("stopping")
+		return ExitOK
+	})
 }
 
 // Status is what status prints.
@@ -516,4 +485,24 @@ func gather(c config.Config) (*Status, error) {
 		s.State, s.ExitCode = "up to date", ExitOK
 	}
 	return s, nil
+}
+
+// withHost sets the host up, watches the kernel log, recovers from a
+// crash inside a rollback window, and runs fn; a failure on the way is
+// printed under the subcommand's name.
+func withHost(ctx context.Context, c config.Config, log *slog.Logger, cmd string, stderr io.Writer, fn func(h *host) int) int {
+	h, err := setUp(c, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "tuxtape-agent "+cmd+":", err)
+		return ExitError
+	}
+	defer h.done()
+	wctx, stop := context.WithCancel(ctx)
+	wait := h.watchLog(wctx, log)
+	defer func() { stop(); wait() }()
+	if err := h.a.Recover(ctx); err != nil {
+		fmt.Fprintln(stderr, "tuxtape-agent "+cmd+":", err)
+		return ExitError
+	}
+	return fn(h)
 }
