@@ -38,10 +38,14 @@ type KlpReloc struct {
 	Section string // section of the patch object it applies to
 	Offset  uint64
 	Type    elf.R_X86_64
-	Object  string // vmlinux or a module
-	Name    string
-	Sympos  int
-	Addend  int64
+	Object  string // the patched object it is applied for: vmlinux or a module
+	// SymObject is the object the symbol is in, when not Object: another
+	// module's export that Object's code uses. Object depends on that
+	// module, so it is loaded whenever Object is.
+	SymObject string
+	Name      string
+	Sympos    int
+	Addend    int64
 }
 
 // Extracted is the patch object made from one compile unit.
@@ -558,16 +562,31 @@ func (e *extractor) symFor(sym *elfobj.Symbol) *elfobj.Symbol {
 }
 
 // external resolves a reference to something the patch does not carry:
-// an export stays an ordinary undefined symbol for the module loader;
-// anything else becomes a livepatch relocation.
+// a vmlinux export stays an ordinary undefined symbol for the module
+// loader; anything else becomes a livepatch relocation, so that the patch
+// never needs a module loaded before it.
 func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string, local bool) (elfobj.Reloc, bool, error) {
-	if obj, ok := e.exports[name]; ok && !local && (obj == "vmlinux" || obj != e.tgt.Object) {
-		nr.Sym = e.undefined(name)
-		return nr, true, nil
-	}
 	if e.tgt.Provided[name] && !local {
 		nr.Sym = e.undefined(name)
 		return nr, true, nil
+	}
+	symObj := ""
+	if obj, ok := e.exports[name]; ok && !local {
+		if obj == "vmlinux" {
+			nr.Sym = e.undefined(name)
+			return nr, true, nil
+		}
+		if obj != e.tgt.Object {
+			// Another module's export. As an ordinary symbol it would make
+			// the patch depend on that module, so the patch could not load
+			// before it: a livepatch relocation is resolved only when the
+			// patched module loads, and that module depends on the
+			// exporter. An export is a unique global there: position 0.
+			symObj = obj
+		}
+	}
+	if symObj != "" {
+		return e.klpReloc(from, nr, symObj, name, 0)
 	}
 	if from.Flags&elf.SHF_EXECINSTR == 0 && !e.klpData(from) {
 		return nr, false, refuse(refusal.DataReference, "", "%s refers to %s, which %s does not export, from data (%s): livepatch relocations are only supported in code", e.tgt.Object, name, e.tgt.Object, from.Name)
@@ -587,6 +606,12 @@ func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string,
 	if err != nil {
 		return nr, false, refuse(refusal.MissingSymbol, "", "cannot resolve %s in the running kernel: %v", name, err)
 	}
+	return e.klpReloc(from, nr, "", name, pos)
+}
+
+// klpReloc records nr, a relocation of copied section from, as a
+// livepatch relocation against name (in symObj, or the target object).
+func (e *extractor) klpReloc(from *elfobj.Section, nr elfobj.Reloc, symObj, name string, pos int) (elfobj.Reloc, bool, error) {
 	secName, off := "", nr.Offset
 	if c := e.secMap[from]; c != nil {
 		secName = c.Name
@@ -595,7 +620,7 @@ func (e *extractor) external(from *elfobj.Section, nr elfobj.Reloc, name string,
 	} else {
 		return nr, false, fmt.Errorf("%s+%#x: reference from code that is not copied", from.Name, nr.Offset)
 	}
-	e.res.Klp = append(e.res.Klp, KlpReloc{Section: secName, Offset: off, Type: nr.Type, Object: obj, Name: name, Sympos: pos, Addend: nr.Addend})
+	e.res.Klp = append(e.res.Klp, KlpReloc{Section: secName, Offset: off, Type: nr.Type, Object: e.tgt.Object, SymObject: symObj, Name: name, Sympos: pos, Addend: nr.Addend})
 	return nr, false, nil
 }
 
@@ -661,7 +686,7 @@ func (e *extractor) entryRelocs(sr elfobj.SpecialRef) []elfobj.Reloc {
 }
 
 // jumpEntry decides about a static branch: its key must be reachable by the
-// module loader when it sets up the patch's jump labels: an export, or in
+// module loader when it sets up the patch's jump labels: a vmlinux export, or in
 // a vmlinux patch any vmlinux key (see klpData). In a module patch, a
 // tracepoint whose key is not exported is left as compiled (off) in the
 // patched function, with a warning; other keys refuse the patch.
@@ -679,7 +704,9 @@ func (e *extractor) jumpEntry(f *elfobj.Function, relocs []elfobj.Reloc) (bool, 
 	if key.Section != nil && (key.Section.Name == "__dyndbg" || e.newData[key]) {
 		return true, nil
 	}
-	if obj, ok := e.exports[name]; ok && (obj == "vmlinux" || obj != e.tgt.Object) && key.Bind != elf.STB_LOCAL {
+	// Another module's key would make the patch depend on that module,
+	// and a livepatch relocation comes too late for the jump table.
+	if obj, ok := e.exports[name]; ok && obj == "vmlinux" && key.Bind != elf.STB_LOCAL {
 		return true, nil
 	}
 	if e.tgt.Object == "vmlinux" && (key.Section != nil || e.tgt.Symbols.Has(name)) {

@@ -2,6 +2,7 @@ package klp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"debug/elf"
 	"fmt"
@@ -172,7 +173,7 @@ func finalize(ko, out string, klp []KlpReloc) error {
 		if target == nil {
 			return fmt.Errorf("finalize: linked module has no section %s (did the linker merge it?)", r.Section)
 		}
-		symName := fmt.Sprintf(".klp.sym.%s.%s,%d", r.Object, r.Name, r.Sympos)
+		symName := fmt.Sprintf(".klp.sym.%s.%s,%d", cmp.Or(r.SymObject, r.Object), r.Name, r.Sympos)
 		sym := syms[symName]
 		if sym == nil {
 			sym = f.AddSymbol(&elfobj.Symbol{Name: symName, Type: elf.STT_NOTYPE, Bind: elf.STB_GLOBAL, Shndx: elfobj.SHNLivepatch})
