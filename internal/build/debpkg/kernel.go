@@ -33,13 +33,17 @@ func NewKernel(opts Options, release, version string) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.Distro != kernel.DistroDebian {
+		return nil, fmt.Errorf("kernel %s: an Ubuntu release: only Debian's kernel packages are supported (Ubuntu keeps modules, symbols and source in other packages and archives); give its --source, --kconfig, --headers, --symbols and --modules instead", release)
+	}
 	if version == "" {
 		return nil, fmt.Errorf("kernel %s: package version is required (e.g. 6.1.176-1)", release)
 	}
 	return &Kernel{DebianRelease: r, Version: version, opts: opts}, nil
 }
 
-// HeadersDir is where InstallHeaders puts the flavour's headers.
+// HeadersDir is where InstallHeaders puts the flavour's headers when it
+// installs them with apt.
 func (k *Kernel) HeadersDir() string { return "/usr/src/linux-headers-" + k.Release }
 
 // ImageFiles are the paths of an extracted image package.
@@ -206,17 +210,21 @@ func (k *Kernel) SourceFile(ctx context.Context, rel string) (string, error) {
 	return dst, fsyncDir(filepath.Dir(dst))
 }
 
-// InstallHeaders installs the headers of this kernel with apt so that
-// external modules can be built with `make -C <dir> M=… modules`, and
-// returns that directory (/usr/src/linux-headers-<release>). Unpacking them
-// elsewhere does not work: the flavour's Makefile includes the -common tree
-// by absolute path.
+// InstallHeaders makes the headers of this kernel ready so that external
+// modules can be built with `make -C <dir> M=… modules`, and returns that
+// directory.
 //
-// It does nothing when the exact versions are installed already. Otherwise
-// the headers, -common and kbuild packages are fetched through the cache
-// (so a version that has left the mirror still installs) and handed to
-// `apt-get install`, which pulls in the compiler they depend on. Installing
-// needs root.
+// It does nothing when the exact versions are installed already
+// (/usr/src/linux-headers-<release>). A headers package that depends on
+// its kernel image (Debian's 6.12 line) is not installed: apt would
+// install that kernel on this machine, and make it the one the boot loader
+// starts. Its headers, -common and kbuild packages are unpacked into the
+// cache instead, and the flavour's Makefile, which includes the -common
+// tree by absolute path, is pointed at the unpacked one (see
+// unpackHeaders). Otherwise the three packages are fetched through the
+// cache (so a version that has left the mirror still installs) and handed
+// to `apt-get install`, which pulls in the compiler they depend on.
+// Installing needs root.
 func (k *Kernel) InstallHeaders(ctx context.Context) (string, error) {
 	dir := k.HeadersDir()
 	// The flavour's headers require -common at exactly this version but
@@ -233,6 +241,15 @@ func (k *Kernel) InstallHeaders(ctx context.Context) (string, error) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "Makefile")); err == nil && len(missing) == 0 {
 		return dir, nil
+	}
+	headersDeb, err := Fetch(ctx, k.opts, k.HeadersPackage(), k.Version)
+	if err != nil {
+		return "", fmt.Errorf("install headers for %s: %w", k.Release, err)
+	}
+	if needs, err := dependsOn(ctx, headersDeb, k.ImagePackage()); err != nil {
+		return "", fmt.Errorf("install headers for %s: %w", k.Release, err)
+	} else if needs {
+		return k.unpackHeaders(ctx)
 	}
 	if os.Geteuid() != 0 {
 		return "", fmt.Errorf("install headers for %s: apt-get install needs root; run `sudo apt-get install %s=%s`",
@@ -290,4 +307,91 @@ func (k *Kernel) installed(ctx context.Context, pkg string, exact bool) bool {
 		return false
 	}
 	return exec.CommandContext(ctx, "dpkg", "--compare-versions", f[0], "ge", k.Version).Run() == nil
+}
+
+// dependsOn says whether the .deb at path depends on package pkg (in any
+// alternative of its Depends field).
+func dependsOn(ctx context.Context, path, pkg string) (bool, error) {
+	out, err := exec.CommandContext(ctx, "dpkg-deb", "--field", path, "Depends").Output()
+	if err != nil {
+		return false, fmt.Errorf("read Depends of %s: %w%s", path, err, exitStderr(err))
+	}
+	for _, dep := range strings.Split(string(out), ",") {
+		for _, alt := range strings.Split(dep, "|") {
+			name, _, _ := strings.Cut(strings.TrimSpace(alt), " ")
+			if strings.TrimSuffix(name, ":any") == pkg {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// unpackHeaders unpacks the headers, -common and kbuild packages together
+// into one tree in the cache (their links between each other are
+// relative: usr/src/linux-headers-*/scripts -> ../../lib/linux-kbuild-*),
+// points the flavour's Makefile at the -common tree there, and returns the
+// flavour's directory in it. The tree appears complete, by rename, or not
+// at all.
+func (k *Kernel) unpackHeaders(ctx context.Context) (string, error) {
+	root, err := k.extractRoot(k.HeadersPackage() + "+tree")
+	if err != nil {
+		return "", fmt.Errorf("unpack headers for %s: %w", k.Release, err)
+	}
+	src := filepath.Join(root, "usr", "src")
+	dir := filepath.Join(src, "linux-headers-"+k.Release)
+	common := filepath.Join(src, "linux-headers-"+strings.TrimPrefix(k.HeadersCommonPackage(), "linux-headers-"))
+	err = ensure(root, func() error {
+		var debs []string
+		for _, pkg := range []string{k.HeadersPackage(), k.HeadersCommonPackage(), k.KbuildPackage()} {
+			deb, err := Fetch(ctx, k.opts, pkg, k.Version)
+			if err != nil {
+				return err
+			}
+			debs = append(debs, deb)
+		}
+		tmp, err := prepareDest(root)
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		k.opts.logger().Info("unpacking kernel headers", "release", k.Release, "version", k.Version, "dir", root)
+		for _, deb := range debs {
+			var stderr bytes.Buffer
+			cmd := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, tmp)
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("dpkg-deb -x %s: %w: %s", deb, err, cmdout.TailLine(stderr.String(), 5))
+			}
+		}
+		// The flavour's Makefile is one line that includes the -common
+		// tree's by its installed path.
+		mk := filepath.Join(tmp, "usr", "src", "linux-headers-"+k.Release, "Makefile")
+		old, err := os.ReadFile(mk)
+		if err != nil {
+			return err
+		}
+		if !bytes.HasPrefix(bytes.TrimSpace(old), []byte("include /usr/src/")) {
+			return fmt.Errorf("%s: want the one include line of a Debian flavour's Makefile, have %q", mk, cmdout.TailLine(string(old), 3))
+		}
+		if err := os.WriteFile(mk, []byte("include "+filepath.Join(common, "Makefile")+"\n"), 0o644); err != nil {
+			return err
+		}
+		if out, err := exec.CommandContext(ctx, "sync", "--file-system", tmp).CombinedOutput(); err != nil {
+			return fmt.Errorf("sync: %w: %s", err, strings.TrimSpace(string(out)))
+		}
+		return commitDest(tmp, root)
+	})
+	if err != nil {
+		return "", fmt.Errorf("unpack headers for %s: %w", k.Release, err)
+	}
+	for _, p := range []string{filepath.Join(dir, "Makefile"), filepath.Join(dir, "Module.symvers"), filepath.Join(common, "Makefile"), filepath.Join(dir, "scripts", "Makefile.build")} {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("unpack headers for %s: %w", k.Release, err)
+		}
+	}
+	return dir, nil
 }

@@ -543,7 +543,7 @@ func (u *unit) extract(k *Kernel, provided map[string]bool) (*Extracted, error) 
 	}
 	u.result.Funcs, u.result.Warnings = ex.Funcs, ex.Warnings
 	for _, r := range ex.Klp {
-		u.result.KlpSymbols = append(u.result.KlpSymbols, fmt.Sprintf("%s:%s,%d", r.Object, r.Name, r.Sympos))
+		u.result.KlpSymbols = append(u.result.KlpSymbols, fmt.Sprintf("%s:%s,%d", cmp.Or(r.SymObject, r.Object), r.Name, r.Sympos))
 	}
 	u.result.KlpSymbols = uniq(u.result.KlpSymbols)
 	return ex, nil

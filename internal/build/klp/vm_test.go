@@ -288,6 +288,30 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
+// TestLoadsBeforeModules: a module's patched function calls an export of
+// another module (udf's udf_read_tagged calls crc_itu_t of crc-itu-t).
+// The patch must not depend on either: it loads first, as on a host where
+// the filesystem is mounted hours later, and udf is patched as it loads.
+func TestLoadsBeforeModules(t *testing.T) {
+	k := debianKernel(t)
+	const name = "tt_udf_crc"
+	ko, res := build(t, k, name, filepath.Join("testdata", "udf-crc-error.patch"))
+	if len(res.Units) != 1 || !slices.Contains(res.Units[0].KlpSymbols, "crc_itu_t:crc_itu_t,0") {
+		t.Fatalf("units = %+v, want a livepatch relocation against crc_itu_t:crc_itu_t,0", res.Units)
+	}
+	info, err := exec.Command("modinfo", "-F", "depends", ko).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := strings.TrimSpace(string(info)); d != "" {
+		t.Errorf("the patch depends on %q, want no module", d)
+	}
+	kv := bootWith(t, k, ko, name, "", "udf")
+	if kv["later"] != "udf" || kv["objects"] != "udf=1" || kv["objects-again"] != "udf=1" {
+		t.Errorf("later %q, objects %q, objects-again %q; want udf loaded after the patch and patched both times", kv["later"], kv["objects"], kv["objects-again"])
+	}
+}
+
 // TestBadFixes: what the generator says about fixes it cannot turn into a
 // module.
 func TestBadFixes(t *testing.T) {

@@ -5,7 +5,6 @@ package vmcheck
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -28,7 +27,10 @@ type Report struct {
 	// Absent are target modules that cannot load in the VM (no such
 	// hardware or hypervisor): the patch loads without them, and their
 	// functions are registered but not patched.
-	Absent   []string          `json:"absent,omitempty"`
+	Absent []string `json:"absent,omitempty"`
+	// Later are the target modules that loaded after the patch (and got
+	// patched as they loaded, unless Problems says otherwise).
+	Later    []string          `json:"later,omitempty"`
 	Values   map[string]string `json:"values,omitempty"` // "key: value" lines the exercise printed
 	Dmesg    string            `json:"-"`
 	Duration time.Duration     `json:"duration_ns"`
@@ -59,10 +61,14 @@ func (r *Report) Summary() string {
 	return strings.Join(parts, "; ")
 }
 
-// LifecycleScript loads /root/<name>.ko, waits for the transition, runs the
-// shell function exercise (given "patched", then "after" once the patch is
-// disabled and unloaded) and prints key: value lines.
-func LifecycleScript(name, exercise string) string {
+// LifecycleScript runs /root/<name>.ko through its life as a host sees
+// it: the patch loads first, then the target modules (later, listed by
+// name) load and must get patched as they come; exercise (a shell
+// function, given "patched" and then "after") runs while the patch is
+// enabled and once it is gone; the patch is disabled and unloaded; then it
+// is loaded once more with the modules already there, and removed again.
+// It prints key: value lines.
+func LifecycleScript(name, exercise string, later []string) string {
 	if exercise == "" {
 		exercise = "exercise() { :; }"
 	}
@@ -72,6 +78,17 @@ wait_transition() {
 	i=0
 	while [ -e $lp/transition ] && [ "$(cat $lp/transition)" != 0 ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 }
+# Objects of the patch and whether each is patched: "vmlinux=1 ext4=0".
+objects() {
+	for o in $lp/*/; do [ -e "$o/patched" ] && printf '%%s=%%s ' "$(basename $o)" "$(cat $o/patched)"; done | sed 's/ $//'
+}
+remove_patch() {
+	echo 0 > $lp/enabled
+	i=0
+	while [ -e $lp ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+	[ -e $lp ] && echo "$1: still there" || echo "$1: gone"
+	rmmod %[1]s
+}
 %[2]s
 # Let the kernel say which tasks hold up the transition.
 [ -d /sys/kernel/debug/dynamic_debug ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
@@ -80,16 +97,35 @@ insmod /root/%[1]s.ko
 wait_transition
 echo "enabled: $(cat $lp/enabled)"
 echo "transition: $(cat $lp/transition)"
-echo "sysfs: $(cd $lp && ls -d */*,* | tr '\n' ' ' | sed 's/ $//')"
+loaded= failed=
+for m in %[3]s; do
+	if modprobe $m 2>/dev/null; then loaded="$loaded $m"; else failed="$failed $m"; fi
+done
+echo "later:$loaded"
+wait_transition
+echo "objects: $(objects)"
+echo "sysfs: $(cd $lp && ls -d */*,* | tr '
+' ' ' | sed 's/ $//')"
 exercise patched
-echo 0 > $lp/enabled
-i=0
-while [ -e $lp ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
-[ -e $lp ] && echo "disabled: still there" || echo "disabled: gone"
-rmmod %[1]s
+remove_patch disabled
 echo "modules: $(grep -c '^%[1]s ' /proc/modules || true)"
+# A module that would not load under the patch but loads without it was
+# refused because of the patch; one that does not load either way has no
+# device or hypervisor here.
+blocked= absent=
+for m in $failed; do
+	if modprobe $m 2>/dev/null; then blocked="$blocked $m"; else absent="$absent $m"; fi
+done
+echo "blocked:$blocked"
+echo "absent:$absent"
+insmod /root/%[1]s.ko
+wait_transition
+echo "again: $(cat $lp/enabled) $(cat $lp/transition)"
+echo "objects-again: $(objects)"
+remove_patch disabled-again
+echo "modules-again: $(grep -c '^%[1]s ' /proc/modules || true)"
 exercise after
-`, name, exercise)
+`, name, exercise, strings.Join(later, " "))
 }
 
 // DefaultExercise is what a vetting run does while the patch is enabled
@@ -147,19 +183,12 @@ func Check(ctx context.Context, k Target, ko, name string, objects []string, exe
 	cfg := vmtest.Config{
 		Kernel:     k.Vmlinuz,
 		ModulesDir: k.ModulesDir,
-		Modules:    mods,
+		Available:  mods,
 		Files:      append([]vmtest.File{{Path: "/root/" + name + ".ko", Source: ko}}, files...),
-		Script:     LifecycleScript(name, exercise),
+		Script:     LifecycleScript(name, exercise, mods),
 		Timeout:    3 * time.Minute,
 	}
 	res, err := vmtest.Boot(ctx, cfg)
-	var absent []string
-	if errors.Is(err, vmtest.ErrPreload) && len(mods) > 0 {
-		// A driver for hardware QEMU lacks (xen-gntdev) refuses to load.
-		// The livepatch still loads: livepatch waits for the module.
-		absent, cfg.Modules = mods, nil
-		res, err = vmtest.Boot(ctx, cfg)
-	}
 	if err != nil {
 		tail := ""
 		if res != nil {
@@ -167,10 +196,10 @@ func Check(ctx context.Context, k Target, ko, name string, objects []string, exe
 		}
 		return nil, fmt.Errorf("boot the VM: %w\n%s", err, tail)
 	}
-	r := &Report{Values: map[string]string{}, Dmesg: res.Dmesg, Duration: res.Duration, Absent: absent}
+	r := &Report{Values: map[string]string{}, Dmesg: res.Dmesg, Duration: res.Duration}
 	r.Blockers = kmsg.Blockers(res.Dmesg)
 	for _, line := range strings.Split(res.Output, "\n") {
-		if key, v, ok := strings.Cut(line, ": "); ok {
+		if key, v, ok := strings.Cut(line, ":"); ok && !strings.ContainsAny(key, " \t") {
 			r.Values[key] = strings.TrimSpace(v)
 		}
 	}
@@ -178,6 +207,9 @@ func Check(ctx context.Context, k Target, ko, name string, objects []string, exe
 	r.Transition = r.Values["transition"] == "0" && strings.Contains(res.Dmesg, "'"+name+"': patching complete")
 	r.Unloaded = r.Values["disabled"] == "gone" && r.Values["modules"] == "0" && strings.Contains(res.Dmesg, "'"+name+"': unpatching complete")
 	r.Functions = strings.Fields(r.Values["sysfs"])
+	r.Later = strings.Fields(r.Values["later"])
+	r.Absent = strings.Fields(r.Values["absent"])
+	r.Problems = append(r.Problems, objectProblems(r)...)
 	for _, p := range res.Problems {
 		r.Problems = append(r.Problems, p.Line)
 	}
@@ -185,4 +217,37 @@ func Check(ctx context.Context, k Target, ko, name string, objects []string, exe
 		r.Problems = append(r.Problems, fmt.Sprintf("the test script failed (exit %d): %s", res.ExitCode, cmdout.Tail(res.Console, 15)))
 	}
 	return r, nil
+}
+
+// objectProblems checks what sysfs said of each patch object: patched
+// when its module loaded after the patch, and again when the patch loaded
+// with the modules there; a module the patch kept from loading.
+func objectProblems(r *Report) []string {
+	if !r.Enabled {
+		return nil // said already
+	}
+	var out []string
+	if b := r.Values["blocked"]; b != "" {
+		out = append(out, fmt.Sprintf("%s would not load while the patch was enabled, and loaded without it (see the kernel log: the livepatch core refused to patch it)", b))
+	}
+	absent := map[string]bool{}
+	for _, m := range r.Absent {
+		absent[strings.ReplaceAll(m, "-", "_")] = true
+	}
+	for _, phase := range []struct{ key, when string }{
+		{"objects", "after its module loaded later"},
+		{"objects-again", "when the patch loaded again with its module already there"},
+	} {
+		for _, kv := range strings.Fields(r.Values[phase.key]) {
+			obj, patched, _ := strings.Cut(kv, "=")
+			if patched != "1" && !absent[obj] {
+				out = append(out, fmt.Sprintf("object %s was not patched %s", obj, phase.when))
+			}
+		}
+	}
+	again := strings.Fields(r.Values["again"])
+	if len(again) != 2 || again[0] != "1" || again[1] != "0" || r.Values["disabled-again"] != "gone" || r.Values["modules-again"] != "0" {
+		out = append(out, fmt.Sprintf("loaded again with its modules already there, the patch did not enable, transition and unload cleanly (enabled, transition: %q; removed: %q)", r.Values["again"], r.Values["disabled-again"]))
+	}
+	return out
 }

@@ -72,6 +72,10 @@ type Config struct {
 	// underscores are the same. Only these and their dependencies are in
 	// the guest, uncompressed, with a modules.dep so modprobe (-r) works.
 	Modules []string
+	// Available are put in the guest with their dependencies like
+	// Modules, but not loaded: the script loads them (modprobe), e.g.
+	// after a livepatch, as a host loads a module hours after its patch.
+	Available []string
 	// Files are put into the initramfs, e.g. a livepatch module.
 	Files []File
 	// Script is the shell script (busybox ash) the guest runs after boot.
@@ -431,8 +435,9 @@ func buildInitramfs(ctx context.Context, dst string, cfg Config, mk markers) err
 
 	var release string
 	var mods []string
+	preload := map[string]bool{} // of mods, those the init loads
 	var tree *moduleTree
-	if len(cfg.Modules) > 0 {
+	if len(cfg.Modules)+len(cfg.Available) > 0 {
 		if cfg.ModulesDir == "" {
 			return errors.New("build initramfs: Modules set but ModulesDir is empty")
 		}
@@ -443,6 +448,18 @@ func buildInitramfs(ctx context.Context, dst string, cfg Config, mk markers) err
 		}
 		if mods, err = tree.resolve(ctx, cfg.Modules); err != nil {
 			return fmt.Errorf("build initramfs: %w", err)
+		}
+		for _, m := range mods {
+			preload[m] = true
+		}
+		more, err := tree.resolve(ctx, cfg.Available)
+		if err != nil {
+			return fmt.Errorf("build initramfs: %w", err)
+		}
+		for _, m := range more {
+			if !preload[m] {
+				mods = append(mods, m)
+			}
 		}
 	}
 
@@ -467,7 +484,7 @@ func buildInitramfs(ctx context.Context, dst string, cfg Config, mk markers) err
 		_ = w.Symlink(applet, "/bin/busybox")
 	}
 
-	var loaded []string // module paths in the guest, relative to /lib/modules/<release>
+	var loaded, inGuest []string // module paths in the guest, relative to /lib/modules/<release>
 	for _, rel := range mods {
 		data, err := readModule(ctx, filepath.Join(cfg.ModulesDir, filepath.FromSlash(rel)))
 		if err != nil {
@@ -477,12 +494,15 @@ func buildInitramfs(ctx context.Context, dst string, cfg Config, mk markers) err
 		if err := w.File(path.Join("lib/modules", release, guest), 0o644, data); err != nil {
 			return fmt.Errorf("build initramfs: %w", err)
 		}
-		loaded = append(loaded, guest)
+		inGuest = append(inGuest, guest)
+		if preload[rel] {
+			loaded = append(loaded, guest)
+		}
 	}
-	if len(loaded) > 0 {
+	if len(inGuest) > 0 {
 		// A modules.dep for what is in the guest, so that the script can
 		// use modprobe and modprobe -r too.
-		dep, err := modulesDep(ctx, tree, loaded)
+		dep, err := modulesDep(ctx, tree, inGuest)
 		if err != nil {
 			return fmt.Errorf("build initramfs: %w", err)
 		}

@@ -334,11 +334,15 @@ func newPatchTryCmd(g *Globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "try MODULE.ko --kernel debian:RELEASE=VERSION [--with-module NAME] [--exercise 'SHELL']",
 		Short: "Load a livepatch module in a VM of the target kernel and report how it went",
-		Long: `try boots the target kernel under QEMU (software emulation), loads the modules
-given with --with-module (the objects the patch targets), loads the livepatch,
-waits for the transition, runs the shell snippet given with --exercise (it may
-print "key: value" lines), disables and unloads the patch, and checks the
-kernel log for WARNING, BUG and Oops.`,
+		Long: `try boots the target kernel under QEMU (software emulation) and runs the
+livepatch through its life as a host sees it: the patch loads first, then the
+modules given with --with-module (the objects the patch targets), which must
+get patched as they load; it waits for the transition, runs the shell snippet
+given with --exercise (it may print "key: value" lines), disables and unloads
+the patch, loads it once more with the modules already there, removes it
+again, and checks the kernel log for WARNING, BUG and Oops. A module that does
+not load in the VM either way (no such device or hypervisor) is reported as
+absent.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("patch try takes one module file")
@@ -351,7 +355,7 @@ kernel log for WARNING, BUG and Oops.`,
 	}
 	o.KernelFlags.add(cmd)
 	f := cmd.Flags()
-	f.StringSliceVar(&o.Modules, "with-module", nil, "load these modules first (the patch's target objects)")
+	f.StringSliceVar(&o.Modules, "with-module", nil, "load these modules after the patch (the patch's target objects)")
 	f.StringVar(&o.Exercise, "exercise", "", "shell commands to run while the patch is enabled and again after")
 	f.BoolVar(&o.JSON, "json", false, "print the report as JSON")
 	return cmd
