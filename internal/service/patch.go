@@ -75,12 +75,18 @@ func (s *Service) namedTarget(ctx context.Context, name string, debs debpkg.Opti
 	if err != nil {
 		return nil, err
 	}
-	p, _, err := st.Profile(ctx, rec.Name, profile.KindReal)
-	switch {
-	case err == nil:
-		k.Profile = profile.NewIndex(p)
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, err
+	// The real profile when the kernel was built, else the static one
+	// stored with it; with neither the generator evaluates the Makefiles
+	// itself. Either way it decides what is compiled from a profile.
+	for _, kind := range []profile.Kind{profile.KindReal, profile.KindStatic} {
+		p, _, err := st.Profile(ctx, rec.Name, kind)
+		switch {
+		case err == nil:
+			k.Profile = profile.NewIndex(p)
+			return k, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
 	}
 	return k, nil
 }

@@ -434,3 +434,23 @@ func (in insn) regWritten(code []byte) (reg int, ok bool) {
 	}
 	return 0, false
 }
+
+// BlockEnd returns where the straight-line code starting at code[off:]
+// ends: just past its first unconditional jump (jmp rel8/rel32) or return.
+// Out-of-line code the assembler puts in a section of its own, such as
+// the bit test static_cpu_has() places in .altinstr_aux, is made of such
+// blocks, one per use.
+func BlockEnd(code []byte, off int) (int, error) {
+	for off < len(code) {
+		in, err := decodeInsn(code, off)
+		if err != nil {
+			return 0, fmt.Errorf("decode at %#x: %w", off, err)
+		}
+		off += in.len
+		switch in.op {
+		case 0xe9, 0xeb, 0xc3, 0xc2:
+			return off, nil
+		}
+	}
+	return 0, fmt.Errorf("no jump or return ends the code at %#x", off)
+}

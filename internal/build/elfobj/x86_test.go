@@ -200,3 +200,34 @@ func objdumpStarts(t *testing.T, objdump, file string) map[string]map[string][]i
 	}
 	return all
 }
+
+func TestBlockEnd(t *testing.T) {
+	// static_cpu_has()'s .altinstr_aux block: testb $imm, x(%rip); jnz; jmp,
+	// then the next use's block.
+	aux := []byte{
+		0xf6, 0x05, 0, 0, 0, 0, 0x10, // testb $0x10, x(%rip)
+		0x0f, 0x85, 0, 0, 0, 0, // jnz rel32
+		0xe9, 0, 0, 0, 0, // jmp rel32
+		0xf6, 0x05, 0, 0, 0, 0, 0x20,
+		0x0f, 0x85, 0, 0, 0, 0,
+		0xeb, 0x00, // jmp rel8
+	}
+	for _, tt := range []struct {
+		off, end int
+		err      bool
+	}{
+		{0, 18, false},
+		{18, 33, false},
+		{7, 18, false},
+		{31, 33, false},
+		{33, 0, true}, // nothing left
+	} {
+		end, err := BlockEnd(aux, tt.off)
+		if (err != nil) != tt.err || (!tt.err && end != tt.end) {
+			t.Errorf("BlockEnd(aux, %d) = %d, %v; want %d (error %v)", tt.off, end, err, tt.end, tt.err)
+		}
+	}
+	if _, err := BlockEnd([]byte{0x90, 0x90}, 0); err == nil {
+		t.Error("BlockEnd(nops) succeeded, want an error: no jump ends them")
+	}
+}

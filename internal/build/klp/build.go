@@ -96,27 +96,6 @@ func (k *Kernel) Symbols(object string) (*SymbolTable, error) {
 	return st, nil
 }
 
-func (k *Kernel) modulePath(name string) (string, error) {
-	var found string
-	want := map[string]bool{name + ".ko": true, strings.ReplaceAll(name, "_", "-") + ".ko": true}
-	err := filepath.WalkDir(k.ModulesDir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || found != "" {
-			return err
-		}
-		if !d.IsDir() && want[d.Name()] {
-			found = p
-		}
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("find module %s: %w", name, err)
-	}
-	if found == "" {
-		return "", fmt.Errorf("module %s is not in %s: it is not built in this kernel's configuration", name, k.ModulesDir)
-	}
-	return found, nil
-}
-
 // Options for one patch build.
 type Options struct {
 	Fixes   []Fix
@@ -403,6 +382,7 @@ func compileBefore(ctx context.Context, k *Kernel, units []*unit, log *slog.Logg
 		return nil, err // not worth trying the units one by one
 	}
 	kept := units[:0]
+	var skipped []string // optional units kbuild would not build, with its reason
 	for i, u := range units {
 		var paths []string
 		var err error
@@ -414,6 +394,7 @@ func compileBefore(ctx context.Context, k *Kernel, units []*unit, log *slog.Logg
 		if err != nil {
 			if u.optional {
 				log.Info("skipping a unit this configuration does not build", "unit", u.path)
+				skipped = append(skipped, u.path+": "+firstErrors(err.Error()))
 				continue
 			}
 			// The exact source with the kernel's own config and compiler
@@ -427,7 +408,8 @@ func compileBefore(ctx context.Context, k *Kernel, units []*unit, log *slog.Logg
 		kept = append(kept, u)
 	}
 	if len(kept) == 0 {
-		return nil, refuse(refusal.NotCompiled, "", "no unit that includes the changed files is built")
+		// Only units the profile was unsure of, and kbuild built none.
+		return nil, refuse(refusal.NotCompiled, "", "no unit that includes the changed files is built by this kernel's configuration (kbuild: %s)", strings.Join(skipped, "; "))
 	}
 	return kept, nil
 }

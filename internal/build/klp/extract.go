@@ -535,6 +535,20 @@ func (e *extractor) reloc(from *elfobj.Section, r elfobj.Reloc) (elfobj.Reloc, b
 			e.copySection(sec)
 			nr.Sym = e.symFor(sym)
 			return nr, true, nil
+		case target == nil && sym.Type == elf.STT_SECTION && sec.Flags&elf.SHF_EXECINSTR != 0:
+			// Out-of-line code of the unit without a symbol: carry the
+			// block the reference jumps to.
+			at := r.Addend
+			if r.Type == elf.R_X86_64_PC32 || r.Type == elf.R_X86_64_PLT32 {
+				at += 4 // relative to the end of the displacement
+			}
+			sl, err := e.auxSlice(sec, at)
+			if err != nil {
+				return nr, false, fmt.Errorf("%s+%#x refers to %s+%#x: %w", from.Name, r.Offset, sec.Name, at, err)
+			}
+			nr.Sym = e.out.AddSymbol(&elfobj.Symbol{Type: elf.STT_SECTION, Bind: elf.STB_LOCAL, Section: sl.dst})
+			nr.Addend = r.Addend - int64(sl.start)
+			return nr, true, nil
 		case target == nil:
 			return nr, false, fmt.Errorf("%s+%#x refers to section %s, which has no symbol to resolve against", from.Name, r.Offset, sec.Name)
 		}
@@ -552,6 +566,52 @@ func (e *extractor) reloc(from *elfobj.Section, r elfobj.Reloc) (elfobj.Reloc, b
 		return nr, true, nil
 	}
 	return nr, false, fmt.Errorf("%s+%#x: relocation against unsupported symbol %s (shndx %#x)", from.Name, r.Offset, sym.Name, sym.Shndx)
+}
+
+// auxSlice carries the block of out-of-line code at sec+at (the bit test
+// static_cpu_has() puts in .altinstr_aux, say) into a section of the
+// patch, with its relocations, once.
+func (e *extractor) auxSlice(sec *elfobj.Section, at int64) (*slice, error) {
+	if at < 0 || at >= int64(len(sec.Data)) {
+		return nil, fmt.Errorf("outside the section (%d bytes)", len(sec.Data))
+	}
+	start := uint64(at)
+	if sl := e.sliceAt(sec, start); sl != nil {
+		if sl.start != start {
+			return nil, fmt.Errorf("a jump into the middle of a block already carried from %#x", sl.start)
+		}
+		return sl, nil
+	}
+	end, err := elfobj.BlockEnd(sec.Data, int(start))
+	if err != nil {
+		return nil, err
+	}
+	for _, sl := range e.slices[sec] {
+		if sl.start < uint64(end) && start < sl.end {
+			return nil, fmt.Errorf("block %#x-%#x overlaps one already carried (%#x-%#x)", start, end, sl.start, sl.end)
+		}
+	}
+	dst := &elfobj.Section{Name: fmt.Sprintf(".text.tuxtape%s.%d", strings.ReplaceAll(sec.Name, ".", "_"), start), Type: sec.Type, Flags: sec.Flags,
+		Data: append([]byte(nil), sec.Data[start:end]...), Addralign: 1}
+	e.out.AddSection(dst)
+	e.slices[sec] = append(e.slices[sec], slice{start, uint64(end), dst})
+	sl := &e.slices[sec][len(e.slices[sec])-1]
+	for _, rs := range e.src.RelaSections(sec) {
+		for _, r := range rs.Relocs {
+			if r.Offset < start || r.Offset >= uint64(end) {
+				continue
+			}
+			nr, keep, err := e.reloc(sec, r)
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				nr.Offset -= start
+				e.appendReloc(dst, nr)
+			}
+		}
+	}
+	return sl, nil
 }
 
 func (e *extractor) symFor(sym *elfobj.Symbol) *elfobj.Symbol {

@@ -18,6 +18,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/build/target"
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/profile"
+	"github.com/tuxtape/tuxtape/internal/model/refusal"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
 
@@ -132,10 +133,7 @@ func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 		}
 	}
 	if err != nil {
-		if klp.IsNotLivepatchable(err) {
-			return notLivepatchableError{err}
-		}
-		return err
+		return asVerdict(err)
 	}
 	if !o.JSON {
 		l := termtext.Line
@@ -154,10 +152,34 @@ func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 	return nil
 }
 
-// notLivepatchableError gets its own exit code: it is a verdict, not a fault.
-type notLivepatchableError struct{ error }
+// verdictError is a refusal that gets an exit code of its own: it is a
+// verdict on the fix, not a fault.
+type verdictError struct {
+	error
+	code int
+}
 
-func (e notLivepatchableError) Unwrap() error { return e.error }
+func (e verdictError) Unwrap() error { return e.error }
+
+// asVerdict gives a generator refusal its class's exit code; other errors
+// pass through.
+func asVerdict(err error) error {
+	r, ok := klp.AsRefusal(err)
+	if !ok {
+		return err
+	}
+	code := map[refusal.Class]int{
+		refusal.ClassNotLivepatchable:  ExitNotLivepatchable,
+		refusal.ClassNotCompiled:       ExitNotCompiled,
+		refusal.ClassNoChange:          ExitNoChange,
+		refusal.ClassFixDoesNotApply:   ExitFixMismatch,
+		refusal.ClassFixDoesNotCompile: ExitFixMismatch,
+	}[r.Code.Class()]
+	if code == 0 {
+		return err
+	}
+	return verdictError{err, code}
+}
 
 // PatchCorpusOptions are the flags of `tuxtape patch corpus`.
 type PatchCorpusOptions struct {

@@ -39,8 +39,16 @@ const (
 	// ExitNotLivepatchable: the generator refused a fix, with the reason.
 	ExitNotLivepatchable = 4
 	// ExitBusy: another sync of the same data directory is running.
-	ExitBusy     = 5
-	ExitCanceled = 130
+	ExitBusy = 5
+	// ExitNotCompiled: the fix changes code this kernel does not build
+	// (its configuration leaves it out): nothing to patch.
+	ExitNotCompiled = 6
+	// ExitNoChange: the fix changes no compiled code of this kernel.
+	ExitNoChange = 7
+	// ExitFixMismatch: the fix does not apply to, or compile against,
+	// this kernel's source (most often a prerequisite change is missing).
+	ExitFixMismatch = 8
+	ExitCanceled    = 130
 )
 
 // Globals are the flags every subcommand takes.
@@ -148,10 +156,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tuxtape: %s\n", msg)
 		return ExitBusy
 	}
-	var nl notLivepatchableError
-	if errors.As(err, &nl) {
+	var v verdictError
+	if errors.As(err, &v) {
 		fmt.Fprintf(stderr, "tuxtape: %s\n", msg)
-		return ExitNotLivepatchable
+		return v.code
 	}
 	var ue usageError
 	if errors.As(err, &ue) || service.IsInvalid(err) || errors.Is(err, store.ErrUnsupportedDSN) {
