@@ -312,6 +312,24 @@ func TestLoadsBeforeModules(t *testing.T) {
 	}
 }
 
+// TestStaticCPUHas: a patched function that tests a CPU feature with
+// static_cpu_has() jumps into the unit's .altinstr_aux for the test the
+// kernel runs until alternatives are applied; the patch carries that block.
+// start_thread_common runs on every execve, which the exercise does.
+func TestStaticCPUHas(t *testing.T) {
+	k := debianKernel(t)
+	const name = "tt_static_cpu_has"
+	ko, res := build(t, k, name, filepath.Join("testdata", "static-cpu-has.patch"))
+	if len(res.Units) != 1 || len(res.Units[0].Funcs) == 0 || !strings.HasPrefix(res.Units[0].Funcs[0].Name, "start_thread_common") {
+		t.Fatalf("units = %+v, want start_thread_common patched", res.Units)
+	}
+	kv := bootWith(t, k, ko, name, vmcheck.Traced(name, "default_exercise", vmcheck.DefaultExercise))
+	ran := strings.Fields(kv["ran"])
+	if !slices.ContainsFunc(ran, func(f string) bool { return strings.HasPrefix(f, "start_thread_common") || strings.HasPrefix(f, "__tuxtape_") }) {
+		t.Errorf("ran = %v, want the patched start_thread_common (the exercise runs programs)", ran)
+	}
+}
+
 // TestBadFixes: what the generator says about fixes it cannot turn into a
 // module.
 func TestBadFixes(t *testing.T) {
