@@ -96,8 +96,11 @@ type PatchOptions struct {
 	Fixes   []klp.Fix
 	Name    string // module name
 	Replace bool   // cumulative: replaces every earlier patch
-	Out     string // the .ko to write
-	WorkDir string // scratch space (default: a temporary directory)
+	// AllowInitChanges builds the runtime part of a fix that also
+	// changes __init/__exit code (klp.Options.AllowInitChanges).
+	AllowInitChanges bool
+	Out              string // the .ko to write
+	WorkDir          string // scratch space (default: a temporary directory)
 }
 
 // BuildPatch turns fixes into one livepatch module for k. A fix that does
@@ -106,7 +109,7 @@ func (s *Service) BuildPatch(ctx context.Context, k *target.Kernel, o PatchOptio
 	if len(o.Fixes) == 0 || o.Out == "" {
 		return nil, invalidf("patch build needs at least one --fix and -o OUT.ko")
 	}
-	return klp.Build(ctx, k.Kernel, klp.Options{Fixes: o.Fixes, Name: o.Name, Replace: o.Replace, Out: o.Out, WorkDir: o.WorkDir, Log: s.log.With("component", "klp")})
+	return klp.Build(ctx, k.Kernel, klp.Options{Fixes: o.Fixes, Name: o.Name, Replace: o.Replace, AllowInitChanges: o.AllowInitChanges, Out: o.Out, WorkDir: o.WorkDir, Log: s.log.With("component", "klp")})
 }
 
 // TryPatch runs a built module through its life in a VM of k.
@@ -210,6 +213,8 @@ type CorpusOptions struct {
 	Only  []string // only these IDs (file names without .patch)
 	Limit int
 	VM    bool // load each module in a VM
+	// AllowInitChanges: see PatchOptions.
+	AllowInitChanges bool
 	// OnEntry hears each entry as it is done.
 	OnEntry func(entries []CorpusEntry)
 }
@@ -251,7 +256,7 @@ func (s *Service) Corpus(ctx context.Context, k *target.Kernel, o CorpusOptions)
 		if err := ctx.Err(); err != nil {
 			return entries, err
 		}
-		e, err := s.corpusOne(ctx, k, p, id, work, o.VM)
+		e, err := s.corpusOne(ctx, k, p, id, work, o)
 		if err != nil {
 			return entries, err
 		}
@@ -284,7 +289,7 @@ func GoalBase(ix *profile.Index, path string) bool {
 }
 
 // corpusOne builds one fix; only a cancelled ctx is an error.
-func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, work string, vm bool) (CorpusEntry, error) {
+func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, work string, o CorpusOptions) (CorpusEntry, error) {
 	e := CorpusEntry{ID: id}
 	fixes, err := ReadFixes([]string{path})
 	if err != nil {
@@ -295,7 +300,7 @@ func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, wor
 	out := filepath.Join(work, name+".ko")
 	start := time.Now()
 	wd := filepath.Join(work, "w-"+id)
-	res, err := s.BuildPatch(ctx, k, PatchOptions{Fixes: fixes, Name: name, Replace: true, Out: out, WorkDir: wd})
+	res, err := s.BuildPatch(ctx, k, PatchOptions{Fixes: fixes, Name: name, Replace: true, AllowInitChanges: o.AllowInitChanges, Out: out, WorkDir: wd})
 	os.RemoveAll(wd)
 	e.Seconds = time.Since(start).Seconds()
 	if ctx.Err() != nil {
@@ -316,7 +321,7 @@ func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, wor
 		return e, nil
 	}
 	e.Class = ClassBuilt
-	if !vm {
+	if !o.VM {
 		return e, nil
 	}
 	r, err := vmcheck.Check(ctx, k.VM(), out, name, e.Objects, "")

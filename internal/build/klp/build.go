@@ -101,9 +101,16 @@ type Options struct {
 	Fixes   []Fix
 	Name    string
 	Replace bool
-	WorkDir string // scratch space; a temporary directory when empty
-	Out     string
-	Log     *slog.Logger
+	// AllowInitChanges builds the runtime part of a fix that also
+	// changes __init/__exit code, and records what was left out
+	// (UnitResult.LeftOut); by default such a fix is refused.
+	AllowInitChanges bool
+	// Sequential compiles the units after the fix only once the unfixed
+	// compile is done, never side by side (to compare the two, say).
+	Sequential bool
+	WorkDir    string // scratch space; a temporary directory when empty
+	Out        string
+	Log        *slog.Logger
 }
 
 // Fix is one diff to apply.
@@ -123,6 +130,9 @@ type UnitResult struct {
 	// KlpSymbols are the symbols reached through livepatch relocations.
 	KlpSymbols []string `json:"klp_symbols,omitempty"`
 	Warnings   []string `json:"warnings,omitempty"`
+	// LeftOut is what of the fix the patch does not carry
+	// (Options.AllowInitChanges), for a reviewer.
+	LeftOut []string `json:"left_out,omitempty"`
 }
 
 // Result is what a build made.
@@ -130,6 +140,17 @@ type Result struct {
 	Module   string        `json:"module,omitempty"`
 	Units    []UnitResult  `json:"units"`
 	Duration time.Duration `json:"duration_ns"`
+	Timing   Timing        `json:"timing"`
+}
+
+// Timing is where a build's time went. Before and After overlap when the
+// two compiles run side by side.
+type Timing struct {
+	Before  time.Duration `json:"before_ns"`  // compiling the units as they are
+	After   time.Duration `json:"after_ns"`   // copying the tree, applying the fixes, compiling
+	Compare time.Duration `json:"compare_ns"` // diff and extraction
+	Module  time.Duration `json:"module_ns"`  // kbuild of the module (link, modpost)
+	Final   time.Duration `json:"final_ns"`   // writing the livepatch relocations, checking
 }
 
 // Build turns fixes into one livepatch module. A fix that does not become
@@ -192,28 +213,11 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	} else if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
-	log.Info("compiling before the fix", "units", unitPaths(units))
-	if units, err = compileBefore(ctx, k, units, log); err != nil {
-		return nil, err
+	var tm Timing
+	if units, err = compileBoth(ctx, k, units, o, log, &tm); err != nil {
+		return &Result{Timing: tm}, err
 	}
-	// Which running object each unit belongs to, before spending a second
-	// compile on code this kernel does not build.
-	kept := units[:0]
-	for _, u := range units {
-		ok, err := u.place(k)
-		if err != nil {
-			return &Result{}, err
-		}
-		if ok {
-			kept = append(kept, u)
-		}
-	}
-	if units = kept; len(units) == 0 {
-		return &Result{}, refuse(refusal.NotCompiled, "", "no unit that includes the changed files is part of this kernel")
-	}
-	if err := compileAfter(ctx, k, units, o.Fixes, log); err != nil {
-		return nil, err
-	}
+	compared := time.Now()
 	// provided are the global functions the fix adds in one unit: another
 	// unit of the same patch may call them, and the module links the two.
 	provided := map[string]bool{}
@@ -222,10 +226,10 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	res := &Result{}
+	res := &Result{Timing: tm}
 	var extracted []*Extracted
 	for _, u := range units {
-		ex, err := u.extract(k, provided)
+		ex, err := u.extract(k, provided, o.AllowInitChanges)
 		res.Units = append(res.Units, u.result)
 		if err != nil {
 			return res, err
@@ -258,8 +262,10 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	for _, f := range o.Fixes {
 		names = append(names, f.Name)
 	}
+	tm.Compare = time.Since(compared)
+	res.Timing = tm
 	log.Info("building the livepatch module", "name", o.Name)
-	if err := BuildModule(ctx, ModuleOptions{Name: o.Name, Replace: o.Replace, HeadersDir: k.HeadersDir, CC: k.Tree.CC, WorkDir: work, Out: out},
+	if err := BuildModule(ctx, ModuleOptions{Name: o.Name, Replace: o.Replace, HeadersDir: k.HeadersDir, CC: k.Tree.CC, WorkDir: work, Out: out, Timing: &res.Timing},
 		extracted, "TuxTape livepatch: "+strings.Join(names, ", ")); err != nil {
 		return res, err
 	}
@@ -271,6 +277,76 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	res.Module = out
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// compileBoth compiles the units before and after the fix and places
+// them in the running kernel; it returns the units this kernel builds.
+// When the profile knows every unit is built, the two compiles run side by
+// side (each is mostly kbuild's single-threaded start-up); otherwise the
+// unfixed compile first finds out which units exist, so that no second
+// compile is spent on code this kernel does not build.
+func compileBoth(ctx context.Context, k *Kernel, units []*unit, o Options, log *slog.Logger, tm *Timing) ([]*unit, error) {
+	parallel := !o.Sequential
+	for _, u := range units {
+		parallel = parallel && u.known
+	}
+	var after chan error
+	afterCtx, cancelAfter := context.WithCancel(ctx)
+	defer cancelAfter()
+	startAfter := func(units []*unit) {
+		after = make(chan error, 1)
+		go func() {
+			t := time.Now()
+			err := compileAfter(afterCtx, k, units, o.Fixes, log)
+			tm.After = time.Since(t)
+			after <- err
+		}()
+	}
+	if parallel {
+		startAfter(append([]*unit(nil), units...))
+	}
+	t := time.Now()
+	log.Info("compiling before the fix", "units", unitPaths(units))
+	units, err := compileBefore(ctx, k, units, log)
+	if err == nil {
+		units, err = placeUnits(k, units)
+	}
+	tm.Before = time.Since(t)
+	if err != nil {
+		// A verdict on what this kernel builds comes before anything the
+		// fixed compile says.
+		cancelAfter()
+		if after != nil {
+			<-after
+		}
+		return nil, err
+	}
+	if !parallel {
+		startAfter(units)
+	}
+	if err := <-after; err != nil {
+		return nil, err
+	}
+	return units, nil
+}
+
+// placeUnits finds the running object of each unit and drops the optional
+// units this kernel does not have.
+func placeUnits(k *Kernel, units []*unit) ([]*unit, error) {
+	var kept []*unit
+	for _, u := range units {
+		ok, err := u.place(k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			kept = append(kept, u)
+		}
+	}
+	if len(kept) == 0 {
+		return nil, refuse(refusal.NotCompiled, "", "no unit that includes the changed files is part of this kernel")
+	}
+	return kept, nil
 }
 
 func unitPaths(units []*unit) []string {
@@ -505,7 +581,7 @@ func (u *unit) diff(provided map[string]bool) error {
 
 // extract lifts u's changed functions into a patch object; nil when the
 // fix changed nothing in u.
-func (u *unit) extract(k *Kernel, provided map[string]bool) (*Extracted, error) {
+func (u *unit) extract(k *Kernel, provided map[string]bool, allowInit bool) (*Extracted, error) {
 	ch := u.changes
 	if len(ch.Changed) == 0 && len(ch.New) == 0 && len(ch.ChangedData) == 0 {
 		return nil, nil
@@ -516,14 +592,14 @@ func (u *unit) extract(k *Kernel, provided map[string]bool) (*Extracted, error) 
 			locals[sym.Name] = true
 		}
 	}
-	ex, err := Extract(u.after, ch, Target{Object: u.object, Symbols: u.symbols, Block: u.block, Locals: locals, Provided: provided}, k.Exports)
+	ex, err := Extract(u.after, ch, Target{Object: u.object, Symbols: u.symbols, Block: u.block, Locals: locals, Provided: provided, AllowInit: allowInit}, k.Exports)
 	if err != nil {
 		if r, ok := AsRefusal(err); ok {
 			r.Unit, r.Object = u.path, u.object
 		}
 		return nil, fmt.Errorf("%s: %w", u.path, err)
 	}
-	u.result.Funcs, u.result.Warnings = ex.Funcs, ex.Warnings
+	u.result.Funcs, u.result.Warnings, u.result.LeftOut = ex.Funcs, ex.Warnings, ex.LeftOut
 	for _, r := range ex.Klp {
 		u.result.KlpSymbols = append(u.result.KlpSymbols, fmt.Sprintf("%s:%s,%d", cmp.Or(r.SymObject, r.Object), r.Name, r.Sympos))
 	}

@@ -20,6 +20,9 @@ type Target struct {
 	// Provided are global functions the patch adds in any of its units;
 	// references to them stay ordinary symbols the module link resolves.
 	Provided map[string]bool
+	// AllowInit leaves changed __init/__exit functions and data out of
+	// the patch (recorded in Extracted.LeftOut) instead of refusing.
+	AllowInit bool
 }
 
 // Func is one function the patch replaces.
@@ -54,6 +57,9 @@ type Extracted struct {
 	Funcs    []Func
 	Klp      []KlpReloc
 	Warnings []string
+	// LeftOut says what of the fix the patch does not carry, and why
+	// (Target.AllowInit), for a reviewer to decide on.
+	LeftOut []string
 }
 
 // extractor lifts the changed functions of a unit, and what only they
@@ -111,6 +117,14 @@ var specials = map[string]bool{
 // Extract builds the patch object for one unit from its after-fix
 // object, the diff against the before-fix object, and the target.
 func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports) (*Extracted, error) {
+	var leftOut []string
+	if tgt.AllowInit {
+		var nothingElse bool
+		ch, leftOut, nothingElse = withoutInit(ch, tgt.Object)
+		if nothingElse {
+			return nil, refuse(refusal.InitExit, "", "the fix changes only __init/__exit code and data (%s), which ran at boot or module load, or runs only at unload: nothing a livepatch could change", strings.Join(leftOut, "; "))
+		}
+	}
 	if len(ch.ChangedData) > 0 {
 		var why []string
 		for _, d := range ch.ChangedData {
@@ -123,7 +137,7 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 		out:     &elfobj.File{OSABI: after.OSABI, ABIVersion: after.ABIVersion, Flags: after.Flags},
 		include: map[*elfobj.Section]bool{}, newData: map[*elfobj.Symbol]bool{},
 		secMap: map[*elfobj.Section]*elfobj.Section{}, symMap: map[*elfobj.Symbol]*elfobj.Symbol{},
-		undef: map[string]*elfobj.Symbol{}, res: &Extracted{},
+		undef: map[string]*elfobj.Symbol{}, res: &Extracted{LeftOut: leftOut},
 		slices: map[*elfobj.Section][]slice{},
 	}
 	for _, d := range ch.NewData {
@@ -173,6 +187,54 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 	}
 	e.res.File = e.out
 	return e.res, nil
+}
+
+// initSection says whether a section holds __init/__exit code or data.
+func initSection(name string) bool {
+	return strings.HasPrefix(name, ".init.") || strings.HasPrefix(name, ".exit.")
+}
+
+// withoutInit takes the changed and new __init/__exit functions and data
+// out of ch, saying what it took and why; nothingElse: there was no other
+// change.
+func withoutInit(ch *elfobj.Changes, object string) (out *elfobj.Changes, leftOut []string, nothingElse bool) {
+	isInit := func(f *elfobj.Function) bool {
+		for _, p := range f.Parts {
+			if initSection(p.Section.Name) {
+				return true
+			}
+		}
+		return false
+	}
+	when := "ran at boot"
+	if object != "vmlinux" {
+		when = "ran when " + object + " loaded (a later load of " + object + " runs the old code)"
+	}
+	c := *ch
+	c.Changed, c.New, c.ChangedData = nil, nil, nil
+	for _, f := range ch.Changed {
+		if isInit(f.After) {
+			leftOut = append(leftOut, fmt.Sprintf("changed __init/__exit function %s: %s, or runs only at unload", f.Name, when))
+			continue
+		}
+		c.Changed = append(c.Changed, f)
+	}
+	for _, f := range ch.New {
+		if isInit(f) {
+			leftOut = append(leftOut, fmt.Sprintf("new __init/__exit function %s", f.Name))
+			continue
+		}
+		c.New = append(c.New, f)
+	}
+	for _, d := range ch.ChangedData {
+		if d.After != nil && d.After.Section != nil && initSection(d.After.Section.Name) {
+			leftOut = append(leftOut, fmt.Sprintf("changed __initdata %s (%s)", d.Name, strings.Join(d.Reasons, "; ")))
+			continue
+		}
+		c.ChangedData = append(c.ChangedData, d)
+	}
+	nothingElse = len(leftOut) > 0 && len(c.Changed)+len(c.New)+len(c.ChangedData) == 0
+	return &c, leftOut, nothingElse
 }
 
 type pick struct {

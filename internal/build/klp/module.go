@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/tuxtape/tuxtape/internal/atomicfile"
 	"github.com/tuxtape/tuxtape/internal/build/cmdout"
@@ -21,12 +22,13 @@ import (
 
 // ModuleOptions describe the livepatch module to build.
 type ModuleOptions struct {
-	Name       string // module name: letters, digits, underscores
-	Replace    bool   // a cumulative patch that replaces every earlier one
-	HeadersDir string // the target kernel's build tree (headers package)
-	CC         string // the kernel's compiler
-	WorkDir    string // scratch directory
-	Out        string // the .ko to write
+	Name       string  // module name: letters, digits, underscores
+	Replace    bool    // a cumulative patch that replaces every earlier one
+	HeadersDir string  // the target kernel's build tree (headers package)
+	CC         string  // the kernel's compiler
+	WorkDir    string  // scratch directory
+	Out        string  // the .ko to write
+	Timing     *Timing // when set, gets Module and Final
 }
 
 var modNameRE = regexp.MustCompile(`^[a-z0-9_]{1,55}$`)
@@ -110,6 +112,11 @@ func BuildModule(ctx context.Context, o ModuleOptions, units []*Extracted, descr
 			}
 			of.Funcs = append(of.Funcs, *f)
 		}
+		// The livepatch relocations go through the link against stand-ins
+		// (see placeholderPrefix); finalize makes them livepatch ones.
+		if err := addPlaceholders(u); err != nil {
+			return fmt.Errorf("write patch object %d: %w", i, err)
+		}
 		data, err := u.File.Bytes()
 		if err != nil {
 			return fmt.Errorf("write patch object %d: %w", i, err)
@@ -142,6 +149,7 @@ func BuildModule(ctx context.Context, o ModuleOptions, units []*Extracted, descr
 	if err := os.WriteFile(filepath.Join(dir, "Kbuild"), []byte(kbuild.String()), 0o644); err != nil {
 		return err
 	}
+	started := time.Now()
 	cmd := exec.CommandContext(ctx, "make", "-C", o.HeadersDir, "M="+dir, "CC="+o.CC, "modules")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -155,7 +163,12 @@ func BuildModule(ctx context.Context, o ModuleOptions, units []*Extracted, descr
 	for _, u := range units {
 		klp = append(klp, u.Klp...)
 	}
-	return finalize(ko, o.Out, klp)
+	linked := time.Now()
+	err = finalize(ko, o.Out, klp)
+	if o.Timing != nil {
+		o.Timing.Module, o.Timing.Final = linked.Sub(started), time.Since(linked)
+	}
+	return err
 }
 
 // finalize writes .klp.rela sections and .klp.sym symbols into the linked
@@ -165,31 +178,14 @@ func finalize(ko, out string, klp []KlpReloc) error {
 	if err != nil {
 		return fmt.Errorf("read linked module: %w", err)
 	}
-	syms := map[string]*elfobj.Symbol{}
-	groups := map[string][]elfobj.Reloc{}
-	var order []string
-	for _, r := range klp {
-		target := f.Section(r.Section)
-		if target == nil {
-			return fmt.Errorf("finalize: linked module has no section %s (did the linker merge it?)", r.Section)
-		}
-		symName := fmt.Sprintf(".klp.sym.%s.%s,%d", cmp.Or(r.SymObject, r.Object), r.Name, r.Sympos)
-		sym := syms[symName]
-		if sym == nil {
-			sym = f.AddSymbol(&elfobj.Symbol{Name: symName, Type: elf.STT_NOTYPE, Bind: elf.STB_GLOBAL, Shndx: elfobj.SHNLivepatch})
-			syms[symName] = sym
-		}
-		key := ".klp.rela." + r.Object + "." + r.Section
-		if _, ok := groups[key]; !ok {
-			order = append(order, key)
-		}
-		groups[key] = append(groups[key], elfobj.Reloc{Offset: r.Offset, Type: r.Type, Sym: sym, Addend: r.Addend})
+	if err := klpRelocate(f, klp); err != nil {
+		return err
 	}
-	sort.Strings(order)
-	for _, key := range order {
-		secName := key[len(".klp.rela."):]
-		secName = secName[strings.Index(secName, ".")+1:]
-		f.AddRelaSection(key, f.Section(secName), elf.SHF_ALLOC|elfobj.SHFRelaLivepatch, groups[key])
+	if err := zeroRelocated(f); err != nil {
+		return err
+	}
+	if err := checkReturnSites(f); err != nil {
+		return err
 	}
 	data, err := f.Bytes()
 	if err != nil {

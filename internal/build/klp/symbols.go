@@ -2,6 +2,7 @@ package klp
 
 import (
 	"bufio"
+	"bytes"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tuxtape/tuxtape/internal/build/kmodfile"
 )
 
 // Exports are the symbols Module.symvers says are exported, by name, with
@@ -61,18 +64,29 @@ type SymbolTable struct {
 }
 
 // ReadSymbolTable reads the symbol table of an ELF file: the -dbg vmlinux
-// (the image's own System.map is a stub) or a module's .ko. vmlinux kallsyms
-// are sorted by address; a module's are in its symbol table order.
+// (the image's own System.map is a stub) or a module's file, plain (.ko)
+// or compressed (.ko.xz, .ko.zst, .ko.gz: decompressed in memory). vmlinux
+// kallsyms are sorted by address; a module's are in its symbol table order.
 func ReadSymbolTable(path, object string) (st *SymbolTable, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("read symbols of %s: malformed ELF: %v", path, r)
 		}
 	}()
-	f, err := elf.Open(path)
+	var f *elf.File
+	compressed := kmodfile.Suffix(path) != "" && kmodfile.Suffix(path) != ".ko"
+	if compressed {
+		data, rerr := kmodfile.Read(path)
+		if rerr != nil {
+			return nil, fmt.Errorf("read symbols of %s: %w", path, rerr)
+		}
+		f, err = elf.NewFile(bytes.NewReader(data))
+	} else {
+		f, err = elf.Open(path)
+	}
 	if err != nil {
 		var fe *elf.FormatError
-		if errors.As(err, &fe) {
+		if errors.As(err, &fe) && !compressed {
 			return readSystemMap(path, object)
 		}
 		return nil, fmt.Errorf("read symbols of %s: %w", path, err)

@@ -325,7 +325,9 @@ func TestStaticCPUHas(t *testing.T) {
 	}
 	kv := bootWith(t, k, ko, name, vmcheck.Traced(name, "default_exercise", vmcheck.DefaultExercise))
 	ran := strings.Fields(kv["ran"])
-	if !slices.ContainsFunc(ran, func(f string) bool { return strings.HasPrefix(f, "start_thread_common") || strings.HasPrefix(f, "__tuxtape_") }) {
+	if !slices.ContainsFunc(ran, func(f string) bool {
+		return strings.HasPrefix(f, "start_thread_common") || strings.HasPrefix(f, "__tuxtape_")
+	}) {
 		t.Errorf("ran = %v, want the patched start_thread_common (the exercise runs programs)", ran)
 	}
 }

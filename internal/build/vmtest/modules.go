@@ -3,49 +3,26 @@ package vmtest
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/tuxtape/tuxtape/internal/build/kmodfile"
 )
 
-// compressedSuffixes are the module compressions kmod knows. Debian 6.1
-// ships plain .ko files; later kernels (and Debian from trixie) use .ko.xz.
-var compressedSuffixes = []string{".ko.xz", ".ko.zst", ".ko.gz"}
+// moduleName is the kernel's name for a module file (kmodfile.Name).
+func moduleName(file string) string { return kmodfile.Name(file) }
 
-// moduleName is the kernel's name for a module file: the base name without
-// the extension, with dashes as underscores.
-func moduleName(file string) string {
-	base := filepath.Base(file)
-	for _, s := range append(compressedSuffixes, ".ko") {
-		if strings.HasSuffix(base, s) {
-			base = strings.TrimSuffix(base, s)
-			break
-		}
-	}
-	return normalize(base)
-}
+func normalize(name string) string { return kmodfile.Normalize(name) }
 
-func normalize(name string) string { return strings.ReplaceAll(name, "-", "_") }
-
-func isModuleFile(name string) bool {
-	if strings.HasSuffix(name, ".ko") {
-		return true
-	}
-	for _, s := range compressedSuffixes {
-		if strings.HasSuffix(name, s) {
-			return true
-		}
-	}
-	return false
-}
+// isModuleFile: a .ko, or one compressed as kmod knows (Debian 6.1 ships
+// plain .ko files; its 6.12 line and trixie .ko.xz).
+func isModuleFile(name string) bool { return kmodfile.IsModule(name) }
 
 // moduleTree indexes a /lib/modules/<release> tree.
 type moduleTree struct {
@@ -189,45 +166,10 @@ func (t *moduleTree) resolve(ctx context.Context, names []string) ([]string, err
 // .ko.xz and .ko.zst: busybox insmod passes the file to the kernel as is,
 // and whether the kernel can decompress depends on its config.
 func readModule(ctx context.Context, path string) ([]byte, error) {
-	var tool string
-	switch {
-	case strings.HasSuffix(path, ".ko"):
-		return os.ReadFile(path)
-	case strings.HasSuffix(path, ".ko.gz"):
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, fmt.Errorf("decompress %s: %w", path, err)
-		}
-		data, err := io.ReadAll(zr)
-		if err != nil {
-			return nil, fmt.Errorf("decompress %s: %w", path, err)
-		}
-		return data, nil
-	case strings.HasSuffix(path, ".ko.xz"):
-		tool = "xz"
-	case strings.HasSuffix(path, ".ko.zst"):
-		tool = "zstd"
-	default:
-		return nil, fmt.Errorf("read module %s: not a .ko file", path)
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	// The standard library has no xz or zstd; the tools are one apt
-	// package away (xz-utils, zstd) on any machine that has such modules.
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, tool, "--decompress", "--stdout", "--", path)
-	cmd.Stderr = &stderr
-	data, err := cmd.Output()
-	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return nil, fmt.Errorf("decompress %s: %w (install the %s package)", path, err, map[string]string{"xz": "xz-utils", "zstd": "zstd"}[tool])
-		}
-		return nil, fmt.Errorf("decompress %s: %s: %w: %s", path, tool, err, strings.TrimSpace(stderr.String()))
-	}
-	return data, nil
+	return kmodfile.Read(path)
 }
 
 // modinfo parses a module's .modinfo section: NUL-separated key=value.

@@ -72,6 +72,9 @@ type PatchBuildOptions struct {
 	Fixes     []string
 	Name      string
 	NoReplace bool
+	// AllowInit builds the runtime part of a fix that changes
+	// __init/__exit code too.
+	AllowInit bool
 	Out       string
 	JSON      bool
 }
@@ -89,7 +92,14 @@ functions. References the module loader cannot resolve become livepatch
 relocations, written into the final .ko.
 
 A fix that cannot be livepatched as it is (changed data, __init code, no ftrace
-entry, headers, assembly…) is refused with the reason (exit code 4).`,
+entry, headers, assembly…) is refused with the reason (exit code 4). Exit code
+6: the fix changes code this kernel does not compile; 7: it changes no compiled
+code; 8: it does not apply to, or compile against, this kernel's source.
+
+--allow-init-changes builds the runtime part of a fix that also changes
+__init/__exit code or data (which ran at boot or module load, or runs only at
+unload), and lists what it left out ("left out:" lines, left_out in --json)
+for a reviewer to decide on.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPatchBuild(cmd.Context(), g, o)
@@ -100,6 +110,7 @@ entry, headers, assembly…) is refused with the reason (exit code 4).`,
 	f.StringArrayVar(&o.Fixes, "fix", nil, "a unified diff (-p1) to apply; repeat for a cumulative module")
 	f.StringVar(&o.Name, "name", "", "module name (default: from the output file name)")
 	f.BoolVar(&o.NoReplace, "no-replace", false, "build a non-cumulative patch (replace=false)")
+	f.BoolVar(&o.AllowInit, "allow-init-changes", false, "leave changed __init/__exit code out of the patch (and say so) instead of refusing the fix")
 	f.StringVarP(&o.Out, "output", "o", "", "the .ko to write")
 	f.BoolVar(&o.JSON, "json", false, "print the result as JSON")
 	return cmd
@@ -117,7 +128,7 @@ func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := g.svc.BuildPatch(ctx, k, service.PatchOptions{Fixes: fixes, Name: service.ModuleName(o.Name, o.Out), Replace: !o.NoReplace, Out: o.Out})
+	res, err := g.svc.BuildPatch(ctx, k, service.PatchOptions{Fixes: fixes, Name: service.ModuleName(o.Name, o.Out), Replace: !o.NoReplace, AllowInitChanges: o.AllowInit, Out: o.Out})
 	if o.JSON && res != nil {
 		out := struct {
 			*klp.Result
@@ -145,6 +156,9 @@ func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 			fmt.Fprintln(g.Stdout)
 			for _, w := range u.Warnings {
 				fmt.Fprintf(g.Stderr, "warning: %s\n", termtext.Safe(w))
+			}
+			for _, w := range u.LeftOut {
+				fmt.Fprintf(g.Stdout, "left out: %s\n", termtext.Safe(w))
 			}
 		}
 		fmt.Fprintf(g.Stdout, "wrote %s (%.1fs)\n", l(res.Module), res.Duration.Seconds())
@@ -184,11 +198,12 @@ func asVerdict(err error) error {
 // PatchCorpusOptions are the flags of `tuxtape patch corpus`.
 type PatchCorpusOptions struct {
 	KernelFlags
-	VM     bool
-	Only   []string
-	Limit  int
-	Report string
-	JSON   bool
+	VM        bool
+	AllowInit bool
+	Only      []string
+	Limit     int
+	Report    string
+	JSON      bool
 	// FromReport reprints a saved report instead of running the fixes.
 	FromReport string
 }
@@ -223,6 +238,7 @@ prints the table of a saved --report again without running anything.`,
 	f.BoolVar(&o.VM, "vm", false, "load each built module in a VM of the target kernel")
 	f.StringSliceVar(&o.Only, "only", nil, "only these patches (file names without .patch)")
 	f.IntVar(&o.Limit, "limit", 0, "stop after this many patches")
+	f.BoolVar(&o.AllowInit, "allow-init-changes", false, "build the runtime part of fixes that change __init/__exit code too (see patch build --help)")
 	f.StringVar(&o.Report, "report", "", "also write the per-patch results as JSON to this file")
 	f.BoolVar(&o.JSON, "json", false, "print the results as JSON")
 	f.StringVar(&o.FromReport, "from-report", "", "print the table of this saved --report instead of running the fixes")
@@ -257,7 +273,7 @@ func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir s
 		return nil
 	}
 	var reportErr error
-	entries, err := g.svc.Corpus(ctx, k, service.CorpusOptions{Dir: dir, Only: o.Only, Limit: o.Limit, VM: o.VM,
+	entries, err := g.svc.Corpus(ctx, k, service.CorpusOptions{Dir: dir, Only: o.Only, Limit: o.Limit, VM: o.VM, AllowInitChanges: o.AllowInit,
 		OnEntry: func(entries []service.CorpusEntry) {
 			e := entries[len(entries)-1]
 			if !o.JSON {
