@@ -1,7 +1,10 @@
-// Command patchtime measures where a livepatch build's time goes, with the
-// unfixed and fixed compiles side by side (the default) and one after the
-// other (klp.Options.Sequential), alternating on the same fixes in one run,
-// and prints the medians per phase and the ratio.
+// Command patchtime measures where a livepatch build's time goes, the way
+// the generator builds today (the unfixed and fixed compiles side by side,
+// the fixed one in an overlay of the tree) and the way it did until
+// 2026-12-02 (one after the other — klp.Options.Sequential — in a copy of
+// the tree made of hard links — TUXTAPE_WORKSPACE_OVERLAY=0), alternating
+// on the same fixes in one run, and prints the medians per phase and the
+// ratio.
 //
 //	go run ./bench/patchtime -count 3 [-kernel RELEASE=VERSION] [FIX.patch…]
 //
@@ -78,6 +81,11 @@ func run(kernel string, fixes []string, count int) error {
 		if err != nil {
 			return sample{}, err
 		}
+		if sequential {
+			os.Setenv("TUXTAPE_WORKSPACE_OVERLAY", "0")
+		} else {
+			os.Unsetenv("TUXTAPE_WORKSPACE_OVERLAY")
+		}
 		start := time.Now()
 		res, err := klp.Build(ctx, k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: filepath.Base(fix), Diff: d}}, Name: "tt_patchtime", Replace: true,
 			Sequential: sequential, WorkDir: filepath.Join(work, "w"), Out: filepath.Join(work, "x.ko")})
@@ -114,7 +122,7 @@ func run(kernel string, fixes []string, count int) error {
 			m(func(s sample) time.Duration { return s.t.Compare }), m(func(s sample) time.Duration { return s.t.Module }), m(func(s sample) time.Duration { return s.t.Final }))
 	}
 	seq, par := median(modes[true], total), median(modes[false], total)
-	fmt.Printf("side by side is %.2fx as fast as one after the other (median %.1f s vs %.1f s)\n", seq.Seconds()/par.Seconds(), par.Seconds(), seq.Seconds())
+	fmt.Printf("today's build is %.2fx as fast as the old one (median %.1f s vs %.1f s)\n", seq.Seconds()/par.Seconds(), par.Seconds(), seq.Seconds())
 	return nil
 }
 
@@ -122,9 +130,9 @@ func total(s sample) time.Duration { return s.total }
 
 func name(sequential bool) string {
 	if sequential {
-		return "sequential"
+		return "old"
 	}
-	return "parallel"
+	return "today"
 }
 
 func median(s []sample, f func(sample) time.Duration) time.Duration {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const goodConfig = "#\n# Automatically generated file; DO NOT EDIT.\n# Linux/x86 6.1.176 Kernel Configuration\n#\nCONFIG_CC_VERSION_TEXT=\"gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0\"\nCONFIG_64BIT=y\nCONFIG_LIVEPATCH=y\n"
@@ -60,6 +61,20 @@ func TestCheckCompiler(t *testing.T) {
 }
 
 func TestWorkspaceApply(t *testing.T) {
+	for _, overlay := range []bool{false, true} {
+		t.Run(map[bool]string{false: "copy", true: "overlay"}[overlay], func(t *testing.T) {
+			testWorkspace(t, overlay)
+		})
+	}
+}
+
+// testWorkspace applies fixes in a workspace and compiles in it, with
+// the tree's own stale, newer object in the way, which the workspace must
+// not take for its own.
+func testWorkspace(t *testing.T, overlay bool) {
+	if !overlay {
+		t.Setenv("TUXTAPE_WORKSPACE_OVERLAY", "0")
+	}
 	src := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(src, "fs"), 0o755); err != nil {
 		t.Fatal(err)
@@ -68,12 +83,37 @@ func TestWorkspaceApply(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "fs", "x.c"), []byte(orig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tree := &Tree{Dir: src}
-	ws, err := tree.Workspace(context.Background(), t.TempDir())
+	if err := os.WriteFile(filepath.Join(src, "Makefile"), []byte("%.o: %.c\n\t$(CC) -c -o $@ $<\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(src, "fs", "x.o")
+	if err := os.WriteFile(stale, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Hour)
+	if err := os.Chtimes(stale, future, future); err != nil {
+		t.Fatal(err)
+	}
+	tree := &Tree{Dir: src, CC: "gcc"}
+	parent := t.TempDir()
+	if overlay && !canOverlay(parent) {
+		t.Skip("cannot mount an overlay here (needs root, and an upper layer not on an overlay)")
+	}
+	ws, err := tree.Workspace(context.Background(), parent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.Remove()
+	if (ws.base != "") != overlay {
+		t.Fatalf("workspace overlay = %v, want %v", ws.base != "", overlay)
+	}
+	defer func() {
+		if err := ws.Remove(); err != nil {
+			t.Error(err)
+		}
+		if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+			t.Errorf("Remove left %v in %s", ents, parent)
+		}
+	}()
 	good := "--- a/fs/x.c\n+++ b/fs/x.c\n@@ -1,3 +1,3 @@\n int a;\n-int b;\n+long b;\n int c;\n"
 	files, err := ws.Apply(context.Background(), []byte(good))
 	if err != nil || len(files) != 1 || files[0] != "fs/x.c" {
@@ -81,6 +121,21 @@ func TestWorkspaceApply(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(filepath.Join(src, "fs", "x.c")); string(data) != orig {
 		t.Errorf("patching the workspace changed the prepared tree: %q", data)
+	}
+	if data, _ := os.ReadFile(filepath.Join(ws.Dir, "fs", "x.c")); !strings.Contains(string(data), "long b;") {
+		t.Errorf("the workspace's fs/x.c = %q, want the fix applied", data)
+	}
+	if _, err := exec.LookPath("gcc"); err == nil {
+		paths, err := ws.Compile(context.Background(), "", "fs/x.o")
+		if err != nil {
+			t.Fatalf("Compile: %v", err)
+		}
+		if obj, _ := os.ReadFile(paths[0]); len(obj) < 4 || string(obj[1:4]) != "ELF" {
+			t.Errorf("Compile made %s = %q…, want an object compiled from the fixed source", paths[0], obj[:min(len(obj), 8)])
+		}
+		if data, _ := os.ReadFile(stale); string(data) != "stale" {
+			t.Errorf("compiling in the workspace changed the tree's object: %q", data)
+		}
 	}
 	bad := "--- a/fs/x.c\n+++ b/fs/x.c\n@@ -1,3 +1,3 @@\n int a;\n-int zzz;\n+int q;\n int c;\n"
 	if _, err := ws.Apply(context.Background(), []byte(bad)); err == nil || !strings.Contains(err.Error(), "Hunk #1 FAILED") || !strings.Contains(err.Error(), "x.c") {

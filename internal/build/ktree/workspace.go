@@ -17,18 +17,35 @@ import (
 // functions lifted out.
 const SectionFlags = "-ffunction-sections -fdata-sections"
 
-// Workspace is a throw-away copy of a prepared tree made of hard links:
-// cheap to make, and safe to patch because files are replaced, never
-// written through, before anything changes them.
+// Workspace is a throw-away view of a prepared tree to apply fixes in and
+// compile. Where the process may mount (root), it is an overlay: the tree
+// is the read-only lower layer, and only the files the fixes change and
+// what the compile writes land in the workspace's own directory, so making
+// and removing one costs nothing. Elsewhere it is a copy made of hard
+// links (seconds for a kernel tree), safe to patch because files are
+// replaced, never written through, before anything changes them.
 type Workspace struct {
-	Dir  string
+	Dir  string // where the changed files and the compile's output are
 	tree *Tree
+	// base holds the overlay's upper (Dir) and work directories; "" for
+	// a copy.
+	base string
 }
 
-// Workspace makes a copy of the tree under parent.
+// Workspace makes a workspace for the tree under parent.
 func (t *Tree) Workspace(ctx context.Context, parent string) (*Workspace, error) {
 	dir, err := os.MkdirTemp(parent, "ws-")
 	if err != nil {
+		return nil, fmt.Errorf("make workspace: %w", err)
+	}
+	if canOverlay(parent) {
+		upper := filepath.Join(dir, "upper")
+		if err := os.Mkdir(upper, 0o755); err == nil {
+			if err = os.Mkdir(filepath.Join(dir, "work"), 0o755); err == nil {
+				return &Workspace{Dir: upper, tree: t, base: dir}, nil
+			}
+		}
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("make workspace: %w", err)
 	}
 	os.Remove(dir)
@@ -45,11 +62,19 @@ func (t *Tree) Workspace(ctx context.Context, parent string) (*Workspace, error)
 }
 
 // Remove deletes the workspace.
-func (w *Workspace) Remove() error { return os.RemoveAll(w.Dir) }
+func (w *Workspace) Remove() error {
+	if w.base != "" {
+		return os.RemoveAll(w.base)
+	}
+	return os.RemoveAll(w.Dir)
+}
 
 // unlink replaces a hard-linked file by a private copy (or removes it), so
 // that writing it cannot change the prepared tree.
 func (w *Workspace) unlink(rel string, keep bool) error {
+	if w.base != "" {
+		return w.shadow(rel, keep)
+	}
 	p := filepath.Join(w.Dir, rel)
 	data, err := os.ReadFile(p)
 	if os.IsNotExist(err) {
@@ -67,6 +92,38 @@ func (w *Workspace) unlink(rel string, keep bool) error {
 	}
 	if !keep {
 		return nil
+	}
+	return os.WriteFile(p, data, st.Mode().Perm())
+}
+
+// shadow puts rel into the overlay's upper layer: a copy of the tree's
+// file to be changed (keep), or a whiteout that hides it, so that the
+// compile cannot take the tree's object for its own.
+func (w *Workspace) shadow(rel string, keep bool) error {
+	p := filepath.Join(w.Dir, rel)
+	if _, err := os.Lstat(p); err == nil {
+		return nil // already in the upper layer
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	if !keep {
+		// An overlay whiteout (a 0/0 character device), even where the
+		// tree has no such file yet: an unfixed compile running beside
+		// this one may be about to write it there.
+		return syscall.Mknod(p, syscall.S_IFCHR|0o600, 0)
+	}
+	src := filepath.Join(w.tree.Dir, rel)
+	st, err := os.Stat(src)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
 	}
 	return os.WriteFile(p, data, st.Mode().Perm())
 }
@@ -127,7 +184,8 @@ func (w *Workspace) Compile(ctx context.Context, extraFlags string, units ...str
 		return nil, err
 	}
 	for _, p := range paths {
-		if _, err := os.Stat(p); err != nil {
+		// A whiteout left in place means kbuild made nothing.
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
 			return nil, fmt.Errorf("compile: kbuild made no %s", p)
 		}
 	}
@@ -141,11 +199,17 @@ func (w *Workspace) Compile(ctx context.Context, extraFlags string, units ...str
 // them: 3.6 s of a 6 s single-unit compile here. Without the privilege
 // to mount, make runs in the workspace's own directory.
 func (w *Workspace) make(ctx context.Context, args ...string) error {
-	if !canBindMount() {
+	var full []string
+	switch {
+	case w.base != "":
+		const script = `mount -t overlay overlay -o "lowerdir=$2,upperdir=$1/upper,workdir=$1/work" "$2" && cd "$2" && shift 2 && exec make "$@"`
+		full = append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", w.base, w.tree.Dir}, w.tree.makeArgs(0, args...)...)
+	case canBindMount():
+		const script = `mount --bind "$1" "$2" && cd "$2" && shift 2 && exec make "$@"`
+		full = append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", w.Dir, w.tree.Dir}, w.tree.makeArgs(0, args...)...)
+	default:
 		return w.tree.make(ctx, w.Dir, nil, args...)
 	}
-	const script = `mount --bind "$1" "$2" && cd "$2" && shift 2 && exec make "$@"`
-	full := append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", w.Dir, w.tree.Dir}, w.tree.makeArgs(0, args...)...)
 	if err := run(ctx, "", nil, "unshare", full...); err != nil {
 		return fmt.Errorf("make %s: %w", strings.Join(args, " "), err)
 	}
@@ -164,6 +228,40 @@ var canBindMount = sync.OnceValue(func() bool {
 	err := exec.Command("unshare", "--mount", "--propagation", "private", "--", "mount", "--bind", dir, dir).Run()
 	return err == nil
 })
+
+// canOverlay reports whether workspaces under parent can be overlays: the
+// process may mount an overlay in a mount namespace of its own with its
+// upper layer there (not on an overlay itself, as in many containers).
+// TUXTAPE_WORKSPACE_OVERLAY=0 turns it off (to measure the difference).
+func canOverlay(parent string) bool {
+	if os.Getenv("TUXTAPE_WORKSPACE_OVERLAY") == "0" {
+		return false
+	}
+	if v, ok := overlayProbes.Load(parent); ok {
+		return v.(bool)
+	}
+	ok := probeOverlay(parent)
+	overlayProbes.Store(parent, ok)
+	return ok
+}
+
+var overlayProbes sync.Map // parent directory → bool
+
+func probeOverlay(parent string) bool {
+	dir, err := os.MkdirTemp(parent, "overlay-probe-")
+	if err != nil {
+		return false
+	}
+	defer os.RemoveAll(dir)
+	for _, d := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			return false
+		}
+	}
+	opts := fmt.Sprintf("lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", dir, dir, dir)
+	err = exec.Command("unshare", "--mount", "--propagation", "private", "--", "mount", "-t", "overlay", "overlay", "-o", opts, filepath.Join(dir, "merged")).Run()
+	return err == nil
+}
 
 var modName = regexp.MustCompile(`-DKBUILD_MODNAME='"([^"]+)"'`)
 
