@@ -3,6 +3,8 @@ package ktree
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,5 +147,87 @@ func testWorkspace(t *testing.T, overlay bool) {
 		if _, err := ws.Apply(context.Background(), []byte(d)); err == nil {
 			t.Errorf("Apply(%q) succeeded", d)
 		}
+	}
+}
+
+// TestWorkspaceNoNetwork: a fix's Makefile runs in the workspace's compile,
+// which has no network: a connection to a listener on this machine fails,
+// and the listener hears nothing.
+func TestWorkspaceNoNetwork(t *testing.T) {
+	if !canBindMount() {
+		t.Skip("cannot make a mount namespace here (needs root): the compile runs without isolation")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	heard := make(chan bool, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+		heard <- err == nil
+	}()
+	src := t.TempDir()
+	port := ln.Addr().(*net.TCPAddr).Port
+	mk := fmt.Sprintf("x.o:\n\tbash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' && echo connected > $@ || echo refused > $@\n", port)
+	if err := os.WriteFile(filepath.Join(src, "Makefile"), []byte(mk), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := (&Tree{Dir: src, CC: "gcc"}).Workspace(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Remove()
+	paths, err := ws.Compile(context.Background(), "", "x.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := os.ReadFile(paths[0]); strings.TrimSpace(string(out)) != "refused" {
+		t.Errorf("the Makefile's connection: %q, want refused", out)
+	}
+	ln.Close()
+	if <-heard {
+		t.Error("the listener accepted a connection from the workspace's compile")
+	}
+}
+
+// TestWorkspaceKeepsTree: a fix's Makefile that writes into the prepared
+// tree (its own path, as make sees it) changes only the workspace.
+func TestWorkspaceKeepsTree(t *testing.T) {
+	parent := t.TempDir()
+	if !canOverlay(parent) {
+		t.Skip("cannot mount an overlay here: workspaces are hard-linked copies")
+	}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "shared.c"), []byte("int a;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mk := fmt.Sprintf("x.o:\n\techo planted > %[1]s/planted; echo appended >> %[1]s/shared.c; echo ok > $@\n", src)
+	if err := os.WriteFile(filepath.Join(src, "Makefile"), []byte(mk), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := (&Tree{Dir: src, CC: "gcc"}).Workspace(context.Background(), parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Compile(context.Background(), "", "x.o"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(src, "shared.c")); string(data) != "int a;\n" {
+		t.Errorf("the tree's shared.c = %q after the workspace's compile wrote to it", data)
+	}
+	for _, f := range []string{"planted", "x.o"} {
+		if _, err := os.Stat(filepath.Join(src, f)); err == nil {
+			t.Errorf("the workspace's compile left %s in the tree", f)
+		}
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+		t.Errorf("the workspace left %v behind", ents)
 	}
 }
