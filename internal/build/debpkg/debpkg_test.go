@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,6 +47,9 @@ func TestNewKernel(t *testing.T) {
 		{"6.1.0-50-amd64", "linux-headers-6.1.0-50-common", "linux-kbuild-6.1", "linux-source-6.1"},
 		{"6.1.0-50-rt-amd64", "linux-headers-6.1.0-50-common-rt", "linux-kbuild-6.1", "linux-source-6.1"},
 		{"6.12.38-1-cloud-arm64", "linux-headers-6.12.38-1-common", "linux-kbuild-6.12", "linux-source-6.12"},
+		// bookworm's 6.12 line: the ABI is the version and the suite.
+		{"6.12.107+deb12-cloud-amd64", "linux-headers-6.12.107+deb12-common", "linux-kbuild-6.12.107+deb12", "linux-source-6.12"},
+		{"6.12.107+deb12-rt-amd64", "linux-headers-6.12.107+deb12-common-rt", "linux-kbuild-6.12.107+deb12", "linux-source-6.12"},
 	}
 	for _, tt := range tests {
 		k, err := NewKernel(Options{}, tt.release, "1")
@@ -68,7 +72,11 @@ func TestNewKernel(t *testing.T) {
 			t.Errorf("NewKernel(%q).HeadersDir() = %q, want %q", tt.release, got, want)
 		}
 	}
-	for _, bad := range []string{"", "6.1", "6.1.0-50", "linux-6.1.0-50-amd64", "6.1.0-50-cloud amd64"} {
+	// Ubuntu's packages are laid out otherwise: refused with the reason.
+	if _, err := NewKernel(Options{}, "6.8.0-45-generic", "6.8.0-45.45"); err == nil || !strings.Contains(err.Error(), "Ubuntu") {
+		t.Errorf("NewKernel(6.8.0-45-generic) = %v, want an error naming Ubuntu", err)
+	}
+	for _, bad := range []string{"", "6.1", "6.1.0-50", "linux-6.1.0-50-amd64", "6.1.0-50-cloud amd64", "6.12.107+deb12"} {
 		if _, err := NewKernel(Options{}, bad, "1"); err == nil {
 			t.Errorf("NewKernel(%q) = nil error, want one", bad)
 		}
@@ -307,5 +315,68 @@ func TestSourceFileRejectsEscapes(t *testing.T) {
 		if _, err := k.SourceFile(context.Background(), rel); err == nil || !strings.Contains(err.Error(), "relative") {
 			t.Errorf("SourceFile(%q) = %v, want a complaint about the path", rel, err)
 		}
+	}
+}
+
+// The 6.12 line's kernel, whose headers package depends on its image.
+const (
+	testRelease612 = "6.12.107+deb12-cloud-amd64"
+	testVersion612 = "6.12.107-1~deb12u1"
+)
+
+// TestInstallHeaders612: headers that depend on their kernel image are
+// unpacked into the cache (apt would install that kernel here), with the
+// flavour's Makefile pointed at the unpacked -common tree, and an external
+// module builds against them. It needs the three packages (about 16 MB)
+// and gcc-12.
+func TestInstallHeaders612(t *testing.T) {
+	if _, err := exec.LookPath("gcc-12"); err != nil {
+		t.Skipf("gcc-12: %v", err)
+	}
+	ctx := context.Background()
+	// Packages from the user's cache (fetched once), unpacked afresh.
+	opts := testOptions(t)
+	shared, err := opts.cacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range []string{"linux-headers-" + testRelease612, "linux-headers-6.12.107+deb12-common", "linux-kbuild-6.12.107+deb12"} {
+		if _, err := Fetch(ctx, opts, pkg, testVersion612); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts.CacheDir, opts.SeedDirs = t.TempDir(), append(opts.SeedDirs, shared)
+	k, err := NewKernel(opts, testRelease612, testVersion612)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := k.InstallHeaders(ctx)
+	if err != nil {
+		t.Fatalf("InstallHeaders: %v", err)
+	}
+	if dir == k.HeadersDir() && !k.installed(ctx, k.HeadersPackage(), true) {
+		t.Errorf("InstallHeaders = %s, the apt path, though the package is not installed", dir)
+	}
+	mk, err := os.ReadFile(filepath.Join(dir, "Makefile"))
+	if err != nil || !bytes.Contains(mk, []byte("include "+filepath.Dir(dir))) {
+		t.Errorf("flavour Makefile %q (%v): want it to include the unpacked -common tree", mk, err)
+	}
+	again, err := k.InstallHeaders(ctx)
+	if err != nil || again != dir {
+		t.Errorf("InstallHeaders again = %q, %v; want %q", again, err, dir)
+	}
+	mod := t.TempDir()
+	if err := os.WriteFile(filepath.Join(mod, "tt.c"), []byte("#include <linux/module.h>\nstatic int __init tt_init(void) { return 0; }\nmodule_init(tt_init);\nMODULE_LICENSE(\"GPL\");\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mod, "Kbuild"), []byte("obj-m := tt.o\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(ctx, "make", "-C", dir, "M="+mod, "CC=gcc-12", "modules").CombinedOutput()
+	if err != nil {
+		t.Fatalf("external module against %s: %v\n%s", dir, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(mod, "tt.ko")); err != nil {
+		t.Errorf("no tt.ko: %v\n%s", err, out)
 	}
 }

@@ -77,8 +77,10 @@ type Replacement struct{ RelocOffset, LenOffset int }
 // DefaultSpecialSections describes the special sections of an x86_64
 // Linux 6.1 object (struct layouts from arch/x86/include/asm/*.h and
 // include/linux/dynamic_debug.h of that version). Entry sizes change
-// across kernel versions; pass a table for the target kernel in
-// DiffOptions when they differ.
+// across kernel versions (SpecialSectionsFor has the later layouts; pass
+// the target kernel's in DiffOptions). The one change that matters for
+// every patch, struct alt_instr growing from 12 to 14 bytes in 6.3, is
+// measured from the object whatever the table says (see altEntrySize).
 var DefaultSpecialSections = []SpecialSection{
 	{Name: "__bug_table", EntrySize: 12, Line: Field{Offset: 8, Bits: 16}}, // disp, file, line, flags
 	{Name: "__ex_table", EntrySize: 12},                                    // insn, fixup, data
@@ -96,6 +98,76 @@ var DefaultSpecialSections = []SpecialSection{
 	{Name: "__mcount_loc", EntrySize: 8},
 	{Name: "__patchable_function_entries", EntrySize: 8},
 	{Name: ".orc_unwind_ip", EntrySize: 4},
+}
+
+// IsPrefixSymbol says whether name is one objtool gives the padding in
+// front of a function (CONFIG_PREFIX_SYMBOLS: __pfx_<function>; Clang's
+// kCFI: __cfi_<function>): NOPs, not a function of their own. They are in
+// the objects objtool ran on before the link (with IBT, those of
+// single-object modules) and in the running kernel's symbol table.
+func IsPrefixSymbol(name string) bool {
+	return strings.HasPrefix(name, "__pfx_") || strings.HasPrefix(name, "__cfi_")
+}
+
+// SpecialSectionsFor describes the special sections of an x86_64 object
+// of Linux major.minor: DefaultSpecialSections up to 6.2. From 6.3 struct
+// alt_instr holds 32 bits of CPUID and flags (s32 instr_offset, s32
+// repl_offset, u32 ft_flags, u8 instrlen, u8 replacementlen: 14 bytes),
+// and from 6.8 paravirt calls are alternatives, with no
+// .parainstructions. The other layouts are those of 6.1 up to 6.12 at
+// least (checked against 6.12's arch/x86/include/asm/{alternative,
+// extable,orc_types}.h, asm-generic/bug.h, jump_label.h,
+// static_call_types.h and dynamic_debug.h). Objects built with
+// delayed objtool (CONFIG_X86_KERNEL_IBT) carry none of the sections
+// objtool makes (.return_sites, .retpoline_sites, .call_sites,
+// .ibt_endbr_seal, .static_call_sites, .orc_unwind*): objtool makes them
+// when the module is linked.
+func SpecialSectionsFor(major, minor int) []SpecialSection {
+	after := func(ma, mi int) bool { return major > ma || major == ma && minor >= mi }
+	if !after(6, 3) {
+		return DefaultSpecialSections
+	}
+	var out []SpecialSection
+	for _, s := range DefaultSpecialSections {
+		switch s.Name {
+		case ".altinstructions":
+			s.EntrySize, s.Replacement = 14, &Replacement{RelocOffset: 4, LenOffset: 13}
+		case ".parainstructions":
+			if after(6, 8) {
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// altEntrySize is the size of the entries of an .altinstructions section
+// with relocations rs: of 12 (up to 6.2) and 14 bytes (from 6.3), the one
+// that splits the section into whole entries with relocations only at
+// their two offset fields (0 and 4), want when both do (one entry of
+// neither size never is), 0 when neither does.
+func altEntrySize(s *Section, rs []Reloc, want int) int {
+	fits := func(n uint64) bool {
+		if n == 0 || s.Len()%n != 0 {
+			return false
+		}
+		for _, r := range rs {
+			if o := r.Offset % n; o != 0 && o != 4 {
+				return false
+			}
+		}
+		return true
+	}
+	if fits(uint64(want)) {
+		return want
+	}
+	for _, n := range []int{14, 12} {
+		if fits(uint64(n)) {
+			return n
+		}
+	}
+	return 0
 }
 
 // DiffOptions tune Functions and Diff. The zero value (or nil) uses the
@@ -183,8 +255,18 @@ func newView(f *File, o *DiffOptions) *view {
 	specs := o.special()
 	for _, s := range f.Sections {
 		for i := range specs {
-			if s.Name == specs[i].Name {
-				v.special[s] = &specs[i]
+			if s.Name != specs[i].Name {
+				continue
+			}
+			v.special[s] = &specs[i]
+			if rp := specs[i].Replacement; rp != nil && s.Name == ".altinstructions" {
+				// The table may be for another kernel version than the
+				// object's: measure.
+				if n := altEntrySize(s, v.relocs[s], specs[i].EntrySize); n != specs[i].EntrySize && n > 0 {
+					spec := specs[i]
+					spec.EntrySize, spec.Replacement = n, &Replacement{RelocOffset: rp.RelocOffset, LenOffset: n - 1}
+					v.special[s] = &spec
+				}
 			}
 		}
 	}
@@ -238,7 +320,7 @@ func (v *view) findFunctions() {
 	byName := map[string]*Function{}
 	var cold []*Symbol
 	isFunc := func(sym *Symbol) bool {
-		return sym.Type == elf.STT_FUNC && sym.Section != nil && sym.Section.Flags&elf.SHF_EXECINSTR != 0
+		return sym.Type == elf.STT_FUNC && sym.Section != nil && sym.Section.Flags&elf.SHF_EXECINSTR != 0 && !IsPrefixSymbol(sym.Name)
 	}
 	// Globals first so that an alias pair gets its global name.
 	syms := slices.Clone(v.f.Symbols)

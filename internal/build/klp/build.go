@@ -38,6 +38,7 @@ type Kernel struct {
 	Vmlinux    string      // vmlinux with its full symbol table (Debian: the -dbg package's)
 	ModulesDir string      // /lib/modules/<release> of the target
 	Exports    Exports     // Module.symvers
+	Namespaces Namespaces  // and its namespaced exports
 	// Profile is the kernel's build profile: which units compile each
 	// .c file and, for a real build's profile, which read each header.
 	// Without one, the generator evaluates the tree's Kbuild Makefiles
@@ -265,7 +266,7 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	tm.Compare = time.Since(compared)
 	res.Timing = tm
 	log.Info("building the livepatch module", "name", o.Name)
-	if err := BuildModule(ctx, ModuleOptions{Name: o.Name, Replace: o.Replace, HeadersDir: k.HeadersDir, CC: k.Tree.CC, WorkDir: work, Out: out, Timing: &res.Timing},
+	if err := BuildModule(ctx, ModuleOptions{Name: o.Name, Replace: o.Replace, HeadersDir: k.HeadersDir, CC: k.Tree.CC, WorkDir: work, Out: out, Timing: &res.Timing, Namespaces: k.Namespaces},
 		extracted, "TuxTape livepatch: "+strings.Join(names, ", ")); err != nil {
 		return res, err
 	}
@@ -365,7 +366,9 @@ func planUnits(ctx context.Context, k *Kernel, files []string, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	real := ix.Profile().Kind == profile.KindReal
+	// Header fixes need the units that read the header: a real build's
+	// profile has them, and so does a static one with its include graph.
+	headers := ix.Profile().HeaderDeps()
 	byPath := map[string]*unit{}
 	var units []*unit
 	add := func(us []profile.Unit) {
@@ -406,8 +409,8 @@ func planUnits(ctx context.Context, k *Kernel, files []string, log *slog.Logger)
 				return nil, refuse(refusal.NotCompiled, "", "no unit of this kernel's build compiles or includes %s", f)
 			}
 			add(us)
-		case strings.HasSuffix(f, ".h") && !real:
-			return nil, refuse(refusal.HeaderNeedsProfile, "", "the fix changes header %s: finding every unit that includes it needs the kernel's real build profile (tuxtape kernel build)", f)
+		case strings.HasSuffix(f, ".h") && !headers:
+			return nil, refuse(refusal.HeaderNeedsProfile, "", "the fix changes header %s: finding every unit that includes it needs a build profile with header dependencies (tuxtape kernel profile NAME --static --refresh makes one; tuxtape kernel build a real one)", f)
 		case strings.HasSuffix(f, ".h"):
 			us := ix.Units(f)
 			if len(us) == 0 {

@@ -185,8 +185,61 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 	if err := e.drain(); err != nil {
 		return nil, err
 	}
+	if err := e.copiedSpecials(picks); err != nil {
+		return nil, err
+	}
 	e.res.File = e.out
 	return e.res, nil
+}
+
+// copiedSpecials copies the special-section entries of the code copied
+// whole because the patch's code calls or jumps to it (static helpers, a
+// cold part): their __ex_table entries (a fault in a copied uaccess
+// helper must be fixed up, not oops), jump labels, alternatives, bug
+// entries, return sites and unwind data, as for the patched functions;
+// only the entries into the parts copied. An entry may make more code
+// come along; so until none does.
+func (e *extractor) copiedSpecials(picks []pick) error {
+	done := map[*elfobj.Symbol]bool{} // function parts, by symbol
+	for _, p := range picks {
+		for _, part := range p.f.Parts {
+			done[part.Sym] = true
+		}
+	}
+	for {
+		var more []*elfobj.Function
+		for _, fn := range e.functions() {
+			copied := map[int]bool{}
+			for i, part := range fn.Parts {
+				if !done[part.Sym] && e.secMap[part.Section] != nil {
+					copied[i] = true
+					done[part.Sym] = true
+				}
+			}
+			if len(copied) == 0 {
+				continue
+			}
+			only := *fn
+			only.Special = nil
+			for _, sr := range fn.Special {
+				if sr.Part >= 0 && copied[sr.Part] {
+					only.Special = append(only.Special, sr)
+				}
+			}
+			more = append(more, &only)
+		}
+		if len(more) == 0 {
+			return nil
+		}
+		for _, fn := range more {
+			if err := e.addSpecials(fn); err != nil {
+				return err
+			}
+		}
+		if err := e.drain(); err != nil {
+			return err
+		}
+	}
 }
 
 // initSection says whether a section holds __init/__exit code or data.
@@ -391,6 +444,18 @@ func (e *extractor) copySection(s *elfobj.Section) *elfobj.Section {
 	e.out.AddSection(c)
 	e.secMap[s] = c
 	e.queue = append(e.queue, s)
+	if s.Flags&elf.SHF_EXECINSTR != 0 {
+		// Code copied whole keeps its function symbols: objtool, which
+		// kernels with IBT run on the linked module, wants a function
+		// at every call's destination ("can't find call dest symbol"),
+		// and with call padding (6.12) a function does not start at its
+		// section's offset 0, where the section symbol points.
+		for _, sym := range e.src.Symbols {
+			if sym.Section == s && sym.Type == elf.STT_FUNC {
+				e.mapDefined(sym)
+			}
+		}
+	}
 	return c
 }
 

@@ -2,7 +2,6 @@ package klp
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"debug/elf"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"text/template"
 	"time"
@@ -29,6 +27,9 @@ type ModuleOptions struct {
 	WorkDir    string  // scratch directory
 	Out        string  // the .ko to write
 	Timing     *Timing // when set, gets Module and Final
+	// Namespaces of the exports the patch may use: it imports those its
+	// code does.
+	Namespaces Namespaces
 }
 
 var modNameRE = regexp.MustCompile(`^[a-z0-9_]{1,55}$`)
@@ -70,7 +71,8 @@ module_exit(tuxtape_patch_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("{{.Description}}");
 MODULE_INFO(livepatch, "Y");
-`
+{{range .Imports}}MODULE_INFO(import_ns, "{{.}}");
+{{end}}`
 
 type objFuncs struct {
 	Name  string
@@ -93,6 +95,10 @@ func BuildModule(ctx context.Context, o ModuleOptions, units []*Extracted, descr
 	var objs []*objFuncs
 	var kbuild strings.Builder
 	fmt.Fprintf(&kbuild, "obj-m := %s.o\n%s-y := tuxtape_reg.o", o.Name, o.Name)
+	atLink, err := objtoolAtLink(o.HeadersDir)
+	if err != nil {
+		return fmt.Errorf("build module: %w", err)
+	}
 	for i, u := range units {
 		// Make new-function symbols unique across units.
 		for j := range u.Funcs {
@@ -111,6 +117,9 @@ func BuildModule(ctx context.Context, o ModuleOptions, units []*Extracted, descr
 				objs = append(objs, of)
 			}
 			of.Funcs = append(of.Funcs, *f)
+		}
+		if atLink {
+			stripObjtool(u.File) // objtool makes them for the whole module
 		}
 		// The livepatch relocations go through the link against stand-ins
 		// (see placeholderPrefix); finalize makes them livepatch ones.
@@ -140,6 +149,7 @@ func BuildModule(ctx context.Context, o ModuleOptions, units []*Extracted, descr
 	var src bytes.Buffer
 	if err := template.Must(template.New("reg").Parse(registration)).Execute(&src, map[string]any{
 		"Funcs": funcs, "Objects": objs, "Replace": o.Replace, "Description": strings.ReplaceAll(description, `"`, `'`),
+		"Imports": o.Namespaces.imports(units),
 	}); err != nil {
 		return fmt.Errorf("generate registration: %w", err)
 	}

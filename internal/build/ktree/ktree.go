@@ -245,9 +245,29 @@ func run(ctx context.Context, dir string, env []string, name string, args ...str
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w\n%s", err, cmdout.Tail(out.String(), 30))
+		return fmt.Errorf("%w\n%s", err, failureLines(out.String()))
 	}
 	return nil
+}
+
+// compileErrorLine is a compiler's error line (file:line:col: error: …).
+var compileErrorLine = regexp.MustCompile(`(?m)^[^\s:]+:\d+:\d+: (?:fatal )?error: .*$`)
+
+// failureLines is what a failed command's output says: its last lines,
+// with the compiler's error lines first when warnings after them would
+// push them out of the tail.
+func failureLines(out string) string {
+	tail := cmdout.Tail(out, 30)
+	var missing []string
+	for _, l := range compileErrorLine.FindAllString(out, 10) {
+		if !strings.Contains(tail, l) {
+			missing = append(missing, l)
+		}
+	}
+	if len(missing) == 0 {
+		return tail
+	}
+	return strings.Join(missing, "\n") + "\n…\n" + tail
 }
 
 // Build runs the full kernel build (vmlinux and modules) in the tree with

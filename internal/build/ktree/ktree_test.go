@@ -231,3 +231,21 @@ func TestWorkspaceKeepsTree(t *testing.T) {
 		t.Errorf("the workspace left %v behind", ents)
 	}
 }
+
+func TestFailureLines(t *testing.T) {
+	var out strings.Builder
+	out.WriteString("  CC      mm/khugepaged.o\n")
+	out.WriteString("mm/khugepaged.c:1834:3: error: implicit declaration of function 'mapping_set_update'\n")
+	for i := range 40 {
+		fmt.Fprintf(&out, "mm/khugepaged.c:%d:5: warning: unused variable 'x'\n", 2000+i)
+	}
+	out.WriteString("make[3]: *** [scripts/Makefile.build:250: mm/khugepaged.o] Error 1\n")
+	got := failureLines(out.String())
+	if !strings.HasPrefix(got, "mm/khugepaged.c:1834:3: error: implicit declaration") || !strings.Contains(got, "Error 1") {
+		t.Errorf("failureLines = %q…, want the error line first, then the tail", got[:min(len(got), 200)])
+	}
+	short := "a\nb: error here\n"
+	if got := failureLines(short); got != strings.TrimRight(short, "\n") && got != short {
+		t.Errorf("failureLines(%q) = %q, want the output as it is", short, got)
+	}
+}

@@ -56,11 +56,11 @@ func Debian(ctx context.Context, opts debpkg.Options, release, version, treesDir
 	if err != nil {
 		return nil, err
 	}
-	exports, err := klp.ReadSymvers(filepath.Join(headers, "Module.symvers"))
+	exports, ns, err := readSymvers(headers)
 	if err != nil {
 		return nil, err
 	}
-	return &Kernel{Kernel: &klp.Kernel{Tree: tree, HeadersDir: headers, Vmlinux: dbg.Vmlinux, ModulesDir: img.ModulesDir, Exports: exports}, Vmlinuz: img.Vmlinuz}, nil
+	return &Kernel{Kernel: &klp.Kernel{Tree: tree, HeadersDir: headers, Vmlinux: dbg.Vmlinux, ModulesDir: img.ModulesDir, Exports: exports, Namespaces: ns}, Vmlinuz: img.Vmlinuz}, nil
 }
 
 // CustomOptions name the parts of a kernel that is not a Debian package.
@@ -84,9 +84,23 @@ func Custom(ctx context.Context, o CustomOptions) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	exports, err := klp.ReadSymvers(filepath.Join(o.Headers, "Module.symvers"))
+	exports, ns, err := readSymvers(o.Headers)
 	if err != nil {
 		return nil, err
 	}
-	return &Kernel{Kernel: &klp.Kernel{Tree: tree, HeadersDir: o.Headers, Vmlinux: o.Symbols, ModulesDir: o.Modules, Exports: exports}}, nil
+	return &Kernel{Kernel: &klp.Kernel{Tree: tree, HeadersDir: o.Headers, Vmlinux: o.Symbols, ModulesDir: o.Modules, Exports: exports, Namespaces: ns}}, nil
+}
+
+// readSymvers reads the exports of a headers tree and their namespaces.
+func readSymvers(headers string) (klp.Exports, klp.Namespaces, error) {
+	path := filepath.Join(headers, "Module.symvers")
+	exports, err := klp.ReadSymvers(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := klp.ReadNamespaces(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return exports, ns, nil
 }

@@ -43,11 +43,21 @@ type Profile struct {
 	// Deps maps every other file a unit's compilation read (headers, and
 	// .c files #included by another .c) to the indices of those units in
 	// Units. Real profiles have every header; static ones only the .c
-	// files found in #include lines.
+	// files found in #include lines, unless Headers is set.
 	Deps map[string][]int32 `json:"deps,omitempty"`
+	// Headers is set on a static profile whose Deps also hold the headers
+	// of the static include graph: every header of the tree a unit may
+	// read (counted in when a conditional or a macro leaves it open), so
+	// a header's units are a superset of a real build's, bar headers
+	// only reached through files generated during the build.
+	Headers bool `json:"headers,omitempty"`
 	// Warnings are the constructs a static evaluation could not decide.
 	Warnings []string `json:"warnings,omitempty"`
 }
+
+// HeaderDeps reports whether Deps may be trusted for headers: a real
+// profile, or a static one with the include graph.
+func (p *Profile) HeaderDeps() bool { return p.Kind == KindReal || p.Headers }
 
 // Sort puts Units in their canonical order. Deps indices refer to positions
 // in Units, so call it before filling Deps.

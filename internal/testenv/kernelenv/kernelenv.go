@@ -1,7 +1,8 @@
-// Package kernelenv finds the test kernel (the Debian 6.1.176 cloud kernel)
-// for tests: its source tree and its config. It is apart from testenv
-// because it links debpkg, which imports model/kernel and model/vulns:
-// their own tests use testenv, and would form an import cycle.
+// Package kernelenv finds the test kernels for tests: the Debian 6.1.176
+// cloud kernel's source tree and config, and the names of the 6.12 line's
+// kernel and corpus. It is apart from testenv because it links debpkg,
+// which imports model/kernel and model/vulns: their own tests use testenv,
+// and would form an import cycle.
 package kernelenv
 
 import (
@@ -23,12 +24,27 @@ const (
 	Version = "6.1.176-1"
 )
 
-// debianKernel is the test kernel's packages, in the user's package cache
-// (shared with the CLI and the other tests) plus the seed directories in
-// $TUXTAPE_DEB_DIRS.
+// The second kernel line the livepatch tests run against: Debian
+// bookworm's 6.12 (release named 6.12.N+deb12-FLAVOUR, modules shipped as
+// .ko.xz, built with IBT, call padding and return thunks). Its real
+// stable changes are the corpus Corpus612.
+const (
+	Release612 = "6.12.107+deb12-cloud-amd64"
+	Version612 = "6.12.107-1~deb12u1"
+	Corpus612  = "debian-6.12.107"
+)
+
+// DebOptions are the package options of the tests: the user's package
+// cache (shared with the CLI and the other tests) plus the seed
+// directories in $TUXTAPE_DEB_DIRS.
+func DebOptions() debpkg.Options {
+	return debpkg.Options{SeedDirs: filepath.SplitList(os.Getenv("TUXTAPE_DEB_DIRS"))}
+}
+
+// debianKernel is the test kernel's packages (see DebOptions).
 func debianKernel(t testing.TB) *debpkg.Kernel {
 	t.Helper()
-	k, err := debpkg.NewKernel(debpkg.Options{SeedDirs: filepath.SplitList(os.Getenv("TUXTAPE_DEB_DIRS"))}, Release, Version)
+	k, err := debpkg.NewKernel(DebOptions(), Release, Version)
 	if err != nil {
 		t.Fatal(err)
 	}
