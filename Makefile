@@ -60,6 +60,8 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzReadModinfo -fuzztime=60s ./internal/archive/repo/
 	$(GO) test -run=^$$ -fuzz=FuzzParseDiff -fuzztime=60s ./internal/analysis/risk/
 	$(GO) test -run=^$$ -fuzz=FuzzParseCompilerErrors -fuzztime=60s ./internal/build/fixsource/
+	$(GO) test -run=^$$ -fuzz=FuzzDecompress -fuzztime=60s ./internal/build/kmodfile/
+	$(GO) test -run=^$$ -fuzz=FuzzBlockEnd -fuzztime=60s ./internal/build/elfobj/
 
 # proto regenerates the committed gRPC code from proto/ (needs Debian's
 # protobuf-compiler and libprotobuf-dev for protoc and its well-known types).

@@ -231,3 +231,18 @@ func TestBlockEnd(t *testing.T) {
 		t.Error("BlockEnd(nops) succeeded, want an error: no jump ends them")
 	}
 }
+
+// FuzzBlockEnd: any bytes give an end inside the code or an error.
+func FuzzBlockEnd(f *testing.F) {
+	f.Add([]byte{0xf6, 0x05, 0, 0, 0, 0, 0x10, 0x0f, 0x85, 0, 0, 0, 0, 0xe9, 0, 0, 0, 0}, 0)
+	f.Add([]byte{0x90, 0xc3}, 1)
+	f.Fuzz(func(t *testing.T, code []byte, off int) {
+		if off < 0 || off > len(code) {
+			return
+		}
+		end, err := BlockEnd(code, off)
+		if err == nil && (end <= off || end > len(code)) {
+			t.Fatalf("BlockEnd(%x, %d) = %d: outside (%d, %d]", code, off, end, off, len(code))
+		}
+	})
+}
