@@ -17,7 +17,9 @@ import (
 // them as the module does.
 type Namespaces map[string]string
 
-var namespaceRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// namespaceRE: an identifier, or a "module:NAME[,NAME…]" namespace
+// (EXPORT_SYMBOL_FOR_MODULES: the export is only for those modules).
+var namespaceRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z0-9_,.*-]+)?$`)
 
 // ReadNamespaces reads the namespace column of a Module.symvers file.
 func ReadNamespaces(path string) (Namespaces, error) {
@@ -52,7 +54,8 @@ func (ns Namespaces) imports(units []*Extracted) []string {
 	for _, u := range units {
 		for _, s := range u.File.Symbols {
 			if s.Section == nil && s.Shndx == elf.SHN_UNDEF && s.Name != "" {
-				if n, ok := ns[s.Name]; ok && !slices.Contains(out, n) {
+				// A module-only export cannot be imported; modpost says so.
+				if n, ok := ns[s.Name]; ok && !strings.HasPrefix(n, "module:") && !slices.Contains(out, n) {
 					out = append(out, n)
 				}
 			}

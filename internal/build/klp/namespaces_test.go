@@ -19,6 +19,7 @@ func TestReadNamespaces(t *testing.T) {
 	}{
 		{"namespaced and plain", "0x4bad1b03\tcrypto_cipher_setkey\tvmlinux\tEXPORT_SYMBOL_GPL\tCRYPTO_INTERNAL\n0x1\tprintk\tvmlinux\tEXPORT_SYMBOL\t\n0x2\told\tvmlinux\tEXPORT_SYMBOL\n",
 			Namespaces{"crypto_cipher_setkey": "CRYPTO_INTERNAL"}, ""},
+		{"module-only export", "0x1\tkvm_thing\tvmlinux\tEXPORT_SYMBOL_GPL\tmodule:kvm,kvm-intel\n", Namespaces{"kvm_thing": "module:kvm,kvm-intel"}, ""},
 		{"hostile namespace", "0x1\tx\tvmlinux\tEXPORT_SYMBOL\tNS\");evil(\"\n", nil, "malformed namespace"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,13 +34,14 @@ func TestReadNamespaces(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || len(got) != len(tt.want) || got["crypto_cipher_setkey"] != tt.want["crypto_cipher_setkey"] {
+			if err != nil || len(got) != len(tt.want) || got["crypto_cipher_setkey"] != tt.want["crypto_cipher_setkey"] || got["kvm_thing"] != tt.want["kvm_thing"] {
 				t.Fatalf("ReadNamespaces = %v, %v; want %v", got, err, tt.want)
 			}
 		})
 	}
-	ns := Namespaces{"crypto_cipher_setkey": "CRYPTO_INTERNAL", "dma_buf_get": "DMA_BUF"}
+	ns := Namespaces{"crypto_cipher_setkey": "CRYPTO_INTERNAL", "dma_buf_get": "DMA_BUF", "kvm_thing": "module:kvm"}
 	unit := &Extracted{File: &elfobj.File{Symbols: []*elfobj.Symbol{
+		{Name: "kvm_thing", Bind: elf.STB_GLOBAL, Shndx: elf.SHN_UNDEF},
 		{Name: "crypto_cipher_setkey", Bind: elf.STB_GLOBAL, Shndx: elf.SHN_UNDEF},
 		{Name: "printk", Bind: elf.STB_GLOBAL, Shndx: elf.SHN_UNDEF},
 		// Defined in the patch: no import needed.
