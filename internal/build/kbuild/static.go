@@ -28,6 +28,12 @@ type StaticOptions struct {
 	// AllowVersionMismatch evaluates a config whose header names another
 	// kernel version (major.minor) than the tree's Makefile.
 	AllowVersionMismatch bool
+	// Headers fills Deps with every file of the tree the units may read:
+	// the #include lines of each unit's source and, transitively, of the
+	// headers they include, resolved on the include path of the unit's
+	// compile line (see static_headers.go), and sets Profile.Headers.
+	// Without it Deps holds only #included .c files.
+	Headers bool
 }
 
 // ErrConfigMismatch is wrapped by Static's error for a config made for
@@ -43,7 +49,8 @@ var ErrConfigMismatch = errors.New("config is for another kernel")
 // source is generated during the build are left out with a warning. Deps
 // holds the .c files that compiled .c files #include (unless a config
 // test of the preprocessor rules the #include out), and the files that
-// shipped or ASN.1-generated sources come from.
+// shipped or ASN.1-generated sources come from; with opts.Headers, every
+// header the units may include as well.
 //
 // It follows the Kbuild of Linux 6.1 and later, where the top-level Kbuild
 // file descends into every directory.
@@ -95,6 +102,8 @@ func Static(ctx context.Context, srcDir string, cfg kconfig.Config, opts StaticO
 		warnings: make(map[string]bool),
 		taints:   make(map[string][]string),
 		rust:     cfg.Values["CONFIG_RUST"] == "y",
+		srcarch:  srcarch,
+		headers:  opts.Headers,
 	}
 	e.global = e.baseVars(arch, srcarch, ver)
 	if err := e.archSetup(srcarch); err != nil {
@@ -106,7 +115,11 @@ func Static(ctx context.Context, srcDir string, cfg kconfig.Config, opts StaticO
 	}
 	p := &profile.Profile{Kind: profile.KindStatic, Units: units}
 	p.Sort()
-	if err := e.scanIncludes(p); err != nil {
+	if opts.Headers {
+		if err := e.scanHeaders(p); err != nil {
+			return nil, err
+		}
+	} else if err := e.scanIncludes(p); err != nil {
 		return nil, err
 	}
 	e.flushTaints()
@@ -176,6 +189,9 @@ type staticEval struct {
 	jobs int
 	rust bool
 
+	srcarch string
+	headers bool // record each unit's include flags in unitFlags
+
 	global  map[string]*mkVar // read-only once archSetup is done
 	libDirs map[string]bool   // libs-y: their lib.a is linked into vmlinux
 	headY   []mkWord          // head-y of older arch Makefiles
@@ -187,6 +203,8 @@ type staticEval struct {
 	warnings map[string]bool
 	// taints maps each uncertainty to the objects it made Possible.
 	taints map[string][]string
+	// unitFlags are the include flags of each object's compile line.
+	unitFlags map[string]*unitFlags
 }
 
 func (e *staticEval) cancelled() bool { return e.ctx.Err() != nil }
@@ -361,6 +379,10 @@ type dirVisit struct {
 	builtin  bool // need-builtin: obj-y objects are linked into vmlinux
 	modorder bool // need-modorder: obj-m objects become modules
 	t        *taint
+	// ccflags and asflags are the include flags of subdir-ccflags-y and
+	// subdir-asflags-y of the directories above (KBUILD_CFLAGS and
+	// KBUILD_AFLAGS, which the sub-make inherits).
+	ccflags, asflags []string
 }
 
 type visitKey struct {
@@ -481,6 +503,10 @@ func (e *staticEval) evalDir(v dirVisit) ([]profile.Unit, []dirVisit) {
 		}
 	}
 	b := &dirBuild{e: e, r: r, v: v, kfile: kfile}
+	if e.headers {
+		b.ccflags = append(slices.Clip(v.ccflags), e.includeFlags(r.words("subdir-ccflags-y"))...)
+		b.asflags = append(slices.Clip(v.asflags), e.includeFlags(r.words("subdir-asflags-y"))...)
+	}
 
 	// Subdirectories: need-builtin passes down through obj-y, and
 	// need-modorder through obj-y and obj-m. subdir-y alone builds
@@ -491,7 +517,7 @@ func (e *staticEval) evalDir(v dirVisit) ([]profile.Unit, []dirVisit) {
 		d := path.Clean(path.Join(v.dir, w.s))
 		k, ok := kids[d]
 		if !ok {
-			k = &dirVisit{dir: d, t: mergeTaint(v.t, w.t)}
+			k = &dirVisit{dir: d, t: mergeTaint(v.t, w.t), ccflags: b.ccflags, asflags: b.asflags}
 			kids[d] = k
 			order = append(order, d)
 		} else if w.t == nil && v.t == nil {
@@ -556,6 +582,13 @@ type dirBuild struct {
 	v     dirVisit
 	kfile string
 	units []profile.Unit
+	// ccflags and asflags are the include flags of this directory's
+	// subdir-ccflags-y and subdir-asflags-y and those above.
+	ccflags, asflags []string
+	// dirC and dirA are the include flags of all the directory's C and
+	// assembly units, once flagsDone.
+	dirC, dirA []string
+	flagsDone  bool
 }
 
 // object adds the units of an obj-y/obj-m/lib-y word: the object itself or,
@@ -610,7 +643,7 @@ func (b *dirBuild) leaves(w mkWord, t *taint, target string, module bool, depth 
 		if raw := b.v.dir + "/" + w.s; strings.Contains(w.s, "../") && path.Clean(raw) == obj {
 			built = raw // kvm's $(KVM)/eventfd.o: see profile.Unit.Built
 		}
-		b.add(obj, built, target, t)
+		b.add(obj, built, strings.TrimSuffix(w.s, ".o"), target, t)
 		return
 	}
 	for _, p := range parts {
@@ -625,18 +658,23 @@ func (b *dirBuild) leaves(w mkWord, t *taint, target string, module bool, depth 
 }
 
 // add records obj (built under the path built, when not "") as a unit of
-// target, if its source is in the tree.
-func (b *dirBuild) add(obj, built, target string, t *taint) {
-	src, ok := b.r.objRules[obj]
-	if ok && !b.e.exists(src) {
-		ok = false
+// target, if its source is in the tree. stem is the object's name in the
+// directory without .o (kbuild's target-stem).
+func (b *dirBuild) add(obj, built, stem, target string, t *taint) {
+	// The source of the pattern rules comes first: an explicit rule
+	// usually adds a prerequisite (arch/x86/lib's inat.o needs the
+	// generated inat-tables.c, which inat.c #includes), and only names
+	// the source when the pattern rules find none.
+	src, ok := b.e.source(obj)
+	if !ok {
+		src, ok = b.r.objRules[obj]
+		if ok && !b.e.exists(src) {
+			ok = false
+		}
 	}
 	if !ok {
-		src, ok = b.e.source(obj)
-	}
-	if !ok {
-		stem := strings.TrimSuffix(obj, ".o")
-		b.e.warn("%s: %s has no source in the tree (%s.c, %s.S): generated at build time; left out", b.kfile, obj, path.Base(stem), path.Base(stem))
+		base := path.Base(strings.TrimSuffix(obj, ".o"))
+		b.e.warn("%s: %s has no source in the tree (%s.c, %s.S): generated at build time; left out", b.kfile, obj, base, base)
 		return
 	}
 	u := profile.Unit{Source: src, Object: obj, Target: target, Possible: t != nil, Built: built}
@@ -647,6 +685,9 @@ func (b *dirBuild) add(obj, built, target string, t *taint) {
 		b.e.mu.Unlock()
 	}
 	b.units = append(b.units, u)
+	if b.e.headers {
+		b.recordFlags(obj, stem)
+	}
 }
 
 // source finds the file an object is compiled from.

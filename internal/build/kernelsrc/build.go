@@ -25,7 +25,8 @@ func (s Sources) StaticProfile(ctx context.Context, k *kernel.Kernel) (*profile.
 	if err != nil {
 		return nil, err
 	}
-	return kbuild.Static(ctx, dir, cfg, kbuild.StaticOptions{})
+	// With the include graph: header fixes then work without a full build.
+	return kbuild.Static(ctx, dir, cfg, kbuild.StaticOptions{Headers: true})
 }
 
 // BuildOptions shape a full kernel build.

@@ -64,7 +64,7 @@ func (k *Kernel) units(ctx context.Context) (*profile.Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("static build profile: %w", err)
 	}
-	p, err := kbuild.Static(ctx, k.Tree.Dir, cfg, kbuild.StaticOptions{})
+	p, err := kbuild.Static(ctx, k.Tree.Dir, cfg, kbuild.StaticOptions{Headers: true})
 	if err != nil {
 		return nil, fmt.Errorf("static build profile: %w", err)
 	}

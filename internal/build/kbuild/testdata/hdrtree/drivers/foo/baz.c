@@ -1,0 +1,4 @@
+#include <priv.h>
+#ifdef WITH_EXTRA
+#include "extra.h"
+#endif

@@ -1,0 +1,1 @@
+/* no arch/x86/include/generated/asm/fallback.h: a tree not prepared */

@@ -1,0 +1,1 @@
+/* shadowed by arch/x86/include/asm/ord.h */

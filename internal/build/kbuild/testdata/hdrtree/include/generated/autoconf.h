@@ -1,0 +1,1 @@
+#define CONFIG_Y 1

@@ -1,0 +1,1 @@
+/* forced on every compile line */

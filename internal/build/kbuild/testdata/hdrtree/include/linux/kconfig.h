@@ -1,0 +1,2 @@
+/* forced on every compile line */
+#include <generated/autoconf.h>

@@ -1,0 +1,1 @@
+/* generated in a real build; included by core.c */

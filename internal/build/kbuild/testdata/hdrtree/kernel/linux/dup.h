@@ -1,0 +1,1 @@
+/* "linux/dup.h" from kernel/ */

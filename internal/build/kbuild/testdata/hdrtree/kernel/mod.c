@@ -1,0 +1,2 @@
+#include<linux/a.h>
+#include <linux/feature.h>

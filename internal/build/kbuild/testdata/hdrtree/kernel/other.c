@@ -1,0 +1,4 @@
+#define DEBUG
+#include <linux/dup.h>
+#include <trace/events/ev.h>
+#include <linux/conds.h>
