@@ -241,8 +241,9 @@ func (g *Gauge) judgeBuild(r *vulns.Record, v *Verdict) {
 		case ok:
 			fv.How, fv.Targets = "included", w.Targets
 			compiled++
-		case kind == headerFile && p.Kind != profile.KindReal:
-			// A static profile does not know which units read a header.
+		case kind == headerFile && !p.HeaderDeps():
+			// A static profile without the include graph does not know
+			// which units read a header.
 			fv.How = "unresolved"
 			unresolved++
 		default:

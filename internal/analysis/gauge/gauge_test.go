@@ -181,6 +181,9 @@ func TestBuildCheck(t *testing.T) {
 		"include/linux/fs.h":       {idx("fs/ext4/inode.c"), idx("kernel/locking/rtmutex_api.c")},
 	}
 	static := &profile.Profile{Kind: profile.KindStatic, Units: p.Units}
+	// A static profile with the include graph knows which units read a
+	// header, as a real one does.
+	withHeaders := &profile.Profile{Kind: profile.KindStatic, Units: p.Units, Deps: p.Deps, Headers: true}
 	tests := []struct {
 		profile *profile.Profile
 		files   []string
@@ -198,6 +201,8 @@ func TestBuildCheck(t *testing.T) {
 		{p, nil, Unknown, NoProgramFiles, nil},
 		{static, []string{"include/linux/other.h"}, Unknown, HeaderUnresolved, nil},
 		{static, []string{"fs/ext4/inode.c"}, Affected, InRangeCompiled, []string{"ext4"}},
+		{withHeaders, []string{"include/linux/fs.h"}, Affected, InRangeCompiled, []string{"vmlinux", "ext4"}},
+		{withHeaders, []string{"include/linux/other.h"}, NotAffected, CodeNotCompiled, nil},
 	}
 	for _, tt := range tests {
 		g, _ := New(Kernel{Name: "k", Version: mustVersion(t, "6.1.50"), Profile: profile.NewIndex(tt.profile)})
