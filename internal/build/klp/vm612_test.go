@@ -3,14 +3,9 @@ package klp_test
 import (
 	"context"
 	"debug/elf"
-	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/tuxtape/tuxtape/internal/build/cmdout"
 	"github.com/tuxtape/tuxtape/internal/build/target"
@@ -19,42 +14,14 @@ import (
 	"github.com/tuxtape/tuxtape/internal/testenv/kernelenv"
 )
 
-var (
-	kernel612Once sync.Once
-	kernel612     *target.Kernel
-	kernel612Err  error
-)
+var kernel612 = &preparedKernel{release: kernelenv.Release612, version: kernelenv.Version612}
 
-// debianKernel612 sets up Debian bookworm's 6.12 cloud kernel once per
-// test binary (about 380 MB of packages and a few minutes to prepare its
-// tree the first time; both are cached across runs): the release named
-// 6.12.N+deb12-FLAVOUR, modules shipped as .ko.xz, built with IBT, call
-// padding and return thunks, so objtool runs on the linked patch module.
-func debianKernel612(t *testing.T) *target.Kernel {
-	t.Helper()
-	if os.Getenv("TUXTAPE_SKIP_VM") == "1" {
-		t.Skip("TUXTAPE_SKIP_VM=1")
-	}
-	for _, tool := range []string{"qemu-system-x86_64", "busybox", "gcc-12", "patch"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s: %v (run scripts/install-deps, or set TUXTAPE_SKIP_VM=1)", tool, err)
-		}
-	}
-	kernel612Once.Do(func() {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			kernel612Err = err
-			return
-		}
-		start := time.Now()
-		kernel612, kernel612Err = target.Debian(context.Background(), kernelenv.DebOptions(), kernelenv.Release612, kernelenv.Version612, filepath.Join(cache, "tuxtape", "trees"), slog.Default())
-		t.Logf("kernel %s=%s ready in %v", kernelenv.Release612, kernelenv.Version612, time.Since(start))
-	})
-	if kernel612Err != nil {
-		t.Fatalf("set up kernel %s=%s: %v", kernelenv.Release612, kernelenv.Version612, kernel612Err)
-	}
-	return kernel612
-}
+// debianKernel612 is Debian bookworm's 6.12 cloud kernel (about 380 MB of
+// packages and a few minutes to prepare its tree the first time): the
+// release named 6.12.N+deb12-FLAVOUR, modules shipped as .ko.xz, built with
+// IBT, call padding and return thunks, so objtool runs on the linked patch
+// module.
+func debianKernel612(t *testing.T) *target.Kernel { return kernel612.get(t) }
 
 // returnSites counts the entries of the module's .return_sites, where the
 // loader rewrites each `jmp __x86_return_thunk` (finalize refuses a module

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/build/cmdout"
-	"github.com/tuxtape/tuxtape/internal/build/debpkg"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
 	"github.com/tuxtape/tuxtape/internal/build/target"
 	"github.com/tuxtape/tuxtape/internal/build/vmcheck"
@@ -25,6 +24,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/model/refusal"
 	"github.com/tuxtape/tuxtape/internal/testenv"
+	"github.com/tuxtape/tuxtape/internal/testenv/kernelenv"
 )
 
 const (
@@ -32,15 +32,19 @@ const (
 	version = "6.1.176-1"
 )
 
-var (
-	kernelOnce sync.Once
-	kernel     *target.Kernel
-	kernelErr  error
-)
-
-// debianKernel sets up Debian's cloud kernel once per test binary; the
+// preparedKernel is a Debian kernel set up once per test binary; the
 // packages and the prepared tree are cached across runs.
-func debianKernel(t *testing.T) *target.Kernel {
+type preparedKernel struct {
+	release, version string
+	once             sync.Once
+	k                *target.Kernel
+	err              error
+}
+
+var kernel61 = &preparedKernel{release: release, version: version}
+
+// get sets the kernel up, or skips without the VM tools' consent.
+func (p *preparedKernel) get(t *testing.T) *target.Kernel {
 	t.Helper()
 	if os.Getenv("TUXTAPE_SKIP_VM") == "1" {
 		t.Skip("TUXTAPE_SKIP_VM=1")
@@ -50,25 +54,24 @@ func debianKernel(t *testing.T) *target.Kernel {
 			t.Fatalf("%s: %v (run scripts/install-deps, or set TUXTAPE_SKIP_VM=1)", tool, err)
 		}
 	}
-	kernelOnce.Do(func() {
+	p.once.Do(func() {
 		cache, err := os.UserCacheDir()
 		if err != nil {
-			kernelErr = err
+			p.err = err
 			return
 		}
-		opts := debpkg.Options{}
-		if v := os.Getenv("TUXTAPE_DEB_DIRS"); v != "" {
-			opts.SeedDirs = filepath.SplitList(v)
-		}
 		start := time.Now()
-		kernel, kernelErr = target.Debian(context.Background(), opts, release, version, filepath.Join(cache, "tuxtape", "trees"), slog.Default())
-		t.Logf("kernel %s=%s ready in %v", release, version, time.Since(start))
+		p.k, p.err = target.Debian(context.Background(), kernelenv.DebOptions(), p.release, p.version, filepath.Join(cache, "tuxtape", "trees"), slog.Default())
+		t.Logf("kernel %s=%s ready in %v", p.release, p.version, time.Since(start))
 	})
-	if kernelErr != nil {
-		t.Fatalf("set up kernel %s=%s: %v", release, version, kernelErr)
+	if p.err != nil {
+		t.Fatalf("set up kernel %s=%s: %v", p.release, p.version, p.err)
 	}
-	return kernel
+	return p.k
 }
+
+// debianKernel is Debian's 6.1 cloud kernel.
+func debianKernel(t *testing.T) *target.Kernel { return kernel61.get(t) }
 
 // bootWith runs the patch through its life in a VM and returns the
 // key/value lines the exercise printed.
