@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,6 +245,14 @@ func (s *Service) Corpus(ctx context.Context, k *target.Kernel, o CorpusOptions)
 		return nil, err
 	}
 	defer os.RemoveAll(work)
+	// The profile the generator decides with: stored, or the static one
+	// it evaluates.
+	ix := k.Profile
+	if ix == nil {
+		if ix, err = k.Kernel.BuildProfile(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var entries []CorpusEntry
 	for _, p := range paths {
 		id := strings.TrimSuffix(filepath.Base(p), ".patch")
@@ -260,7 +269,7 @@ func (s *Service) Corpus(ctx context.Context, k *target.Kernel, o CorpusOptions)
 		if err != nil {
 			return entries, err
 		}
-		e.Base = GoalBase(k.Profile, p)
+		e.Base = GoalBase(ix, p)
 		entries = append(entries, e)
 		if o.OnEntry != nil {
 			o.OnEntry(entries)
@@ -270,9 +279,10 @@ func (s *Service) Corpus(ctx context.Context, k *target.Kernel, o CorpusOptions)
 }
 
 // GoalBase says whether the fix at path changes only .c files that the
-// kernel's real build profile compiles (false without one).
+// kernel's build profile (real, or static and not a guess) compiles; false
+// without a profile.
 func GoalBase(ix *profile.Index, path string) bool {
-	if ix == nil || ix.Profile().Kind != profile.KindReal {
+	if ix == nil {
 		return false
 	}
 	diff, err := ReadRegularFile("fix", path, MaxFixDiff)
@@ -281,7 +291,7 @@ func GoalBase(ix *profile.Index, path string) bool {
 	}
 	files := ktree.PatchFiles(diff)
 	for _, f := range files {
-		if !strings.HasSuffix(f, ".c") || len(ix.Units(f)) == 0 {
+		if !strings.HasSuffix(f, ".c") || !slices.ContainsFunc(ix.Units(f), func(u profile.Unit) bool { return !u.Possible }) {
 			return false
 		}
 	}

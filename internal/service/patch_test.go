@@ -41,6 +41,16 @@ func TestGoalBase(t *testing.T) {
 			t.Errorf("GoalBase(%v) = %v, want %v", tt.files, got, tt.want)
 		}
 	}
+	static := profile.NewIndex(&profile.Profile{Kind: profile.KindStatic, Units: []profile.Unit{
+		{Source: "fs/isofs/inode.c", Object: "fs/isofs/inode.o", Target: "isofs"},
+		{Source: "drivers/x/guess.c", Object: "drivers/x/guess.o", Target: "x", Possible: true},
+	}})
+	if !GoalBase(static, diff("fs/isofs/inode.c")) {
+		t.Error("GoalBase(static profile, a compiled .c) = false, want true")
+	}
+	if GoalBase(static, diff("drivers/x/guess.c")) {
+		t.Error("GoalBase(static profile, a unit it only guessed) = true, want false")
+	}
 	if GoalBase(nil, diff("fs/isofs/inode.c")) {
 		t.Error("GoalBase without a profile = true, want false")
 	}

@@ -50,6 +50,10 @@ type Kernel struct {
 	static  *profile.Index
 }
 
+// BuildProfile is the profile the generator decides with: Profile, or the
+// static one it evaluates from the tree (once).
+func (k *Kernel) BuildProfile(ctx context.Context) (*profile.Index, error) { return k.units(ctx) }
+
 // units is the profile the generator finds compile units in.
 func (k *Kernel) units(ctx context.Context) (*profile.Index, error) {
 	if k.Profile != nil {

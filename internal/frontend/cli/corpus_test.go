@@ -23,7 +23,7 @@ func TestPrintCorpusSummary(t *testing.T) {
 	for _, want := range []string{
 		"A  ", "vmlinux  ", // objects listed once
 		"median build time of built modules: 20.0s (3 modules)",
-		"fixes that change only .c files this kernel compiles (real build profile): 4",
+		"fixes that change only .c files this kernel compiles (by its build profile): 4",
 		"loaded, transitioned, clean:           2   50.0%",
 		"fix does not compile:                  1   25.0%",
 	} {

@@ -295,6 +295,8 @@ func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir s
 	if o.JSON {
 		return writeJSON(g.Stdout, entries)
 	}
+	// A static profile gives the base too (patch corpus computes it).
+	profiled = profiled || slices.ContainsFunc(entries, func(e service.CorpusEntry) bool { return e.Base })
 	printCorpus(g, entries, profiled)
 	return nil
 }
@@ -341,7 +343,7 @@ func printCorpus(g *Globals, entries []service.CorpusEntry, profiled bool) {
 			base[e.Class]++
 		}
 	}
-	fmt.Fprintf(g.Stdout, "\nfixes that change only .c files this kernel compiles (real build profile): %d\n", n)
+	fmt.Fprintf(g.Stdout, "\nfixes that change only .c files this kernel compiles (by its build profile): %d\n", n)
 	for _, c := range service.CorpusClasses {
 		if base[c] > 0 {
 			fmt.Fprintf(g.Stdout, "  %-36s %3d  %5.1f%%\n", c+":", base[c], 100*float64(base[c])/float64(n))
