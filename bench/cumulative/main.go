@@ -25,6 +25,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/build/debpkg"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
 	"github.com/tuxtape/tuxtape/internal/build/target"
+	"github.com/tuxtape/tuxtape/internal/build/vmcheck"
 	"github.com/tuxtape/tuxtape/internal/build/vmtest"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
@@ -146,12 +147,7 @@ func run(kernel, corpus, report, keep string) error {
 	if err != nil {
 		return fmt.Errorf("VM: %w", err)
 	}
-	kv := map[string]string{}
-	for _, l := range strings.Split(res.Output, "\n") {
-		if key, v, ok := strings.Cut(l, ":"); ok && !strings.ContainsAny(key, " \t") {
-			kv[key] = strings.TrimSpace(v)
-		}
-	}
+	kv := vmcheck.Values(res.Output)
 	for _, key := range []string{"v1", "loaded", "failed", "v1-objects", "v2", "v1-after-replace", "v2-objects", "removed", "again", "again-objects", "removed-again", "modules"} {
 		fmt.Printf("  %-17s %s\n", key+":", kv[key])
 	}

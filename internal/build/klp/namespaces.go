@@ -1,10 +1,7 @@
 package klp
 
 import (
-	"bufio"
 	"debug/elf"
-	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,33 +17,6 @@ type Namespaces map[string]string
 // namespaceRE: an identifier, or a "module:NAME[,NAME…]" namespace
 // (EXPORT_SYMBOL_FOR_MODULES: the export is only for those modules).
 var namespaceRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(:[A-Za-z0-9_,.*-]+)?$`)
-
-// ReadNamespaces reads the namespace column of a Module.symvers file.
-func ReadNamespaces(path string) (Namespaces, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read export namespaces: %w", err)
-	}
-	defer f.Close()
-	ns := Namespaces{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Split(sc.Text(), "\t")
-		if len(fields) < 5 || fields[4] == "" {
-			continue
-		}
-		// The name goes into the module's source: nothing but an
-		// identifier, whatever the file says.
-		if !namespaceRE.MatchString(fields[4]) {
-			return nil, fmt.Errorf("read export namespaces: %s:%d: malformed namespace %q", path, n, fields[4])
-		}
-		ns[fields[1]] = fields[4]
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read export namespaces: %w", err)
-	}
-	return ns, nil
-}
 
 // imports lists the namespaces the units' undefined symbols are in.
 func (ns Namespaces) imports(units []*Extracted) []string {

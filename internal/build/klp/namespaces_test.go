@@ -11,7 +11,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/build/elfobj"
 )
 
-func TestReadNamespaces(t *testing.T) {
+func TestSymversNamespaces(t *testing.T) {
 	for _, tt := range []struct {
 		name, symvers string
 		want          Namespaces
@@ -27,15 +27,15 @@ func TestReadNamespaces(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.symvers), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got, err := ReadNamespaces(path)
+			_, got, err := ReadSymvers(path)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("ReadNamespaces = %v, %v; want an error saying %q", got, err, tt.err)
+					t.Fatalf("ReadSymvers namespaces = %v, %v; want an error saying %q", got, err, tt.err)
 				}
 				return
 			}
 			if err != nil || len(got) != len(tt.want) || got["crypto_cipher_setkey"] != tt.want["crypto_cipher_setkey"] || got["kvm_thing"] != tt.want["kvm_thing"] {
-				t.Fatalf("ReadNamespaces = %v, %v; want %v", got, err, tt.want)
+				t.Fatalf("ReadSymvers namespaces = %v, %v; want %v", got, err, tt.want)
 			}
 		})
 	}

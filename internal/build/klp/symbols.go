@@ -18,19 +18,20 @@ import (
 // the object exporting them ("vmlinux" or a module name).
 type Exports map[string]string
 
-// ReadSymvers reads a Module.symvers file.
-func ReadSymvers(path string) (Exports, error) {
+// ReadSymvers reads a Module.symvers file: the exports and the
+// namespaces of the namespaced ones.
+func ReadSymvers(path string) (Exports, Namespaces, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read exports: %w", err)
+		return nil, nil, fmt.Errorf("read exports: %w", err)
 	}
 	defer f.Close()
-	ex := Exports{}
+	ex, ns := Exports{}, Namespaces{}
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
 		fields := strings.Split(sc.Text(), "\t")
 		if len(fields) < 3 {
-			return nil, fmt.Errorf("read exports: %s:%d: malformed line", path, n)
+			return nil, nil, fmt.Errorf("read exports: %s:%d: malformed line", path, n)
 		}
 		obj := fields[2]
 		if obj != "vmlinux" {
@@ -38,11 +39,19 @@ func ReadSymvers(path string) (Exports, error) {
 			obj = strings.ReplaceAll(obj[strings.LastIndex(obj, "/")+1:], "-", "_")
 		}
 		ex[fields[1]] = obj
+		if len(fields) >= 5 && fields[4] != "" {
+			// The name goes into the module's source: nothing but an
+			// identifier (or module:NAME…), whatever the file says.
+			if !namespaceRE.MatchString(fields[4]) {
+				return nil, nil, fmt.Errorf("read exports: %s:%d: malformed namespace %q", path, n, fields[4])
+			}
+			ns[fields[1]] = fields[4]
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read exports: %w", err)
+		return nil, nil, fmt.Errorf("read exports: %w", err)
 	}
-	return ex, nil
+	return ex, ns, nil
 }
 
 // ksym is one symbol of the running kernel object.

@@ -76,14 +76,14 @@ func TestReadSymvers(t *testing.T) {
 	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ex, err := ReadSymvers(p)
+	ex, _, err := ReadSymvers(p)
 	if err != nil || ex["seq_puts"] != "vmlinux" || ex["virtnet_x"] != "virtio_net" {
 		t.Errorf("ReadSymvers = %v, %v", ex, err)
 	}
 	if err := os.WriteFile(p, []byte("garbage\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadSymvers(p); err == nil {
+	if _, _, err := ReadSymvers(p); err == nil {
 		t.Error("ReadSymvers(garbage) succeeded")
 	}
 }

@@ -56,7 +56,7 @@ func Debian(ctx context.Context, opts debpkg.Options, release, version, treesDir
 	if err != nil {
 		return nil, err
 	}
-	exports, ns, err := readSymvers(headers)
+	exports, ns, err := klp.ReadSymvers(filepath.Join(headers, "Module.symvers"))
 	if err != nil {
 		return nil, err
 	}
@@ -84,23 +84,9 @@ func Custom(ctx context.Context, o CustomOptions) (*Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	exports, ns, err := readSymvers(o.Headers)
+	exports, ns, err := klp.ReadSymvers(filepath.Join(o.Headers, "Module.symvers"))
 	if err != nil {
 		return nil, err
 	}
 	return &Kernel{Kernel: &klp.Kernel{Tree: tree, HeadersDir: o.Headers, Vmlinux: o.Symbols, ModulesDir: o.Modules, Exports: exports, Namespaces: ns}}, nil
-}
-
-// readSymvers reads the exports of a headers tree and their namespaces.
-func readSymvers(headers string) (klp.Exports, klp.Namespaces, error) {
-	path := filepath.Join(headers, "Module.symvers")
-	exports, err := klp.ReadSymvers(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	ns, err := klp.ReadNamespaces(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	return exports, ns, nil
 }

@@ -196,13 +196,9 @@ func Check(ctx context.Context, k Target, ko, name string, objects []string, exe
 		}
 		return nil, fmt.Errorf("boot the VM: %w\n%s", err, tail)
 	}
-	r := &Report{Values: map[string]string{}, Dmesg: res.Dmesg, Duration: res.Duration}
+	r := &Report{Dmesg: res.Dmesg, Duration: res.Duration}
 	r.Blockers = kmsg.Blockers(res.Dmesg)
-	for _, line := range strings.Split(res.Output, "\n") {
-		if key, v, ok := strings.Cut(line, ":"); ok && !strings.ContainsAny(key, " \t") {
-			r.Values[key] = strings.TrimSpace(v)
-		}
-	}
+	r.Values = Values(res.Output)
 	r.Enabled = r.Values["enabled"] == "1"
 	r.Transition = r.Values["transition"] == "0" && strings.Contains(res.Dmesg, "'"+name+"': patching complete")
 	r.Unloaded = r.Values["disabled"] == "gone" && r.Values["modules"] == "0" && strings.Contains(res.Dmesg, "'"+name+"': unpatching complete")
@@ -217,6 +213,18 @@ func Check(ctx context.Context, k Target, ko, name string, objects []string, exe
 		r.Problems = append(r.Problems, fmt.Sprintf("the test script failed (exit %d): %s", res.ExitCode, cmdout.Tail(res.Console, 15)))
 	}
 	return r, nil
+}
+
+// Values are the "key: value" lines a guest script printed (a key is one
+// word; the last line with a key wins).
+func Values(output string) map[string]string {
+	kv := map[string]string{}
+	for _, line := range strings.Split(output, "\n") {
+		if key, v, ok := strings.Cut(line, ":"); ok && key != "" && !strings.ContainsAny(key, " \t") {
+			kv[key] = strings.TrimSpace(v)
+		}
+	}
+	return kv
 }
 
 // objectProblems checks what sysfs said of each patch object: patched

@@ -47,3 +47,16 @@ func TestReportSummary(t *testing.T) {
 		})
 	}
 }
+
+func TestValues(t *testing.T) {
+	got := Values("enabled: 1\nlater:\nobjects: udf=1 vmlinux=1\nnot a value line\ntwo words: no\n: empty key\nenabled: 0\n")
+	want := map[string]string{"enabled": "0", "later": "", "objects": "udf=1 vmlinux=1"}
+	if len(got) != len(want) {
+		t.Fatalf("Values = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("Values[%q] = %q, want %q", k, got[k], v)
+		}
+	}
+}
