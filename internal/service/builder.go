@@ -214,7 +214,7 @@ func (s *Service) execute(ctx context.Context, j job.Job, out io.Writer) ([]byte
 		var ref *klp.Refusal
 		if errors.As(err, &ref) {
 			fmt.Fprintf(out, "refused: %v\n", err)
-			res, _ := json.Marshal(job.PatchBuildResult{Refusal: string(ref.Code), Reason: err.Error()})
+			res, _ := json.Marshal(job.PatchBuildResult{Refusal: string(ref.Code), Reason: err.Error(), Errors: ref.Errors})
 			return res, nil, nil
 		}
 		if err != nil {
@@ -241,7 +241,8 @@ func (s *Service) execute(ctx context.Context, j job.Job, out io.Writer) ([]byte
 		arts := []artifact{newArtifact("module.ko", data)}
 		if spec.Vet {
 			fmt.Fprintf(out, "vetting %s in a VM of %s\n", spec.Module, spec.Kernel.Release)
-			rep, err := s.TryPatch(ctx, k, ko, spec.Module, objects, vmcheck.Traced(spec.Module, "default_exercise", vmcheck.DefaultExercise))
+			inner, body := vmcheck.Scripts(spec.Exercises)
+			rep, err := s.TryPatch(ctx, k, ko, spec.Module, objects, vmcheck.Traced(spec.Module, inner, body))
 			if err != nil {
 				return nil, nil, fmt.Errorf("vet in a VM: %w", err)
 			}
@@ -263,7 +264,11 @@ func (s *Service) execute(ctx context.Context, j job.Job, out io.Writer) ([]byte
 					}
 				}
 			}
-			fmt.Fprintf(out, "the default exercise ran %d of %d patched function(s) (function tracing limited to %s)\n", len(pr.Ran), len(pr.Ran)+len(pr.NotRan), spec.Module)
+			which := "the default exercise"
+			if len(spec.Exercises) > 0 {
+				which = fmt.Sprintf("the configured exercise (%d script(s))", len(spec.Exercises))
+			}
+			fmt.Fprintf(out, "%s ran %d of %d patched function(s) (function tracing limited to %s)\n", which, len(pr.Ran), len(pr.Ran)+len(pr.NotRan), spec.Module)
 			pr.Vet, _ = json.Marshal(struct {
 				*vmcheck.Report
 				Ran    []string `json:"ran"`

@@ -3,10 +3,7 @@ package service
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 
-	"github.com/tuxtape/tuxtape/internal/build/debpkg"
 	"github.com/tuxtape/tuxtape/internal/build/fixsource"
 	"github.com/tuxtape/tuxtape/internal/build/kernelsrc"
 	"github.com/tuxtape/tuxtape/internal/model/kernel"
@@ -27,27 +24,13 @@ func (s *Service) FetchFix(ctx context.Context, cve string, k *kernel.Kernel, fr
 	if err != nil {
 		return nil, notFound("cve", err)
 	}
-	var fix *fixsource.Fix
-	switch {
-	case strings.HasPrefix(from, "git:"):
-		repo := strings.TrimPrefix(from, "git:")
-		if repo == "" || strings.HasPrefix(repo, "-") {
-			return nil, invalidf("--fixes-from %q: want git:REPOSITORY (a kernel git repository with the stable tags)", from)
-		}
-		fix, err = fixsource.Git{Repo: repo, Log: s.log}.Fetch(ctx, rec, k.Version)
-	case strings.HasPrefix(from, "debian:"):
-		tree, terr := kernelsrc.Sources{CacheDir: s.cfg.CacheDir, Log: s.log}.Tree(ctx, k)
-		if terr != nil {
-			return nil, fmt.Errorf("the kernel's own source: %w", terr)
-		}
-		d, derr := fixsource.NewDebian(ctx, debpkg.Options{CacheDir: s.debsDir(), Logger: s.log}, s.cfg.CacheDir, from, fixsource.DirFiles(tree), s.log)
-		if derr != nil {
-			return nil, fixErr(derr)
-		}
-		fix, err = d.Fetch(ctx, rec, k.Version)
-	default:
-		return nil, invalidf("--fixes-from %q: want git:REPOSITORY or debian:linux-source-X.Y=VERSION", from)
+	src, err := s.openFixSource(ctx, from, func() (string, error) {
+		return kernelsrc.Sources{CacheDir: s.cfg.CacheDir, Log: s.log}.Tree(ctx, k)
+	})
+	if err != nil {
+		return nil, err
 	}
+	fix, err := src.Fetch(ctx, rec, k.Version)
 	if err != nil {
 		return nil, fixErr(err)
 	}

@@ -70,6 +70,9 @@ type PatchJobOptions struct {
 	Fixes   []job.Fix
 	Module  string
 	Replace bool
+	// Exercises are the patches' own vetting scripts (the kernel's goes
+	// first).
+	Exercises []string
 }
 
 // SubmitPatchBuild queues a livepatch build for a stored Debian kernel.

@@ -44,6 +44,9 @@ type AddKernelOptions struct {
 	// NoChangelog: a Debian kernel does not take the CVEs its image's
 	// changelog names as fixed.
 	NoChangelog bool
+	// Exercise is the vetting script of the kernel's patches
+	// (kernel.Kernel.Exercise).
+	Exercise string
 	// Remote: the request came over the API, so a source that is a path
 	// would name a file on the server's machine: refused.
 	Remote bool
@@ -64,7 +67,11 @@ func (s *Service) AddKernel(ctx context.Context, o AddKernelOptions) (*kernel.Ke
 	if err != nil {
 		return nil, err
 	}
-	k := &kernel.Kernel{Name: o.Name, Release: o.Release, Version: o.Version, Arch: arch, Source: src, Config: o.Config}
+	exercise, err := checkExercise(o.Exercise)
+	if err != nil {
+		return nil, err
+	}
+	k := &kernel.Kernel{Name: o.Name, Release: o.Release, Version: o.Version, Arch: arch, Source: src, Config: o.Config, Exercise: exercise}
 	if len(o.Patches) > 0 {
 		if src.Kind != kernel.SourceGit {
 			return nil, invalidf("--patches applies to git sources")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/build/debpkg"
+	"github.com/tuxtape/tuxtape/internal/build/fixsource"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
 	"github.com/tuxtape/tuxtape/internal/build/ktree"
 	"github.com/tuxtape/tuxtape/internal/build/target"
@@ -172,6 +173,19 @@ type CorpusEntry struct {
 	Units   []klp.UnitResult `json:"units,omitempty"`
 	// Base: the fix changes only .c files the kernel compiles.
 	Base bool `json:"base,omitempty"`
+	// Prerequisites: for a fix that does not compile, what the fix source
+	// offers for the names it lacks, and the outcome with them added.
+	Prerequisites *CorpusPrerequisites `json:"prerequisites,omitempty"`
+}
+
+// CorpusPrerequisites is a fix's second try, with its prerequisites.
+type CorpusPrerequisites struct {
+	Files      []string        `json:"files,omitempty"`
+	Unresolved []string        `json:"unresolved,omitempty"`
+	Class      string          `json:"class"`
+	Code       refusal.Code    `json:"code,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	VM         *vmcheck.Report `json:"vm,omitempty"`
 }
 
 // Corpus classes.
@@ -216,6 +230,11 @@ type CorpusOptions struct {
 	VM    bool // load each module in a VM
 	// AllowInitChanges: see PatchOptions.
 	AllowInitChanges bool
+	// PrerequisitesFrom is a Debian fix source (debian:linux-source-X.Y=
+	// VERSION, the later package the corpus's fixes were cut from): a fix
+	// that does not compile gets its prerequisites looked up there and is
+	// tried again with them (CorpusEntry.Prerequisites).
+	PrerequisitesFrom string
 	// OnEntry hears each entry as it is done.
 	OnEntry func(entries []CorpusEntry)
 }
@@ -253,6 +272,15 @@ func (s *Service) Corpus(ctx context.Context, k *target.Kernel, o CorpusOptions)
 			return nil, err
 		}
 	}
+	var prereqs fixSource
+	if o.PrerequisitesFrom != "" {
+		if !strings.HasPrefix(o.PrerequisitesFrom, "debian:") {
+			return nil, invalidf("--prerequisites-from %q: a corpus's fixes are not commits: want debian:linux-source-X.Y=VERSION, the package they were cut from", o.PrerequisitesFrom)
+		}
+		if prereqs, err = s.openFixSource(ctx, o.PrerequisitesFrom, func() (string, error) { return k.Tree.Dir, nil }); err != nil {
+			return nil, err
+		}
+	}
 	var entries []CorpusEntry
 	for _, p := range paths {
 		id := strings.TrimSuffix(filepath.Base(p), ".patch")
@@ -265,7 +293,7 @@ func (s *Service) Corpus(ctx context.Context, k *target.Kernel, o CorpusOptions)
 		if err := ctx.Err(); err != nil {
 			return entries, err
 		}
-		e, err := s.corpusOne(ctx, k, p, id, work, o)
+		e, err := s.corpusOne(ctx, k, p, id, work, o, prereqs)
 		if err != nil {
 			return entries, err
 		}
@@ -299,7 +327,7 @@ func GoalBase(ix *profile.Index, path string) bool {
 }
 
 // corpusOne builds one fix; only a cancelled ctx is an error.
-func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, work string, o CorpusOptions) (CorpusEntry, error) {
+func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, work string, o CorpusOptions, prereqs fixSource) (CorpusEntry, error) {
 	e := CorpusEntry{ID: id}
 	fixes, err := ReadFixes([]string{path})
 	if err != nil {
@@ -307,51 +335,115 @@ func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, wor
 		return e, nil
 	}
 	name := ModuleName("", "tt_"+strings.ToLower(strings.ReplaceAll(id, "-", "_")))
-	out := filepath.Join(work, name+".ko")
 	start := time.Now()
-	wd := filepath.Join(work, "w-"+id)
-	res, err := s.BuildPatch(ctx, k, PatchOptions{Fixes: fixes, Name: name, Replace: true, AllowInitChanges: o.AllowInitChanges, Out: out, WorkDir: wd})
-	os.RemoveAll(wd)
+	try, errs, err := s.corpusTry(ctx, k, fixes, name, work, o)
 	e.Seconds = time.Since(start).Seconds()
-	if ctx.Err() != nil {
-		return e, ctx.Err()
+	if err != nil {
+		return e, err
 	}
-	if res != nil {
-		e.Units = res.Units
-		for _, u := range res.Units {
+	e.Class, e.Code, e.Reason, e.VM = try.class, try.code, try.reason, try.vm
+	if try.res != nil {
+		e.Units = try.res.Units
+		for _, u := range try.res.Units {
 			e.Objects = append(e.Objects, u.Object)
 			e.Changed = append(e.Changed, u.Changed...)
 		}
 	}
+	if prereqs == nil || e.Class != ClassFixIncomplete {
+		return e, nil
+	}
+	fix := &fixsource.Fix{CVE: id, Diff: fixes[0].Diff, Kind: fixsource.KindDebian, From: k.Tree.Version, To: laterVersion(prereqs), Files: ktree.PatchFiles(fixes[0].Diff)}
+	p, err := findPrerequisites(ctx, prereqs, o.PrerequisitesFrom, fix, errs)
+	pe := &CorpusPrerequisites{}
+	e.Prerequisites = pe
+	switch {
+	case ctx.Err() != nil:
+		return e, ctx.Err()
+	case err != nil:
+		pe.Class, pe.Reason = ClassFailed, err.Error()
+		return e, nil
+	}
+	pe.Files = p.Files()
+	for _, m := range p.Unresolved {
+		pe.Unresolved = append(pe.Unresolved, m.Name)
+	}
+	if len(p.Found) == 0 {
+		pe.Class, pe.Reason = ClassFixIncomplete, "no prerequisite found for "+strings.Join(pe.Unresolved, ", ")
+		return e, nil
+	}
+	again, _, err := s.corpusTry(ctx, k, append(fixes, p.Fixes()...), name, work, o)
 	if err != nil {
-		e.Class, e.Reason = ClassFailed, err.Error()
-		if r, ok := klp.AsRefusal(err); ok {
-			e.Class, e.Code = corpusClass(r.Code.Class()), r.Code
+		return e, err
+	}
+	pe.Class, pe.Code, pe.Reason, pe.VM = again.class, again.code, again.reason, again.vm
+	return e, nil
+}
+
+// laterVersion is a Debian fix source's package version.
+func laterVersion(src fixSource) string {
+	if d, ok := src.(*fixsource.Debian); ok {
+		return d.LaterVersion
+	}
+	return ""
+}
+
+// corpusOutcome is one build (and VM run) of a corpus fix.
+type corpusOutcome struct {
+	class  string
+	code   refusal.Code
+	reason string
+	res    *klp.Result
+	vm     *vmcheck.Report
+}
+
+// corpusTry builds fixes into one module and, with o.VM, runs it in the
+// VM; it returns the compiler errors of a fix that does not compile.
+// Only a cancelled ctx is an error.
+func (s *Service) corpusTry(ctx context.Context, k *target.Kernel, fixes []klp.Fix, name, work string, o CorpusOptions) (corpusOutcome, []string, error) {
+	var c corpusOutcome
+	out := filepath.Join(work, name+".ko")
+	defer os.Remove(out)
+	wd := filepath.Join(work, "w-"+name)
+	res, err := s.BuildPatch(ctx, k, PatchOptions{Fixes: fixes, Name: name, Replace: true, AllowInitChanges: o.AllowInitChanges, Out: out, WorkDir: wd})
+	os.RemoveAll(wd)
+	if ctx.Err() != nil {
+		return c, nil, ctx.Err()
+	}
+	c.res = res
+	if err != nil {
+		c.class, c.reason = ClassFailed, err.Error()
+		r, ok := klp.AsRefusal(err)
+		if !ok {
+			return c, nil, nil
 		}
-		return e, nil
+		c.class, c.code = corpusClass(r.Code.Class()), r.Code
+		return c, r.Errors, nil
 	}
-	e.Class = ClassBuilt
+	c.class = ClassBuilt
 	if !o.VM {
-		return e, nil
+		return c, nil, nil
 	}
-	r, err := vmcheck.Check(ctx, k.VM(), out, name, e.Objects, "")
+	var objects []string
+	for _, u := range res.Units {
+		objects = append(objects, u.Object)
+	}
+	r, err := vmcheck.Check(ctx, k.VM(), out, name, objects, "")
 	if err != nil {
 		if ctx.Err() != nil {
-			return e, ctx.Err()
+			return c, nil, ctx.Err()
 		}
-		e.Class, e.Reason = ClassVMFailed, err.Error()
-		return e, nil
+		c.class, c.reason = ClassVMFailed, err.Error()
+		return c, nil, nil
 	}
-	e.VM = r
+	c.vm = r
 	switch {
 	case !r.OK():
-		e.Class, e.Reason = ClassVMFailed, r.Summary()
+		c.class, c.reason = ClassVMFailed, r.Summary()
 	case len(r.Absent) > 0:
-		e.Class = ClassLoadedAbsent
-		e.Reason = fmt.Sprintf("%s cannot load in the VM (no such device or hypervisor there): the livepatch loaded and transitioned without it, its functions registered but not patched", strings.Join(r.Absent, ", "))
+		c.class = ClassLoadedAbsent
+		c.reason = fmt.Sprintf("%s cannot load in the VM (no such device or hypervisor there): the livepatch loaded and transitioned without it, its functions registered but not patched", strings.Join(r.Absent, ", "))
 	default:
-		e.Class = ClassLoaded
+		c.class = ClassLoaded
 	}
-	os.Remove(out)
-	return e, nil
+	return c, nil, nil
 }

@@ -9,12 +9,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tuxtape/tuxtape/internal/analysis/risk"
 	"github.com/tuxtape/tuxtape/internal/model/authz"
 	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/job"
 	"github.com/tuxtape/tuxtape/internal/model/patch"
+	"github.com/tuxtape/tuxtape/internal/model/refusal"
 	"github.com/tuxtape/tuxtape/internal/model/vulns"
 	"github.com/tuxtape/tuxtape/internal/server/store"
 )
@@ -34,7 +36,10 @@ type CreatePatchOptions struct {
 	// (Makefiles, Kbuild, Kconfig, scripts/, tools/): such a change runs
 	// on the builder, so a person must have read it and said so.
 	AllowBuildChanges bool
-	By                Actor
+	// Exercise is the patch's own vetting script (kernel.Kernel.Exercise
+	// says how it runs); "" for the kernel's or the default.
+	Exercise string
+	By       Actor
 }
 
 // PatchDetail is a patch with its revisions and reviews, and what its
@@ -95,6 +100,9 @@ func (s *Service) CreatePatch(ctx context.Context, o CreatePatchOptions) (PatchD
 	if err != nil {
 		return PatchDetail{}, err
 	}
+	if r.Exercise, err = checkExercise(o.Exercise); err != nil {
+		return PatchDetail{}, err
+	}
 	now := time.Now().UTC()
 	p := patch.Patch{ID: newJobID(), CVE: o.CVE, Kernel: o.Kernel, Rev: 1, State: patch.Building, Author: actorID(o.By), Created: now, Updated: now}
 	r.Patch, r.Rev = p.ID, 1
@@ -103,10 +111,25 @@ func (s *Service) CreatePatch(ctx context.Context, o CreatePatchOptions) (PatchD
 		return PatchDetail{}, err
 	}
 	s.publish(ctx, event.Event{At: now, Kind: "patch.created", Subject: p.ID, Actor: actorID(o.By), Detail: o.CVE + " on " + o.Kernel})
-	if err := s.buildRevision(ctx, st, p, 1, r.Diff, o.By); err != nil {
+	if err := s.buildRevision(ctx, st, p, r, o.By); err != nil {
 		return PatchDetail{}, err
 	}
 	return s.Patch(ctx, p.ID)
+}
+
+// MaxExercise bounds a vetting script.
+const MaxExercise = 64 << 10
+
+// checkExercise checks a vetting script: text of at most MaxExercise
+// bytes (it runs in the VM, never on the builder).
+func checkExercise(script string) (string, error) {
+	switch {
+	case len(script) > MaxExercise:
+		return "", invalidf("the exercise is %d bytes: want a shell script of at most %d", len(script), MaxExercise)
+	case strings.ContainsRune(script, 0) || !utf8.ValidString(script):
+		return "", invalidf("the exercise is not text: want a shell script")
+	}
+	return script, nil
 }
 
 // ErrBuildMachinery: a fix changes the build machinery and nobody allowed
@@ -155,13 +178,16 @@ func ModuleNameFor(prefix, kernel string, n int) string {
 var nonWord = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // buildRevision queues a revision's build and vetting.
-func (s *Service) buildRevision(ctx context.Context, st store.Store, p patch.Patch, rev int, diff []byte, by Actor) error {
-	spec := PatchJobOptions{Kernel: p.Kernel, Fixes: []job.Fix{{Name: p.CVE + ".diff", Diff: diff}}, Module: fmt.Sprintf("tt_%s_r%d", p.ID[:8], rev)}
-	j, err := s.submitPatchJob(ctx, st, spec, true, p.ID, rev, 0, by)
+func (s *Service) buildRevision(ctx context.Context, st store.Store, p patch.Patch, r patch.Revision, by Actor) error {
+	spec := PatchJobOptions{Kernel: p.Kernel, Fixes: []job.Fix{{Name: p.CVE + ".diff", Diff: r.Diff}}, Module: fmt.Sprintf("tt_%s_r%d", p.ID[:8], r.Rev)}
+	if r.Exercise != "" {
+		spec.Exercises = []string{r.Exercise}
+	}
+	j, err := s.submitPatchJob(ctx, st, spec, true, p.ID, r.Rev, 0, by)
 	if err != nil {
 		return err
 	}
-	return st.SetRevision(ctx, p.ID, rev, store.RevisionOutcome{State: patch.Building, Job: j.ID}, time.Now())
+	return st.SetRevision(ctx, p.ID, r.Rev, store.RevisionOutcome{State: patch.Building, Job: j.ID}, time.Now())
 }
 
 func (s *Service) submitPatchJob(ctx context.Context, st store.Store, p PatchJobOptions, vet bool, id string, rev, set int, by Actor) (job.Job, error) {
@@ -169,8 +195,14 @@ func (s *Service) submitPatchJob(ctx context.Context, st store.Store, p PatchJob
 	if err != nil {
 		return job.Job{}, notFound("kernel", err)
 	}
+	// The kernel's exercise first, then the patches' own.
+	var exercises []string
+	if k.Exercise != "" {
+		exercises = append(exercises, k.Exercise)
+	}
+	exercises = append(exercises, p.Exercises...)
 	return s.submit(ctx, st, job.PatchBuild, p.Kernel, job.PatchBuildSpec{Kernel: k, Config: k.Config, Fixes: p.Fixes, Module: p.Module, Replace: p.Replace,
-		Vet: vet, Patch: id, Rev: rev, SetVersion: set}, SubmitOptions{By: by})
+		Vet: vet, Exercises: exercises, Patch: id, Rev: rev, SetVersion: set}, SubmitOptions{By: by})
 }
 
 // RevisePatch adds a new revision (an edited fix) to a patch and queues
@@ -185,7 +217,13 @@ type ReviseOptions struct {
 	Diff              []byte
 	Source            string
 	AllowBuildChanges bool // see CreatePatchOptions
-	By                Actor
+	// WithPrerequisites makes the new revision the newest one's fix plus
+	// the prerequisites its fix source offered (Diff must be empty).
+	WithPrerequisites bool
+	// Exercise replaces the vetting script the newest revision has (which
+	// carries over otherwise); with no Diff the fix stays as it is.
+	Exercise string
+	By       Actor
 }
 
 // RevisePatchWith is RevisePatch with every option.
@@ -195,21 +233,40 @@ func (s *Service) RevisePatchWith(ctx context.Context, o ReviseOptions) (PatchDe
 	if err != nil {
 		return PatchDetail{}, err
 	}
-	p, _, _, err := st.Patch(ctx, id)
+	p, revs, _, err := st.Patch(ctx, id)
 	if err != nil {
 		return PatchDetail{}, notFound("patch", err)
+	}
+	if o.WithPrerequisites {
+		if len(diff) > 0 {
+			return PatchDetail{}, invalidf("--with-prerequisites takes no diff: it adds the offered prerequisites to revision %d", p.Rev)
+		}
+		if diff, source, err = withPrerequisites(revs[len(revs)-1]); err != nil {
+			return PatchDetail{}, err
+		}
+	}
+	newest := revs[len(revs)-1]
+	exercise := newest.Exercise
+	if o.Exercise != "" {
+		if exercise, err = checkExercise(o.Exercise); err != nil {
+			return PatchDetail{}, err
+		}
+		if len(diff) == 0 {
+			diff, source = newest.Diff, fmt.Sprintf("revision %d with a new exercise", newest.Rev)
+		}
 	}
 	r, err := newRevision(diff, source, allowBuild, by)
 	if err != nil {
 		return PatchDetail{}, err
 	}
-	r.Patch = id
+	r.Patch, r.Exercise = id, exercise
 	rev, err := st.AddRevision(ctx, r, authz.AuditEntry{At: r.Created, Actor: actorID(by), Action: "patch.edit", Target: id, From: by.From})
 	if err != nil {
 		return PatchDetail{}, notFound("patch", err)
 	}
 	s.publish(ctx, event.Event{At: r.Created, Kind: "patch.revised", Subject: id, Actor: actorID(by), Detail: fmt.Sprintf("revision %d", rev)})
-	if err := s.buildRevision(ctx, st, p, rev, diff, by); err != nil {
+	r.Rev = rev
+	if err := s.buildRevision(ctx, st, p, r, by); err != nil {
 		return PatchDetail{}, err
 	}
 	return s.Patch(ctx, id)
@@ -352,6 +409,7 @@ func (s *Service) BuildPatchSet(ctx context.Context, kernel string, by Actor) (p
 	}
 	set := patch.Set{Kernel: kernel, State: patch.SetBuilding, Created: time.Now().UTC(), CVEs: []string{}, Patches: []string{}}
 	var fixes []job.Fix
+	var exercises []string
 	for _, p := range ps {
 		_, revs, _, err := st.Patch(ctx, p.ID)
 		if err != nil {
@@ -359,6 +417,9 @@ func (s *Service) BuildPatchSet(ctx context.Context, kernel string, by Actor) (p
 		}
 		r := revs[len(revs)-1]
 		fixes = append(fixes, job.Fix{Name: p.CVE + ".diff", Diff: r.Diff})
+		if r.Exercise != "" {
+			exercises = append(exercises, r.Exercise)
+		}
 		if !slices.Contains(set.CVEs, p.CVE) {
 			set.CVEs = append(set.CVEs, p.CVE)
 		}
@@ -368,7 +429,7 @@ func (s *Service) BuildPatchSet(ctx context.Context, kernel string, by Actor) (p
 	if set, err = st.AddPatchSet(ctx, set, func(v int) string { return ModuleNameFor("tt", kernel, v) }); err != nil {
 		return patch.Set{}, err
 	}
-	j, err := s.submitPatchJob(ctx, st, PatchJobOptions{Kernel: kernel, Fixes: fixes, Module: set.Module, Replace: true}, true, "", 0, set.Version, by)
+	j, err := s.submitPatchJob(ctx, st, PatchJobOptions{Kernel: kernel, Fixes: fixes, Module: set.Module, Replace: true, Exercises: exercises}, true, "", 0, set.Version, by)
 	if err != nil {
 		st.SetPatchSet(context.WithoutCancel(ctx), kernel, set.Version, "", patch.SetFailed, "", err.Error())
 		return patch.Set{}, err
@@ -432,10 +493,13 @@ func (s *Service) patchJobDone(ctx context.Context, st store.Store, j job.Job, s
 		if why := out.Refusal + out.Error; why != "" {
 			detail += ": " + why
 		}
-		if out.State == patch.Refused {
+		if out.State == patch.Refused && refusal.Code(res.Refusal) != refusal.FixDoesNotCompile {
 			detail += " (needs a hand-written livepatch)"
 		}
 		s.publish(ctx, event.Event{At: now, Kind: event.Kind("patch." + string(out.State)), Subject: spec.Patch, Detail: detail})
+		if refusal.Code(res.Refusal) == refusal.FixDoesNotCompile {
+			s.offerPrerequisites(ctx, st, spec.Patch, spec.Rev, res.Errors)
+		}
 		return
 	}
 	setState, why := patch.SetReady, ""

@@ -546,8 +546,10 @@ func compileAfter(ctx context.Context, k *Kernel, units []*unit, fixes []Fix, lo
 	if err != nil {
 		// The same units built before the fix, so compiler errors now are
 		// the fix's: most often it needs a change it does not carry.
-		if msgs := compilerErrors(err.Error()); len(msgs) > 0 {
-			return refuse(refusal.FixDoesNotCompile, "", "%s (the fix needs declarations or changes it does not carry, such as a header change from a prerequisite commit; add that change as another --fix)", strings.Join(msgs, "; "))
+		if msgs := compilerErrors(err.Error(), 3); len(msgs) > 0 {
+			r := refuse(refusal.FixDoesNotCompile, "", "%s (the fix needs declarations or changes it does not carry, such as a header change from a prerequisite commit; add that change as another --fix)", strings.Join(msgs, "; "))
+			r.Errors = compilerErrors(err.Error(), maxRefusalErrors)
+			return r
 		}
 		return &Refusal{Code: refusal.BuildFailed, Unit: strings.Join(unitPaths(units), " "),
 			Reason: fmt.Sprintf("compiling %s after the fix failed: %s", strings.Join(unitPaths(units), ", "), firstErrors(err.Error()))}
@@ -641,9 +643,12 @@ func uniq(ss []string) []string {
 
 var compilerError = regexp.MustCompile(`(?m)^([^\s:]+\.[ch]):(\d+):\d+: error: (.*)$`)
 
-// compilerErrors picks the distinct compiler errors (at most three) out of
+// maxRefusalErrors bounds the compiler errors a refusal carries.
+const maxRefusalErrors = 50
+
+// compilerErrors picks the distinct compiler errors (at most n) out of
 // make's output, as "file:line: message".
-func compilerErrors(out string) []string {
+func compilerErrors(out string, n int) []string {
 	var msgs []string
 	seen := map[string]bool{}
 	for _, m := range compilerError.FindAllStringSubmatch(out, -1) {
@@ -652,7 +657,7 @@ func compilerErrors(out string) []string {
 			continue
 		}
 		seen[m[3]] = true
-		if msgs = append(msgs, msg); len(msgs) == 3 {
+		if msgs = append(msgs, msg); len(msgs) == n {
 			break
 		}
 	}
@@ -662,7 +667,7 @@ func compilerErrors(out string) []string {
 // firstErrors picks what a failed make says went wrong: the compiler's
 // errors, else its lines that say "error", else its last lines.
 func firstErrors(out string) string {
-	if msgs := compilerErrors(out); len(msgs) > 0 {
+	if msgs := compilerErrors(out, 3); len(msgs) > 0 {
 		return strings.Join(msgs, "; ")
 	}
 	var picked []string

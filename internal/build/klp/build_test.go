@@ -36,7 +36,7 @@ func TestCompilerErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := compilerErrors(tt.out); !reflect.DeepEqual(got, tt.want) {
+			if got := compilerErrors(tt.out, 3); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("compilerErrors = %q, want %q", got, tt.want)
 			}
 		})

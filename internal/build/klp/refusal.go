@@ -37,6 +37,10 @@ type Refusal struct {
 	Object   string       `json:"object,omitempty"`
 	Function string       `json:"function,omitempty"`
 	Reason   string       `json:"reason"`
+	// Errors are every distinct compiler error of a fix that does not
+	// compile (the reason keeps the first few): what a prerequisite
+	// finder reads for the names the fix lacks.
+	Errors []string `json:"errors,omitempty"`
 }
 
 func (r *Refusal) sentinel() error {

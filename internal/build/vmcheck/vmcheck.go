@@ -141,6 +141,32 @@ const DefaultExercise = `default_exercise() {
 	sync
 }`
 
+// Scripts is an exercise (a shell function named ScriptsFunc) that runs
+// each script in turn as `sh -s PHASE` (patched, then after), or the
+// default exercise when there is none. A script's failure is reported on
+// the console and does not stop the check: the kernel log decides.
+func Scripts(scripts []string) (inner, body string) {
+	if len(scripts) == 0 {
+		return "default_exercise", DefaultExercise
+	}
+	var b strings.Builder
+	b.WriteString(ScriptsFunc + "() {\n")
+	for i, s := range scripts {
+		// A quoted here-document passes the script through unexpanded; its
+		// delimiter must not be a line of the script.
+		delim := fmt.Sprintf("TUXTAPE_EXERCISE_%d", i)
+		for strings.Contains("\n"+s+"\n", "\n"+delim+"\n") {
+			delim += "_"
+		}
+		fmt.Fprintf(&b, "\tsh -s \"$1\" <<'%s' || echo \"exercise %d ($1) exited $?\"\n%s\n%s\n", delim, i+1, strings.TrimRight(s, "\n"), delim)
+	}
+	b.WriteString("}")
+	return ScriptsFunc, b.String()
+}
+
+// ScriptsFunc is the shell function Scripts defines.
+const ScriptsFunc = "configured_exercise"
+
 // Traced wraps an exercise (a shell function named inner, defined in
 // body) so that, while the patch is enabled, function tracing limited to
 // the livepatch module records which of its functions ran: the report's

@@ -127,7 +127,7 @@ func KernelToProto(v service.KernelView) *pb.Kernel {
 		Name: k.Name, Release: k.Release, Version: k.Version, Arch: k.Arch,
 		Source:    &pb.KernelSource{Kind: string(k.Source.Kind), Spec: k.Source.Spec, Ref: k.Source.Ref},
 		FixedCves: k.FixedCVEs, FixedCommits: k.FixedCommits, Added: ts(k.Added),
-		ConfigSha256: v.ConfigSHA256, Profiles: map[string]*timestamppb.Timestamp{}, Config: k.Config,
+		ConfigSha256: v.ConfigSHA256, Profiles: map[string]*timestamppb.Timestamp{}, Config: k.Config, Exercise: k.Exercise,
 	}
 	for _, p := range k.Source.Patches {
 		out.Source.Patches = append(out.Source.Patches, &pb.Patch{Name: p.Name, Data: p.Data})
@@ -144,7 +144,7 @@ func KernelToProto(v service.KernelView) *pb.Kernel {
 // KernelFromProto is the service's kernel view for a wire kernel.
 func KernelFromProto(p *pb.Kernel) service.KernelView {
 	k := &kernel.Kernel{Name: p.Name, Release: p.Release, Version: p.Version, Arch: p.Arch, FixedCVEs: p.FixedCves, FixedCommits: p.FixedCommits,
-		Added: fromTS(p.Added), Config: p.Config}
+		Added: fromTS(p.Added), Config: p.Config, Exercise: p.Exercise}
 	if s := p.Source; s != nil {
 		k.Source = kernel.Source{Kind: kernel.SourceKind(s.Kind), Spec: s.Spec, Ref: s.Ref}
 		for _, pt := range s.Patches {

@@ -94,7 +94,7 @@ func (h *handlers) AddKernel(ctx context.Context, r *pb.AddKernelRequest) (*pb.K
 		}
 	}
 	o := service.AddKernelOptions{Name: r.Name, Release: r.Release, Version: r.Version, Arch: r.Arch, Source: r.Source, Ref: r.Ref,
-		Config: r.Config, NoChangelog: r.NoChangelog, Remote: true, By: actor(ctx)}
+		Config: r.Config, NoChangelog: r.NoChangelog, Exercise: r.Exercise, Remote: true, By: actor(ctx)}
 	for _, p := range r.Patches {
 		if err := field("patches.name", p.Name, true); err != nil {
 			return nil, err

@@ -26,7 +26,7 @@ func (h *patchHandlers) CreatePatch(ctx context.Context, r *pb.CreatePatchReques
 		}
 	}
 	d, err := h.svc.CreatePatch(ctx, service.CreatePatchOptions{CVE: r.Cve, Kernel: r.Kernel, Diff: r.Diff, Source: r.Source, FixesFrom: r.FixesFrom,
-		AllowBuildChanges: r.AllowBuildChanges, By: actor(ctx)})
+		AllowBuildChanges: r.AllowBuildChanges, Exercise: r.Exercise, By: actor(ctx)})
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -40,7 +40,7 @@ func (h *patchHandlers) RevisePatch(ctx context.Context, r *pb.RevisePatchReques
 	if err := field("source", r.Source, false); err != nil {
 		return nil, err
 	}
-	d, err := h.svc.RevisePatchWith(ctx, service.ReviseOptions{ID: r.Id, Diff: r.Diff, Source: r.Source, AllowBuildChanges: r.AllowBuildChanges, By: actor(ctx)})
+	d, err := h.svc.RevisePatchWith(ctx, service.ReviseOptions{ID: r.Id, Diff: r.Diff, Source: r.Source, AllowBuildChanges: r.AllowBuildChanges, WithPrerequisites: r.WithPrerequisites, Exercise: r.Exercise, By: actor(ctx)})
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -129,7 +129,7 @@ func PatchDetailToProto(d service.PatchDetail) *pb.PatchDetail {
 	out := &pb.PatchDetail{Patch: PatchToProto(d.Patch), Approvals: d.Approvals, RequiredApprovals: int32(d.Required)}
 	for _, r := range d.Revisions {
 		out.Revisions = append(out.Revisions, &pb.PatchRevision{Rev: int32(r.Rev), Author: r.Author, Created: ts(r.Created), Source: r.Source, Diff: r.Diff,
-			Job: r.Job, Module: r.Module, Vet: r.Vet, Risk: r.Risk, Refusal: r.Refusal, Error: r.Error, RefusalCode: r.RefusalCode})
+			Job: r.Job, Module: r.Module, Vet: r.Vet, Risk: r.Risk, Refusal: r.Refusal, Error: r.Error, RefusalCode: r.RefusalCode, Prerequisites: r.Prerequisites, Exercise: r.Exercise})
 	}
 	for _, r := range d.Reviews {
 		out.Reviews = append(out.Reviews, &pb.PatchReview{Rev: int32(r.Rev), Reviewer: r.Reviewer, Verdict: string(r.Verdict), Comment: r.Comment, At: ts(r.At)})
@@ -146,7 +146,7 @@ func PatchDetailFromProto(p *pb.PatchDetail) service.PatchDetail {
 	}
 	for _, r := range p.Revisions {
 		d.Revisions = append(d.Revisions, patch.Revision{Patch: d.ID, Rev: int(r.Rev), Author: r.Author, Created: fromTS(r.Created), Source: r.Source, Diff: r.Diff,
-			Job: r.Job, Module: r.Module, Vet: raw(r.Vet), Risk: raw(r.Risk), Refusal: r.Refusal, Error: r.Error, RefusalCode: r.RefusalCode})
+			Job: r.Job, Module: r.Module, Vet: raw(r.Vet), Risk: raw(r.Risk), Refusal: r.Refusal, Error: r.Error, RefusalCode: r.RefusalCode, Prerequisites: raw(r.Prerequisites), Exercise: r.Exercise})
 	}
 	for _, r := range p.Reviews {
 		d.Reviews = append(d.Reviews, patch.Review{Patch: d.ID, Rev: int(r.Rev), Reviewer: r.Reviewer, Verdict: patch.Verdict(r.Verdict), Comment: r.Comment, At: fromTS(r.At)})
@@ -176,7 +176,7 @@ func PatchSetFromProto(p *pb.PatchSet) patch.Set {
 // CreatePatch is service.CreatePatch on the server.
 func (r Remote) CreatePatch(ctx context.Context, o service.CreatePatchOptions) (service.PatchDetail, error) {
 	p, err := pb.NewPatchServiceClient(r.C.conn).CreatePatch(ctx, &pb.CreatePatchRequest{Cve: o.CVE, Kernel: o.Kernel, Diff: o.Diff, Source: o.Source, FixesFrom: o.FixesFrom,
-		AllowBuildChanges: o.AllowBuildChanges})
+		AllowBuildChanges: o.AllowBuildChanges, Exercise: o.Exercise})
 	if err != nil {
 		return service.PatchDetail{}, err
 	}
@@ -190,7 +190,7 @@ func (r Remote) RevisePatch(ctx context.Context, id string, diff []byte, source 
 
 // RevisePatchWith is service.RevisePatchWith on the server.
 func (r Remote) RevisePatchWith(ctx context.Context, o service.ReviseOptions) (service.PatchDetail, error) {
-	p, err := pb.NewPatchServiceClient(r.C.conn).RevisePatch(ctx, &pb.RevisePatchRequest{Id: o.ID, Diff: o.Diff, Source: o.Source, AllowBuildChanges: o.AllowBuildChanges})
+	p, err := pb.NewPatchServiceClient(r.C.conn).RevisePatch(ctx, &pb.RevisePatchRequest{Id: o.ID, Diff: o.Diff, Source: o.Source, AllowBuildChanges: o.AllowBuildChanges, WithPrerequisites: o.WithPrerequisites, Exercise: o.Exercise})
 	if err != nil {
 		return service.PatchDetail{}, err
 	}

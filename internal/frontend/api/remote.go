@@ -92,7 +92,7 @@ func (r Remote) Kernel(ctx context.Context, name string) (service.KernelView, er
 // AddKernel is service.AddKernel on the server.
 func (r Remote) AddKernel(ctx context.Context, o service.AddKernelOptions) (*kernel.Kernel, error) {
 	req := &pb.AddKernelRequest{Name: o.Name, Release: o.Release, Version: o.Version, Arch: o.Arch, Source: o.Source, Ref: o.Ref,
-		Config: o.Config, NoChangelog: o.NoChangelog}
+		Config: o.Config, NoChangelog: o.NoChangelog, Exercise: o.Exercise}
 	for _, p := range o.Patches {
 		req.Patches = append(req.Patches, &pb.Patch{Name: p.Name, Data: p.Data})
 	}

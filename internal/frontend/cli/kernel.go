@@ -41,6 +41,8 @@ type KernelAddOptions struct {
 	Fixed                                          []string
 	Arch                                           string
 	NoChangelog                                    bool
+	// Exercise is a file with the vetting script of the kernel's patches.
+	Exercise string
 	// ConfigAlias is the deprecated --config spelling of --kconfig.
 	ConfigAlias string
 }
@@ -94,6 +96,7 @@ Example:
 	f.StringArrayVar(&o.Fixed, "fixed", nil, "file of fixes the kernel carries beyond its version (CVE IDs, commit IDs)")
 	f.StringVar(&o.Arch, "arch", "", "architecture, as uname -m prints it (default: the Debian release's, else x86_64)")
 	f.BoolVar(&o.NoChangelog, "no-changelog", false, "Debian kernels: do not take the CVEs the image package's changelog names as fixed")
+	f.StringVar(&o.Exercise, "exercise", "", "a shell script the VM vetting of this kernel's patches runs while each is enabled (sh -s patched) and after (sh -s after), instead of the default exercise")
 	return cmd
 }
 
@@ -108,6 +111,13 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 
 func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptions) error {
 	ko := service.AddKernelOptions{Name: name, Release: o.Release, Version: o.Version, Arch: o.Arch, Source: o.Source, Ref: o.Ref, NoChangelog: o.NoChangelog}
+	if o.Exercise != "" {
+		script, err := service.ReadRegularFile("--exercise", o.Exercise, service.MaxExercise)
+		if err != nil {
+			return err
+		}
+		ko.Exercise = string(script)
+	}
 	if o.Patches != "" {
 		var err error
 		if ko.Patches, err = readPatches(o.Patches); err != nil {

@@ -206,6 +206,8 @@ type PatchCorpusOptions struct {
 	JSON      bool
 	// FromReport reprints a saved report instead of running the fixes.
 	FromReport string
+	// PrerequisitesFrom: see service.CorpusOptions.
+	PrerequisitesFrom string
 }
 
 func newPatchCorpusCmd(g *Globals) *cobra.Command {
@@ -242,6 +244,7 @@ prints the table of a saved --report again without running anything.`,
 	f.StringVar(&o.Report, "report", "", "also write the per-patch results as JSON to this file")
 	f.BoolVar(&o.JSON, "json", false, "print the results as JSON")
 	f.StringVar(&o.FromReport, "from-report", "", "print the table of this saved --report instead of running the fixes")
+	f.StringVar(&o.PrerequisitesFrom, "prerequisites-from", "", "debian:linux-source-X.Y=VERSION: try each fix that does not compile again with the prerequisites found in that package")
 	return cmd
 }
 
@@ -273,7 +276,7 @@ func runPatchCorpus(ctx context.Context, g *Globals, o PatchCorpusOptions, dir s
 		return nil
 	}
 	var reportErr error
-	entries, err := g.svc.Corpus(ctx, k, service.CorpusOptions{Dir: dir, Only: o.Only, Limit: o.Limit, VM: o.VM, AllowInitChanges: o.AllowInit,
+	entries, err := g.svc.Corpus(ctx, k, service.CorpusOptions{Dir: dir, Only: o.Only, Limit: o.Limit, VM: o.VM, AllowInitChanges: o.AllowInit, PrerequisitesFrom: o.PrerequisitesFrom,
 		OnEntry: func(entries []service.CorpusEntry) {
 			e := entries[len(entries)-1]
 			if !o.JSON {
@@ -332,6 +335,7 @@ func printCorpus(g *Globals, entries []service.CorpusEntry, profiled bool) {
 	if len(times) > 0 {
 		fmt.Fprintf(g.Stdout, "median build time of built modules: %.1fs (%d modules)\n", median(times), len(times))
 	}
+	printPrerequisites(g, entries)
 	if !profiled {
 		return
 	}
@@ -347,6 +351,40 @@ func printCorpus(g *Globals, entries []service.CorpusEntry, profiled bool) {
 	for _, c := range service.CorpusClasses {
 		if base[c] > 0 {
 			fmt.Fprintf(g.Stdout, "  %-36s %3d  %5.1f%%\n", c+":", base[c], 100*float64(base[c])/float64(n))
+		}
+	}
+}
+
+// printPrerequisites sums up the second tries of fixes that did not
+// compile (--prerequisites-from).
+func printPrerequisites(g *Globals, entries []service.CorpusEntry) {
+	counts := map[string]int{}
+	n, found := 0, 0
+	for _, e := range entries {
+		if p := e.Prerequisites; p != nil {
+			n++
+			if len(p.Files) > 0 {
+				found++
+			}
+			counts[p.Class]++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	fmt.Fprintf(g.Stdout, "\nfixes that do not compile: %d; prerequisites found for %d; with them:\n", n, found)
+	for _, e := range entries {
+		if p := e.Prerequisites; p != nil {
+			fmt.Fprintf(g.Stdout, "  %s: %s (%s)", termtext.Line(e.ID), termtext.Line(p.Class), termtext.Line(strings.Join(p.Files, ", ")))
+			if len(p.Unresolved) > 0 {
+				fmt.Fprintf(g.Stdout, "; unresolved %s", termtext.Line(strings.Join(p.Unresolved, ", ")))
+			}
+			fmt.Fprintln(g.Stdout)
+		}
+	}
+	for _, c := range service.CorpusClasses {
+		if counts[c] > 0 {
+			fmt.Fprintf(g.Stdout, "  %-36s %3d\n", c+":", counts[c])
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/patch"
+	"github.com/tuxtape/tuxtape/internal/model/refusal"
+	"github.com/tuxtape/tuxtape/internal/model/vulns"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
 
@@ -34,7 +37,7 @@ var localActor = service.Actor{ID: service.LocalActor}
 
 // workflowCmds are the deployable-patch subcommands of `tuxtape patch`.
 func workflowCmds(g *Globals) []*cobra.Command {
-	var cve, kernel, fix, fixesFrom string
+	var cve, kernel, fix, fixesFrom, exercise string
 	var allowBuild bool
 	var createJSON bool
 	create := &cobra.Command{
@@ -66,6 +69,10 @@ read it and give --allow-build-changes (automatic patching never does).`,
 				return usagef("patch create needs --cve, --kernel and one of --fix and --fixes-from")
 			}
 			o := service.CreatePatchOptions{CVE: strings.ToUpper(cve), Kernel: kernel, FixesFrom: fixesFrom, AllowBuildChanges: allowBuild, By: localActor}
+			var err error
+			if o.Exercise, err = readExercise(exercise); err != nil {
+				return err
+			}
 			if fix != "" {
 				diff, err := service.ReadRegularFile("--fix", fix, service.MaxPatchDiff)
 				if err != nil {
@@ -91,6 +98,7 @@ read it and give --allow-build-changes (automatic patching never does).`,
 	f.StringVar(&fixesFrom, "fixes-from", "", "fetch the fix from this fix source: git:REPO or debian:PACKAGE=VERSION")
 	f.BoolVar(&allowBuild, "allow-build-changes", false, "take a fix that changes Makefiles, Kbuild, Kconfig, scripts/ or tools/ (it runs on the builder): say so only after reading it")
 	f.BoolVar(&createJSON, "json", false, "print JSON")
+	f.StringVar(&exercise, "exercise", "", "a shell script the VM vetting runs while the patch is enabled (sh -s patched) and after (sh -s after), after the kernel's own; the report says which patched functions ran")
 
 	var listKernel, listCVE, listState string
 	var listJSON bool
@@ -141,19 +149,42 @@ read it and give --allow-build-changes (automatic patching never does).`,
 	show.Flags().BoolVar(&showDiff, "diff", false, "print the newest revision's diff")
 
 	var editFix string
-	var editAllowBuild bool
+	var editAllowBuild, editPrereqs bool
+	var editExercise string
 	edit := &cobra.Command{
 		Use:   "edit ID [--fix FILE.diff]",
 		Short: "Make a new revision of a patch: from --fix, or edited in $EDITOR",
 		Long: `edit makes a new, immutable revision of the patch with you as its author, and
 queues its build and vetting; approvals of earlier revisions do not carry over.
 Without --fix the newest revision's diff opens in $EDITOR (default vi); saving
-it unchanged makes no revision.`,
+it unchanged makes no revision.
+
+When a raw fix from a fix source does not compile for want of a name (a
+helper, a struct member, a constant an earlier stable change added
+elsewhere), the server looks in the same source for the changes defining it
+and offers them with the revision (patch show lists them, --diff prints
+them); they are never applied on their own. --with-prerequisites makes a
+revision of the fix plus those changes, for you to review.`,
 		Args: exactArgs(1, "a patch ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			var diff []byte
 			source := "edit"
+			script, err := readExercise(editExercise)
+			if err != nil {
+				return err
+			}
+			if editPrereqs || (script != "" && editFix == "") {
+				if editFix != "" {
+					return usagef("patch edit takes --fix or --with-prerequisites, not both")
+				}
+				d, err := g.q.RevisePatchWith(ctx, service.ReviseOptions{ID: args[0], WithPrerequisites: editPrereqs, Exercise: script, AllowBuildChanges: editAllowBuild, By: localActor})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.Stdout, "patch %s: revision %d (%s) from %s; its build and vetting are queued\n", d.ID, d.Rev, riskLine(d.Revisions[len(d.Revisions)-1].Risk), termtext.Line(d.Revisions[len(d.Revisions)-1].Source))
+				return nil
+			}
 			if editFix != "" {
 				var err error
 				if diff, err = service.ReadRegularFile("--fix", editFix, service.MaxPatchDiff); err != nil {
@@ -174,7 +205,7 @@ it unchanged makes no revision.`,
 					return nil
 				}
 			}
-			d, err := g.q.RevisePatchWith(ctx, service.ReviseOptions{ID: args[0], Diff: diff, Source: source, AllowBuildChanges: editAllowBuild, By: localActor})
+			d, err := g.q.RevisePatchWith(ctx, service.ReviseOptions{ID: args[0], Diff: diff, Source: source, Exercise: script, AllowBuildChanges: editAllowBuild, By: localActor})
 			if err != nil {
 				return err
 			}
@@ -184,6 +215,8 @@ it unchanged makes no revision.`,
 	}
 	edit.Flags().StringVar(&editFix, "fix", "", "the new revision's diff (default: edit the newest in $EDITOR)")
 	edit.Flags().BoolVar(&editAllowBuild, "allow-build-changes", false, "take a revision that changes the build machinery (see patch create --help)")
+	edit.Flags().StringVar(&editExercise, "exercise", "", "a new vetting script for the revision (see patch create --help); alone, the fix stays as it is")
+	edit.Flags().BoolVar(&editPrereqs, "with-prerequisites", false, "make the revision the newest one's fix plus the prerequisites its fix source offered (see patch show)")
 
 	var approve, reject bool
 	var comment string
@@ -231,6 +264,51 @@ func riskLine(data []byte) string {
 	return fmt.Sprintf("risk %s, %d", r.Level, r.Total)
 }
 
+// readExercise reads a vetting script file ("" for none).
+func readExercise(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := service.ReadRegularFile("--exercise", path, service.MaxExercise)
+	return string(b), err
+}
+
+// printPrerequisitesOffered shows what the fix source offers a revision
+// that does not compile, apart from the fix: nobody applied it.
+func printPrerequisitesOffered(w io.Writer, id string, r patch.Revision, withDiff bool) {
+	if len(r.Prerequisites) == 0 {
+		return
+	}
+	var p service.Prerequisites
+	if json.Unmarshal(r.Prerequisites, &p) != nil {
+		return
+	}
+	switch {
+	case p.Error != "":
+		fmt.Fprintf(w, "  prerequisites: the lookup in %s failed: %s\n", termtext.Line(p.From), termtext.Line(p.Error))
+	case len(p.Found) == 0:
+		fmt.Fprintf(w, "  prerequisites: none found in %s\n", termtext.Line(p.From))
+	default:
+		fmt.Fprintf(w, "  prerequisites offered by %s (not applied; `tuxtape patch edit %s --with-prerequisites` makes a revision with them):\n", termtext.Line(p.From), id)
+		for _, f := range p.Found {
+			fmt.Fprintf(w, "    %s", termtext.Line(strings.Join(f.Files, ", ")))
+			if f.Commit != "" {
+				fmt.Fprintf(w, " (commit %s %s)", termtext.Line(vulns.ShortCommit(f.Commit)), termtext.Line(f.Subject))
+			}
+			fmt.Fprintln(w)
+			for _, l := range strings.Split(f.Explanation, "\n") {
+				fmt.Fprintf(w, "      %s\n", termtext.Line(l))
+			}
+			if withDiff {
+				io.WriteString(w, termtext.Safe(string(f.Diff)))
+			}
+		}
+	}
+	for _, m := range p.Unresolved {
+		fmt.Fprintf(w, "    not found: %s %s\n", termtext.Line(string(m.Kind)), termtext.Line(m.Name))
+	}
+}
+
 func printPatch(g *Globals, d service.PatchDetail, withDiff bool) {
 	w := g.Stdout
 	fmt.Fprintf(w, "patch %s: %s on %s\nstate: %s (revision %d)\nauthor: %s\n", d.ID, d.CVE, termtext.Line(d.Kernel), d.State, d.Rev, termtext.Line(d.Author))
@@ -251,6 +329,9 @@ func printPatch(g *Globals, d service.PatchDetail, withDiff bool) {
 			for _, reason := range risk.Reasons {
 				fmt.Fprintf(w, "    %s: %s\n", reason.Code, termtext.Line(reason.Detail))
 			}
+		}
+		if r.Exercise != "" {
+			fmt.Fprintf(w, "  exercise: its own (%d lines)\n", strings.Count(strings.TrimRight(r.Exercise, "\n"), "\n")+1)
 		}
 		if r.Job != "" {
 			fmt.Fprintf(w, "  job: %s\n", r.Job)
@@ -275,8 +356,13 @@ func printPatch(g *Globals, d service.PatchDetail, withDiff bool) {
 			}
 		}
 		if r.Refusal != "" {
-			fmt.Fprintf(w, "  refused [%s]: %s (needs a hand-written livepatch)\n", termtext.Line(r.RefusalCode), termtext.Line(r.Refusal))
+			action := "needs a hand-written livepatch"
+			if refusal.Code(r.RefusalCode) == refusal.FixDoesNotCompile {
+				action = "needs its prerequisites"
+			}
+			fmt.Fprintf(w, "  refused [%s]: %s (%s)\n", termtext.Line(r.RefusalCode), termtext.Line(r.Refusal), action)
 		}
+		printPrerequisitesOffered(w, d.ID, r, withDiff)
 		if r.Error != "" {
 			fmt.Fprintf(w, "  error: %s\n", termtext.Line(r.Error))
 		}

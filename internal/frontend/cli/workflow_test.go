@@ -267,6 +267,20 @@ func TestPatchWorkflow(t *testing.T) {
 	if show := as("r1").must(t, "patch", "show", created.ID); !strings.Contains(show, "did not run: isofs:") {
 		t.Errorf("the isofs fix's vetting does not say its functions did not run:\n%s", show)
 	}
+	// A patch's own exercise replaces the default one: one that does not
+	// read /proc/cmdline leaves the patched cmdline_proc_show unrun.
+	quiet := filepath.Join(t.TempDir(), "quiet.sh")
+	os.WriteFile(quiet, []byte("echo \"quiet exercise: $1\"\n"), 0o644)
+	if out := as("r1").must(t, "patch", "edit", traced.ID, "--exercise", quiet); !strings.Contains(out, "revision 2") || !strings.Contains(out, "with a new exercise") {
+		t.Errorf("patch edit --exercise: %q", out)
+	}
+	as("r1").waitPatch(t, traced.ID, 10*time.Minute, func(v patchView) bool { return v.Rev == 2 && v.State != "building" })
+	if show := as("r1").must(t, "patch", "show", traced.ID); !strings.Contains(show, "did not run: vmlinux:cmdline_proc_show") || !strings.Contains(show, "exercise: its own") {
+		t.Errorf("the cmdline fix vetted with its own exercise:\n%s", show)
+	}
+	if log := as("admin").must(t, "job", "log", as("r1").patch(t, traced.ID).Revisions[1].Job); !strings.Contains(log, "configured exercise (1 script(s))") || !strings.Contains(log, "quiet exercise: patched") {
+		t.Errorf("the vetting job's log does not show the patch's exercise running:\n%s", log)
+	}
 
 	// A raw fix the server fetches itself, from a later Debian source
 	// package of the branch: the corpus's fixes were made the same way.
@@ -286,6 +300,46 @@ func TestPatchWorkflow(t *testing.T) {
 	}
 	if code, _, errs := as("r1").run(t, "patch", "create", "--cve", "CVE-2026-43216", "--kernel", "cloud", "--fixes-from", "svn:x"); code != 2 || !strings.Contains(errs, "git:REPOSITORY") {
 		t.Errorf("a fix source of no kind: exit %d, %q", code, errs)
+	}
+
+	// A raw fix that lacks a prerequisite (a constant, a struct member and
+	// a helper an earlier stable commit added to the module's header): the
+	// build is refused as not compiling, the server finds the header's
+	// change in the same window and offers it apart from the fix, and a
+	// revision made with it is built and vetted.
+	var nfs patchView
+	json.Unmarshal([]byte(as("r1").must(t, "patch", "create", "--cve", "CVE-2026-53392", "--kernel", "cloud",
+		"--fixes-from", "debian:linux-source-6.1=6.1.187-1", "--json")), &nfs)
+	v = as("r1").waitPatch(t, nfs.ID, 10*time.Minute, func(v patchView) bool { return v.State != "building" })
+	if v.State != "refused" || v.Revisions[0].RefusalCode != "fix_does_not_compile" {
+		t.Fatalf("the raw fix without its prerequisite: %+v", v)
+	}
+	if code, _, errs := as("r1").run(t, "patch", "edit", traced.ID, "--with-prerequisites"); code == 0 || !strings.Contains(errs, "no prerequisites to add") {
+		t.Errorf("--with-prerequisites on a patch offered none: exit %d, %q", code, errs)
+	}
+	var show string
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		show = as("r1").must(t, "patch", "show", nfs.ID)
+		if strings.Contains(show, "prerequisites offered by") || strings.Contains(show, "prerequisites: ") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if !strings.Contains(show, "prerequisites offered by debian:linux-source-6.1=6.1.187-1") || !strings.Contains(show, "fs/nfs/flexfilelayout/flexfilelayout.h") ||
+		!strings.Contains(show, "NFS4_FF_HDR_NO_IO_THRU_MDS") || !strings.Contains(show, "(needs its prerequisites)") {
+		t.Fatalf("the prerequisites offered:\n%s", show)
+	}
+	if out := as("r1").must(t, "patch", "edit", nfs.ID, "--with-prerequisites"); !strings.Contains(out, "revision 2") || !strings.Contains(out, "prerequisites from debian:linux-source-6.1=6.1.187-1: fs/nfs/flexfilelayout/flexfilelayout.h") {
+		t.Errorf("patch edit --with-prerequisites: %q", out)
+	}
+	v = as("r1").waitPatch(t, nfs.ID, 10*time.Minute, func(v patchView) bool { return v.Rev == 2 && v.State != "building" })
+	if v.State != "vetted" {
+		t.Errorf("the fix with its prerequisite: %+v\njob log:\n%s", v, as("admin").must(t, "job", "log", v.Revisions[1].Job))
+	}
+	var revs struct{ Revisions []struct{ Diff []byte } }
+	json.Unmarshal([]byte(as("r1").must(t, "patch", "show", nfs.ID, "--json")), &revs)
+	if len(revs.Revisions) != 2 || strings.Contains(string(revs.Revisions[0].Diff), "flexfilelayout.h") || !strings.Contains(string(revs.Revisions[1].Diff), "flexfilelayout.h") {
+		t.Errorf("revision 1 must stay the raw fix and revision 2 carry the header too")
 	}
 
 	for _, e := range rec.wait(t, time.Minute, "review_waiting", "patch_refused", "ring_halted") {

@@ -108,6 +108,9 @@ type PatchBuildSpec struct {
 	Replace bool           `json:"replace"`
 	// Vet runs the built module through its life in a VM of the kernel.
 	Vet bool `json:"vet,omitempty"`
+	// Exercises are the shell scripts the vetting runs while the patch is
+	// enabled (and after it), in order; none: the default.
+	Exercises []string `json:"exercises,omitempty"`
 	// Patch and Rev name the deployable patch revision the job builds;
 	// SetVersion the kernel's patch set (0: neither).
 	Patch      string `json:"patch,omitempty"`
@@ -121,8 +124,10 @@ type PatchBuildResult struct {
 	Module  string `json:"module,omitempty"` // the artifact's name
 	Refusal string `json:"refusal,omitempty"`
 	Reason  string `json:"reason,omitempty"`
-	Units   int    `json:"units"`
-	Funcs   int    `json:"funcs"`
+	// Errors are a fix's compiler errors when it does not compile.
+	Errors []string `json:"errors,omitempty"`
+	Units  int      `json:"units"`
+	Funcs  int      `json:"funcs"`
 	// Functions are the patched functions per object.
 	Functions map[string][]string `json:"functions,omitempty"`
 	// Vet is the VM report (vmcheck's JSON) when the job vetted the

@@ -40,6 +40,10 @@ type Kernel struct {
 	FixedCVEs    []string  `json:"fixed_cves,omitempty"`
 	FixedCommits []string  `json:"fixed_commits,omitempty"`
 	Added        time.Time `json:"added"`
+	// Exercise is a shell script the VM vetting of this kernel's patches
+	// runs (as `sh -s PHASE`: patched, then after) instead of the
+	// default exercise; a patch's own exercise runs after it.
+	Exercise string `json:"exercise,omitempty"`
 }
 
 // SourceKind says what Source.Spec is.

@@ -69,6 +69,12 @@ type Revision struct {
 	Refusal     string          `json:"refusal,omitempty"`
 	RefusalCode string          `json:"refusal_code,omitempty"`
 	Error       string          `json:"error,omitempty"`
+	// Prerequisites (JSON) are what the fix source offers a revision
+	// whose fix does not compile: never applied but by a new revision.
+	Prerequisites json.RawMessage `json:"prerequisites,omitempty"`
+	// Exercise is the revision's own vetting script (see
+	// kernel.Kernel.Exercise), "" for the kernel's or the default.
+	Exercise string `json:"exercise,omitempty"`
 }
 
 // Verdict is a review's answer.

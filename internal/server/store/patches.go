@@ -20,7 +20,7 @@ type PatchFilter struct {
 	State  patch.State
 }
 
-const revisionCols = `patch_id, rev, author, created_ns, source, diff, job_id, module, vet, risk, refusal, error, refusal_code`
+const revisionCols = `patch_id, rev, author, created_ns, source, diff, job_id, module, vet, risk, refusal, error, refusal_code, prerequisites, exercise`
 
 func (d *db) AddPatch(ctx context.Context, p patch.Patch, r patch.Revision, audit authz.AuditEntry) error {
 	tx, err := d.sql.BeginTx(ctx, nil)
@@ -42,8 +42,8 @@ func (d *db) AddPatch(ctx context.Context, p patch.Patch, r patch.Revision, audi
 }
 
 func (d *db) insertRevision(ctx context.Context, tx *sql.Tx, r patch.Revision) error {
-	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO patch_revisions (`+revisionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		r.Patch, r.Rev, r.Author, r.Created.UnixNano(), r.Source, string(r.Diff), r.Job, r.Module, string(r.Vet), string(r.Risk), r.Refusal, r.Error, r.RefusalCode); err != nil {
+	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO patch_revisions (`+revisionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		r.Patch, r.Rev, r.Author, r.Created.UnixNano(), r.Source, string(r.Diff), r.Job, r.Module, string(r.Vet), string(r.Risk), r.Refusal, r.Error, r.RefusalCode, string(r.Prerequisites), r.Exercise); err != nil {
 		return fmt.Errorf("add revision %d of patch %s: %w", r.Rev, r.Patch, err)
 	}
 	return nil
@@ -113,6 +113,19 @@ func (d *db) SetRevision(ctx context.Context, id string, rev int, o RevisionOutc
 	return tx.Commit()
 }
 
+// SetPrerequisites records what a fix source offers a revision that does
+// not compile.
+func (d *db) SetPrerequisites(ctx context.Context, id string, rev int, data []byte) error {
+	res, err := d.sql.ExecContext(ctx, d.rebind(`UPDATE patch_revisions SET prerequisites = ? WHERE patch_id = ? AND rev = ?`), string(data), id, rev)
+	if err != nil {
+		return fmt.Errorf("patch %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("patch %s revision %d: %w", id, rev, ErrNotFound)
+	}
+	return nil
+}
+
 func scanPatch(s scanner) (patch.Patch, error) {
 	var p patch.Patch
 	var state string
@@ -165,11 +178,11 @@ func (d *db) Patch(ctx context.Context, id string) (patch.Patch, []patch.Revisio
 	if err := d.each(ctx, `SELECT `+revisionCols+` FROM patch_revisions WHERE patch_id = ? ORDER BY rev`, []any{id}, func(s scanner) error {
 		var r patch.Revision
 		var created int64
-		var diff, vet, risk string
-		if err := s.Scan(&r.Patch, &r.Rev, &r.Author, &created, &r.Source, &diff, &r.Job, &r.Module, &vet, &risk, &r.Refusal, &r.Error, &r.RefusalCode); err != nil {
+		var diff, vet, risk, prereqs string
+		if err := s.Scan(&r.Patch, &r.Rev, &r.Author, &created, &r.Source, &diff, &r.Job, &r.Module, &vet, &risk, &r.Refusal, &r.Error, &r.RefusalCode, &prereqs, &r.Exercise); err != nil {
 			return err
 		}
-		r.Created, r.Diff, r.Vet, r.Risk = time.Unix(0, created).UTC(), []byte(diff), rawJSON(vet), rawJSON(risk)
+		r.Created, r.Diff, r.Vet, r.Risk, r.Prerequisites = time.Unix(0, created).UTC(), []byte(diff), rawJSON(vet), rawJSON(risk), rawJSON(prereqs)
 		revs = append(revs, r)
 		return nil
 	}); err != nil {

@@ -147,6 +147,9 @@ type Store interface {
 	AddRevision(ctx context.Context, r patch.Revision, audit authz.AuditEntry) (int, error)
 	// SetRevision records a revision's job or outcome.
 	SetRevision(ctx context.Context, id string, rev int, o RevisionOutcome, now time.Time) error
+	// SetPrerequisites records the prerequisites (JSON) found for a
+	// revision that does not compile.
+	SetPrerequisites(ctx context.Context, id string, rev int, data []byte) error
 	// Patches lists patches matching f, oldest first.
 	Patches(ctx context.Context, f PatchFilter) ([]patch.Patch, error)
 	// Patch returns a patch with its revisions and reviews, or ErrNotFound.

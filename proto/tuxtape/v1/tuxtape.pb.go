@@ -1290,17 +1290,20 @@ func (x *VerdictSummary) GetBy() map[string]int32 {
 // AddKernelRequest is `tuxtape kernel add`: the source must be a
 // package or a URL (a path would name a file on the server's machine).
 type AddKernelRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Release       string                 `protobuf:"bytes,2,opt,name=release,proto3" json:"release,omitempty"`
-	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	Arch          string                 `protobuf:"bytes,4,opt,name=arch,proto3" json:"arch,omitempty"`
-	Source        string                 `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
-	Ref           string                 `protobuf:"bytes,6,opt,name=ref,proto3" json:"ref,omitempty"`
-	Config        []byte                 `protobuf:"bytes,7,opt,name=config,proto3" json:"config,omitempty"`
-	Patches       []*Patch               `protobuf:"bytes,8,rep,name=patches,proto3" json:"patches,omitempty"`
-	Fixed         []*Patch               `protobuf:"bytes,9,rep,name=fixed,proto3" json:"fixed,omitempty"`
-	NoChangelog   bool                   `protobuf:"varint,10,opt,name=no_changelog,json=noChangelog,proto3" json:"no_changelog,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Release     string                 `protobuf:"bytes,2,opt,name=release,proto3" json:"release,omitempty"`
+	Version     string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	Arch        string                 `protobuf:"bytes,4,opt,name=arch,proto3" json:"arch,omitempty"`
+	Source      string                 `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
+	Ref         string                 `protobuf:"bytes,6,opt,name=ref,proto3" json:"ref,omitempty"`
+	Config      []byte                 `protobuf:"bytes,7,opt,name=config,proto3" json:"config,omitempty"`
+	Patches     []*Patch               `protobuf:"bytes,8,rep,name=patches,proto3" json:"patches,omitempty"`
+	Fixed       []*Patch               `protobuf:"bytes,9,rep,name=fixed,proto3" json:"fixed,omitempty"`
+	NoChangelog bool                   `protobuf:"varint,10,opt,name=no_changelog,json=noChangelog,proto3" json:"no_changelog,omitempty"`
+	// The vetting script of the kernel's patches (run in the VM as
+	// `sh -s PHASE`), instead of the default exercise.
+	Exercise      string `protobuf:"bytes,11,opt,name=exercise,proto3" json:"exercise,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1403,6 +1406,13 @@ func (x *AddKernelRequest) GetNoChangelog() bool {
 		return x.NoChangelog
 	}
 	return false
+}
+
+func (x *AddKernelRequest) GetExercise() string {
+	if x != nil {
+		return x.Exercise
+	}
+	return ""
 }
 
 type ListKernelsRequest struct {
@@ -1624,6 +1634,7 @@ type Kernel struct {
 	// Profile kind (real, static) → when it was made.
 	Profiles      map[string]*timestamppb.Timestamp `protobuf:"bytes,11,rep,name=profiles,proto3" json:"profiles,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Config        []byte                            `protobuf:"bytes,12,opt,name=config,proto3" json:"config,omitempty"`
+	Exercise      string                            `protobuf:"bytes,13,opt,name=exercise,proto3" json:"exercise,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1740,6 +1751,13 @@ func (x *Kernel) GetConfig() []byte {
 		return x.Config
 	}
 	return nil
+}
+
+func (x *Kernel) GetExercise() string {
+	if x != nil {
+		return x.Exercise
+	}
+	return ""
 }
 
 type KernelSource struct {
@@ -5417,19 +5435,24 @@ func (x *DeployablePatch) GetUpdated() *timestamppb.Timestamp {
 }
 
 type PatchRevision struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rev           int32                  `protobuf:"varint,1,opt,name=rev,proto3" json:"rev,omitempty"`
-	Author        string                 `protobuf:"bytes,2,opt,name=author,proto3" json:"author,omitempty"`
-	Created       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
-	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
-	Diff          []byte                 `protobuf:"bytes,5,opt,name=diff,proto3" json:"diff,omitempty"`
-	Job           string                 `protobuf:"bytes,6,opt,name=job,proto3" json:"job,omitempty"`
-	Module        string                 `protobuf:"bytes,7,opt,name=module,proto3" json:"module,omitempty"`
-	Vet           []byte                 `protobuf:"bytes,8,opt,name=vet,proto3" json:"vet,omitempty"`
-	Risk          []byte                 `protobuf:"bytes,9,opt,name=risk,proto3" json:"risk,omitempty"`
-	Refusal       string                 `protobuf:"bytes,10,opt,name=refusal,proto3" json:"refusal,omitempty"`
-	Error         string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
-	RefusalCode   string                 `protobuf:"bytes,12,opt,name=refusal_code,json=refusalCode,proto3" json:"refusal_code,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Rev         int32                  `protobuf:"varint,1,opt,name=rev,proto3" json:"rev,omitempty"`
+	Author      string                 `protobuf:"bytes,2,opt,name=author,proto3" json:"author,omitempty"`
+	Created     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created,proto3" json:"created,omitempty"`
+	Source      string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	Diff        []byte                 `protobuf:"bytes,5,opt,name=diff,proto3" json:"diff,omitempty"`
+	Job         string                 `protobuf:"bytes,6,opt,name=job,proto3" json:"job,omitempty"`
+	Module      string                 `protobuf:"bytes,7,opt,name=module,proto3" json:"module,omitempty"`
+	Vet         []byte                 `protobuf:"bytes,8,opt,name=vet,proto3" json:"vet,omitempty"`
+	Risk        []byte                 `protobuf:"bytes,9,opt,name=risk,proto3" json:"risk,omitempty"`
+	Refusal     string                 `protobuf:"bytes,10,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	Error       string                 `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	RefusalCode string                 `protobuf:"bytes,12,opt,name=refusal_code,json=refusalCode,proto3" json:"refusal_code,omitempty"`
+	// JSON: the prerequisites the fix source offers a revision whose fix
+	// does not compile (service.Prerequisites); never applied on their own.
+	Prerequisites []byte `protobuf:"bytes,13,opt,name=prerequisites,proto3" json:"prerequisites,omitempty"`
+	// The revision's own vetting script ("" for the kernel's or the default).
+	Exercise      string `protobuf:"bytes,14,opt,name=exercise,proto3" json:"exercise,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5544,6 +5567,20 @@ func (x *PatchRevision) GetError() string {
 func (x *PatchRevision) GetRefusalCode() string {
 	if x != nil {
 		return x.RefusalCode
+	}
+	return ""
+}
+
+func (x *PatchRevision) GetPrerequisites() []byte {
+	if x != nil {
+		return x.Prerequisites
+	}
+	return nil
+}
+
+func (x *PatchRevision) GetExercise() string {
+	if x != nil {
+		return x.Exercise
 	}
 	return ""
 }
@@ -5712,8 +5749,10 @@ type CreatePatchRequest struct {
 	FixesFrom string `protobuf:"bytes,5,opt,name=fixes_from,json=fixesFrom,proto3" json:"fixes_from,omitempty"`
 	// Takes a fix that changes the build machinery (it runs on the builder).
 	AllowBuildChanges bool `protobuf:"varint,6,opt,name=allow_build_changes,json=allowBuildChanges,proto3" json:"allow_build_changes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The patch's own vetting script, run in the VM after the kernel's.
+	Exercise      string `protobuf:"bytes,7,opt,name=exercise,proto3" json:"exercise,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreatePatchRequest) Reset() {
@@ -5788,14 +5827,26 @@ func (x *CreatePatchRequest) GetAllowBuildChanges() bool {
 	return false
 }
 
+func (x *CreatePatchRequest) GetExercise() string {
+	if x != nil {
+		return x.Exercise
+	}
+	return ""
+}
+
 type RevisePatchRequest struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Id                string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Diff              []byte                 `protobuf:"bytes,2,opt,name=diff,proto3" json:"diff,omitempty"`
 	Source            string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
 	AllowBuildChanges bool                   `protobuf:"varint,4,opt,name=allow_build_changes,json=allowBuildChanges,proto3" json:"allow_build_changes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// No diff: the newest revision's fix plus the prerequisites offered it.
+	WithPrerequisites bool `protobuf:"varint,5,opt,name=with_prerequisites,json=withPrerequisites,proto3" json:"with_prerequisites,omitempty"`
+	// Replaces the vetting script (it carries over otherwise); with no diff
+	// the fix stays as it is.
+	Exercise      string `protobuf:"bytes,6,opt,name=exercise,proto3" json:"exercise,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RevisePatchRequest) Reset() {
@@ -5854,6 +5905,20 @@ func (x *RevisePatchRequest) GetAllowBuildChanges() bool {
 		return x.AllowBuildChanges
 	}
 	return false
+}
+
+func (x *RevisePatchRequest) GetWithPrerequisites() bool {
+	if x != nil {
+		return x.WithPrerequisites
+	}
+	return false
+}
+
+func (x *RevisePatchRequest) GetExercise() string {
+	if x != nil {
+		return x.Exercise
+	}
+	return ""
 }
 
 type ListPatchesRequest struct {
@@ -6431,7 +6496,7 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x02by\x18\x04 \x03(\v2\".tuxtape.v1.VerdictSummary.ByEntryR\x02by\x1a5\n" +
 	"\aByEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xa9\x02\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xc5\x02\n" +
 	"\x10AddKernelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\arelease\x18\x02 \x01(\tR\arelease\x12\x18\n" +
@@ -6443,7 +6508,8 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\apatches\x18\b \x03(\v2\x11.tuxtape.v1.PatchR\apatches\x12'\n" +
 	"\x05fixed\x18\t \x03(\v2\x11.tuxtape.v1.PatchR\x05fixed\x12!\n" +
 	"\fno_changelog\x18\n" +
-	" \x01(\bR\vnoChangelog\"\x14\n" +
+	" \x01(\bR\vnoChangelog\x12\x1a\n" +
+	"\bexercise\x18\v \x01(\tR\bexercise\"\x14\n" +
 	"\x12ListKernelsRequest\"C\n" +
 	"\x13ListKernelsResponse\x12,\n" +
 	"\akernels\x18\x01 \x03(\v2\x12.tuxtape.v1.KernelR\akernels\"&\n" +
@@ -6451,7 +6517,7 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\")\n" +
 	"\x13RemoveKernelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
-	"\x14RemoveKernelResponse\"\x8c\x04\n" +
+	"\x14RemoveKernelResponse\"\xa8\x04\n" +
 	"\x06Kernel\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\arelease\x18\x02 \x01(\tR\arelease\x12\x18\n" +
@@ -6466,7 +6532,8 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\rconfig_sha256\x18\n" +
 	" \x01(\tR\fconfigSha256\x12<\n" +
 	"\bprofiles\x18\v \x03(\v2 .tuxtape.v1.Kernel.ProfilesEntryR\bprofiles\x12\x16\n" +
-	"\x06config\x18\f \x01(\fR\x06config\x1aW\n" +
+	"\x06config\x18\f \x01(\fR\x06config\x12\x1a\n" +
+	"\bexercise\x18\r \x01(\tR\bexercise\x1aW\n" +
 	"\rProfilesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
 	"\x05value\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05value:\x028\x01\"u\n" +
@@ -6735,7 +6802,7 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
 	"\x06author\x18\x06 \x01(\tR\x06author\x124\n" +
 	"\acreated\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
-	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\xbe\x02\n" +
+	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x80\x03\n" +
 	"\rPatchRevision\x12\x10\n" +
 	"\x03rev\x18\x01 \x01(\x05R\x03rev\x12\x16\n" +
 	"\x06author\x18\x02 \x01(\tR\x06author\x124\n" +
@@ -6749,7 +6816,9 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\arefusal\x18\n" +
 	" \x01(\tR\arefusal\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12!\n" +
-	"\frefusal_code\x18\f \x01(\tR\vrefusalCode\"\x9b\x01\n" +
+	"\frefusal_code\x18\f \x01(\tR\vrefusalCode\x12$\n" +
+	"\rprerequisites\x18\r \x01(\fR\rprerequisites\x12\x1a\n" +
+	"\bexercise\x18\x0e \x01(\tR\bexercise\"\x9b\x01\n" +
 	"\vPatchReview\x12\x10\n" +
 	"\x03rev\x18\x01 \x01(\x05R\x03rev\x12\x1a\n" +
 	"\breviewer\x18\x02 \x01(\tR\breviewer\x12\x18\n" +
@@ -6761,7 +6830,7 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\trevisions\x18\x02 \x03(\v2\x19.tuxtape.v1.PatchRevisionR\trevisions\x121\n" +
 	"\areviews\x18\x03 \x03(\v2\x17.tuxtape.v1.PatchReviewR\areviews\x12\x1c\n" +
 	"\tapprovals\x18\x04 \x03(\tR\tapprovals\x12-\n" +
-	"\x12required_approvals\x18\x05 \x01(\x05R\x11requiredApprovals\"\xb9\x01\n" +
+	"\x12required_approvals\x18\x05 \x01(\x05R\x11requiredApprovals\"\xd5\x01\n" +
 	"\x12CreatePatchRequest\x12\x10\n" +
 	"\x03cve\x18\x01 \x01(\tR\x03cve\x12\x16\n" +
 	"\x06kernel\x18\x02 \x01(\tR\x06kernel\x12\x12\n" +
@@ -6769,12 +6838,15 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x12\x1d\n" +
 	"\n" +
 	"fixes_from\x18\x05 \x01(\tR\tfixesFrom\x12.\n" +
-	"\x13allow_build_changes\x18\x06 \x01(\bR\x11allowBuildChanges\"\x80\x01\n" +
+	"\x13allow_build_changes\x18\x06 \x01(\bR\x11allowBuildChanges\x12\x1a\n" +
+	"\bexercise\x18\a \x01(\tR\bexercise\"\xcb\x01\n" +
 	"\x12RevisePatchRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04diff\x18\x02 \x01(\fR\x04diff\x12\x16\n" +
 	"\x06source\x18\x03 \x01(\tR\x06source\x12.\n" +
-	"\x13allow_build_changes\x18\x04 \x01(\bR\x11allowBuildChanges\"T\n" +
+	"\x13allow_build_changes\x18\x04 \x01(\bR\x11allowBuildChanges\x12-\n" +
+	"\x12with_prerequisites\x18\x05 \x01(\bR\x11withPrerequisites\x12\x1a\n" +
+	"\bexercise\x18\x06 \x01(\tR\bexercise\"T\n" +
 	"\x12ListPatchesRequest\x12\x16\n" +
 	"\x06kernel\x18\x01 \x01(\tR\x06kernel\x12\x10\n" +
 	"\x03cve\x18\x02 \x01(\tR\x03cve\x12\x14\n" +
