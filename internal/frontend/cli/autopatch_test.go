@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,8 @@ func TestAutoPatch(t *testing.T) {
 	if code, _, errs := local.run(t, "--insecure", "serve", "--listen", "127.0.0.1:0", "--auto-patch-tier", "high"); code != 2 || !strings.Contains(errs, "--auto-patch-fixes-from") {
 		t.Errorf("--auto-patch-tier without a fix source: exit %d, %q", code, errs)
 	}
-	addr, _ := local.serve(t, "--insecure", "--auto-patch-tier", "medium", "--auto-patch-fixes-from", "debian:linux-source-6.1=6.1.187-1", "--auto-patch-limit", "1")
+	const limit = 4
+	addr, _ := local.serve(t, "--insecure", "--auto-patch-tier", "medium", "--auto-patch-fixes-from", "debian:linux-source-6.1=6.1.187-1", "--auto-patch-limit", fmt.Sprint(limit))
 	as := func(role string) proc {
 		return proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_DB=", "TUXTAPE_SERVER=" + addr, "TUXTAPE_TOKEN=" + secret[role]},
 			pre: []string{"--insecure"}}
@@ -53,30 +55,52 @@ func TestAutoPatch(t *testing.T) {
 	}
 	start := time.Now()
 	admin.must(t, "sync", "--no-fetch", "--rev", testenv.BundleHead)
+	// Each verdict's time since the sync; the builder takes the patches
+	// one at a time, highest priority first.
 	var made []struct{ ID, CVE, State, Author string }
-	deadline := time.Now().Add(10 * time.Minute)
+	seen := map[string]time.Duration{}
+	var firstVetted time.Duration
+	deadline := time.Now().Add(20 * time.Minute)
 	for {
 		json.Unmarshal([]byte(admin.must(t, "patch", "list", "--json")), &made)
-		if len(made) > 0 && made[0].State != "building" {
+		done := 0
+		for _, p := range made {
+			if p.State == "building" {
+				continue
+			}
+			done++
+			if _, ok := seen[p.ID]; !ok {
+				seen[p.ID] = time.Since(start)
+				t.Logf("sync → %s %s after %v", p.CVE, p.State, seen[p.ID].Round(time.Second))
+				if p.State == "vetted" && firstVetted == 0 {
+					firstVetted = seen[p.ID]
+				}
+			}
+		}
+		if len(made) == limit && done == limit {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no automatic patch reached a verdict within 10 min of the sync: %+v\n%s", made, admin.must(t, "events", "--kind", "autopatch."))
+			t.Fatalf("automatic patches 20 min after the sync: %+v\n%s", made, admin.must(t, "events", "--kind", "autopatch."))
 		}
 		time.Sleep(time.Second)
 	}
-	took := time.Since(start)
-	if len(made) != 1 || made[0].Author != "auto-patch" {
-		t.Fatalf("automatic patches: %+v (limit 1)", made)
+	for _, p := range made {
+		if p.Author != "auto-patch" {
+			t.Errorf("automatic patch %s by %q", p.ID, p.Author)
+		}
+		var src struct{ Revisions []struct{ Source string } }
+		json.Unmarshal([]byte(admin.must(t, "patch", "show", p.ID, "--json")), &src)
+		if !strings.Contains(src.Revisions[0].Source, "debian:linux-source-6.1=6.1.187-1") {
+			t.Errorf("the automatic patch's fix came from %q", src.Revisions[0].Source)
+		}
 	}
-	v := admin.patch(t, made[0].ID)
-	var src struct{ Revisions []struct{ Source string } }
-	json.Unmarshal([]byte(admin.must(t, "patch", "show", made[0].ID, "--json")), &src)
-	if !strings.Contains(src.Revisions[0].Source, "debian:linux-source-6.1=6.1.187-1") {
-		t.Errorf("the automatic patch's fix came from %q", src.Revisions[0].Source)
+	if firstVetted > 0 {
+		t.Logf("sync → the first vetted patch waiting for review: %v (no human step; goal 5 min)", firstVetted.Round(time.Second))
+	} else {
+		t.Logf("none of the %d automatic patches was vetted (refused or failed: see above)", limit)
 	}
-	t.Logf("sync → %s of %s %s in %v (no human step)", v.State, made[0].CVE, map[string]string{"vetted": "waiting for review"}[v.State], took.Round(time.Second))
-	if ev := admin.must(t, "events", "--kind", "autopatch."); !strings.Contains(ev, "limit of 1") {
+	if ev := admin.must(t, "events", "--kind", "autopatch."); !strings.Contains(ev, fmt.Sprintf("limit of %d", limit)) {
 		t.Logf("no CVE was skipped for the limit:\n%s", ev)
 	}
 }
