@@ -27,8 +27,11 @@ func TestAutoPatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	local := proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + data, "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=", "TUXTAPE_TOKEN=", "TUXTAPE_DB="}}
-	older := testenv.BundleHead + "~300"
-	local.must(t, "-q", "sync", "--no-fetch", "--rev", older)
+	// The CNA's commit of 2026-07-25 that assigned CVE-2026-64317 among
+	// 259 others: 63 of them newly affect the cloud kernel at tier medium
+	// or above, their fixes of every kind (the third by priority loads).
+	const batch = "3c39e41a6"
+	local.must(t, "-q", "sync", "--no-fetch", "--rev", batch+"~1")
 	local.must(t, "-q", "kernel", "add", "cloud", "--release", "6.1.0-50-cloud-amd64", "--source", "debian:linux-source-6.1=6.1.176-1")
 	secret := map[string]string{}
 	for _, role := range []string{"admin", "builder"} {
@@ -54,7 +57,7 @@ func TestAutoPatch(t *testing.T) {
 		t.Fatalf("turning automatic patching on made patches: %s", ps)
 	}
 	start := time.Now()
-	admin.must(t, "sync", "--no-fetch", "--rev", testenv.BundleHead)
+	admin.must(t, "sync", "--no-fetch", "--rev", batch)
 	// Each verdict's time since the sync; the builder takes the patches
 	// one at a time, highest priority first.
 	var made []struct{ ID, CVE, State, Author string }
