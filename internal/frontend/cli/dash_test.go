@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -396,6 +398,193 @@ func TestDashWorkflow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestDashKernels runs the kernels page in a real terminal against a real
+// server: an admin adds a kernel through the form (its config file read
+// by the dashboard and sent), sees the server's refusal of a second one
+// of that name on the page, then makes a new kernel's config from the
+// Debian cloud kernel's: the kernel's own make menuconfig runs in the
+// terminal on the cached 6.1.176 source (the tree the other tests
+// unpack), driven with keys (search IKCONFIG, set it, exit, save), and
+// the server (GetKernel) has the new kernel with that option set, the
+// base's release and source, while the shared tree stays unwritten.
+// With TUXTAPE_DASH_KERNEL_SCREENS=FILE it writes each screen there.
+func TestDashKernels(t *testing.T) {
+	if testing.Short() || os.Getenv("TUXTAPE_SKIP_KERNEL") != "" {
+		t.Skip("unpacks linux-source-6.1 and runs make menuconfig in tmux")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		testenv.Missing(t, "tmux is not installed (apt-get install tmux): %v", err)
+	}
+	bin := binary(t)
+	data := t.TempDir()
+	local := proc{bin: bin, env: []string{"TUXTAPE_DATA_DIR=" + data, "TUXTAPE_CONFIG=", "TUXTAPE_SERVER=", "TUXTAPE_TOKEN=", "TUXTAPE_DB="}}
+	const release, source = "6.1.0-50-cloud-amd64", "debian:linux-source-6.1=6.1.176-1"
+	local.must(t, "-q", "kernel", "add", "cloud", "--release", release, "--source", source)
+	var tok struct{ Secret string }
+	if err := json.Unmarshal([]byte(local.must(t, "token", "create", "--role", "admin", "--json")), &tok); err != nil || tok.Secret == "" {
+		t.Fatalf("token create: %v", err)
+	}
+	addr, _ := local.serve(t, "--insecure")
+	// The dashboard's cache is the user's: the source tree of the kernel
+	// named cloud is the one TestDashWorkflow's server unpacks.
+	env := []string{"TUXTAPE_DATA_DIR=" + t.TempDir(), "TUXTAPE_CONFIG=", "TUXTAPE_DB=", "TUXTAPE_SERVER=" + addr, "TUXTAPE_TOKEN=" + tok.Secret,
+		"TUXTAPE_CACHE_DIR=" + userCache(t)}
+	admin := proc{bin: bin, env: env, pre: []string{"--insecure"}}
+	cfgFile, err := filepath.Abs(tinyConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	screens := &strings.Builder{}
+
+	tm := startTmux(t, 120, 40, env, bin, "--insecure", "dash", "--profile", "none")
+	tm.waitFor(t, "the queue", regexp.MustCompile(`kernel cloud · needs action`))
+	tm.keys(t, "4")
+	tm.waitFor(t, "the kernels", regexp.MustCompile(`› cloud +6\.1\.0-50-cloud-amd64`))
+
+	// The form: a tarball kernel with its config file.
+	fill := func() {
+		tm.keys(t, "n")
+		tm.waitFor(t, "the form", regexp.MustCompile(`Add a kernel`))
+		for i, v := range []string{"tiny", "6.1.176-tiny", kernelURL, "", "6.1.176", cfgFile} {
+			if v != "" {
+				tm.literal(t, v)
+			}
+			if i < 5 {
+				tm.keys(t, "Tab")
+			}
+		}
+	}
+	fill()
+	fmt.Fprintf(screens, "## Kernels: adding a kernel\n\n%s\n", tm.waitFor(t, "the form filled", regexp.MustCompile(`› config +`+regexp.QuoteMeta(cfgFile))))
+	tm.keys(t, "Enter")
+	added := tm.waitFor(t, "the kernel added", regexp.MustCompile(`added kernel tiny \(its config: \d+ bytes\)`))
+	if !regexp.MustCompile(`tiny +6\.1\.176-tiny +6\.1\.176`).MatchString(tm.waitFor(t, "tiny listed", regexp.MustCompile(`tiny +6\.1\.176-tiny`))) {
+		t.Errorf("the kernels after the form:\n%s", added)
+	}
+	var shown struct {
+		Release, Version string
+		ConfigSHA256     string `json:"config_sha256"`
+	}
+	if err := json.Unmarshal([]byte(admin.must(t, "kernel", "show", "tiny", "--json")), &shown); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(cfg); shown.Release != "6.1.176-tiny" || shown.Version != "6.1.176" || shown.ConfigSHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("kernel show tiny after the form: %+v; want the config file's sha256 %x", shown, sum)
+	}
+	// The same name again: the server's refusal on the page, the form
+	// back as it was.
+	fill()
+	tm.keys(t, "Enter")
+	refused := tm.waitFor(t, "the refusal", regexp.MustCompile(`error: add kernel tiny: [^\n]*already exists`))
+	if !strings.Contains(refused, "Add a kernel") || !regexp.MustCompile(`name +tiny\n`).MatchString(refused) {
+		t.Errorf("the form is gone after the refusal:\n%s", refused)
+	}
+	fmt.Fprintf(screens, "## Kernels: the server refuses a kernel\n\n%s\n", refused)
+	tm.keys(t, "Escape")
+
+	// A new config from cloud's, with menuconfig.
+	tm.waitFor(t, "the list", regexp.MustCompile(`› cloud +6\.1\.0-50-cloud-amd64`))
+	tm.keys(t, "c")
+	tm.waitFor(t, "the name asked", regexp.MustCompile(`its name: cloud-custom`))
+	for range len("custom") {
+		tm.keys(t, "BSpace")
+	}
+	tm.literal(t, "ikconfig")
+	tm.keys(t, "Enter")
+	tm.waitFor(t, "the base asked", regexp.MustCompile(`start from: enter for cloud's config`))
+	tm.keys(t, "Enter")
+	mc := tm.waitWithin(t, "menuconfig", regexp.MustCompile(`General setup  --->`), 5*time.Minute)
+	fmt.Fprintf(screens, "## Kernels: make menuconfig, the dashboard suspended\n\n%s\n", mc)
+	tm.keys(t, "/")
+	tm.waitFor(t, "menuconfig's search", regexp.MustCompile(`Search Configuration Parameter|Enter \(sub\)string`))
+	tm.literal(t, "IKCONFIG")
+	tm.keys(t, "Enter")
+	tm.waitFor(t, "the search's results", regexp.MustCompile(`\(1\) +-> Kernel \.config support \(IKCONFIG \[=n\]\)`))
+	tm.keys(t, "1")
+	tm.waitFor(t, "the option", regexp.MustCompile(`< > +Kernel \.config support`))
+	tm.keys(t, "y")
+	tm.waitFor(t, "the option set", regexp.MustCompile(`<\*> +Kernel \.config support`))
+	tm.tmux(t, "send-keys", "Escape", "Escape")
+	tm.waitFor(t, "back to the results", regexp.MustCompile(`IKCONFIG \[=y\]`))
+	tm.tmux(t, "send-keys", "Escape", "Escape")
+	tm.waitFor(t, "the main menu", regexp.MustCompile(`Processor type and features  --->`))
+	tm.tmux(t, "send-keys", "Escape", "Escape")
+	tm.waitFor(t, "the save question", regexp.MustCompile(`Do you wish to save your new configuration\?`))
+	tm.keys(t, "Enter")
+	saved := tm.waitWithin(t, "the new kernel saved", regexp.MustCompile(`added kernel cloud-ikconfig`), time.Minute)
+	fmt.Fprintf(screens, "## Kernels: the new kernel saved on the server\n\n%s\n", tm.waitFor(t, "listed", regexp.MustCompile(`cloud-ikconfig +6\.1\.0-50-cloud-amd64`)))
+	if !strings.Contains(saved, "[4 Kernels]") {
+		t.Errorf("the dashboard did not come back:\n%s", saved)
+	}
+	// The new kernel's record and its jobs (none yet: the CLI's kernel
+	// build queues its full build).
+	tm.keys(t, "Down", "Enter")
+	tm.waitFor(t, "the new kernel", regexp.MustCompile(`kernel cloud-ikconfig\n`))
+	tm.keys(t, "b")
+	tm.waitFor(t, "its jobs", regexp.MustCompile(`Kernel cloud-ikconfig has no jobs`))
+	tm.keys(t, "Escape", "Escape")
+
+	c, err := api.Dial(addr, api.ClientOptions{Token: tok.Secret, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	base, err := c.Kernel.GetKernel(ctx, &pb.GetKernelRequest{Name: "cloud"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.Kernel.GetKernel(ctx, &pb.GetKernelRequest{Name: "cloud-ikconfig"})
+	if err != nil {
+		t.Fatalf("the new kernel is not on the server: %v", err)
+	}
+	if k.Release != release || k.Source.GetKind() != "debian" || "debian:"+k.Source.GetSpec() != source || k.Version != base.Version {
+		t.Errorf("the new kernel: release %s, source %s:%s, version %s; want the base's", k.Release, k.Source.GetKind(), k.Source.GetSpec(), k.Version)
+	}
+	if !strings.Contains(string(k.Config), "\nCONFIG_IKCONFIG=y\n") || !strings.Contains(string(base.Config), "# CONFIG_IKCONFIG is not set") {
+		t.Errorf("the new config does not have the change: IKCONFIG in the new %q, the base's %q", grepLine(k.Config, "IKCONFIG"), grepLine(base.Config, "IKCONFIG"))
+	}
+	if len(k.FixedCves) != len(base.FixedCves) {
+		t.Errorf("the new kernel declares %d fixed CVEs; the base %d", len(k.FixedCves), len(base.FixedCves))
+	}
+	// menuconfig wrote its files in a directory of its own.
+	trees, _ := filepath.Glob(filepath.Join(userCache(t), "sources", "cloud-*"))
+	for _, tree := range trees {
+		for _, f := range []string{".config", "scripts/kconfig/mconf", "include/config"} {
+			if _, err := os.Stat(filepath.Join(tree, f)); err == nil {
+				t.Errorf("menuconfig wrote %s into the shared tree %s", f, tree)
+			}
+		}
+	}
+	if len(trees) == 0 {
+		t.Error("no cached tree of cloud's source: the dashboard's cache is not the user's")
+	}
+	tm.keys(t, "q")
+	if code := tm.exit(t); code != "0" {
+		t.Errorf("dash exited %s after q", code)
+	}
+	if out := os.Getenv("TUXTAPE_DASH_KERNEL_SCREENS"); out != "" {
+		if err := os.WriteFile(out, []byte(screens.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// grepLine is the first line of b that holds s.
+func grepLine(b []byte, s string) string {
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }
 
 // waitWithin is waitFor with its own limit, for what a VM takes.

@@ -1,8 +1,11 @@
 package dash
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -15,14 +18,38 @@ import (
 	"github.com/tuxtape/tuxtape/internal/service"
 )
 
-// cvePage is one CVE with its verdict for the queue's kernel.
+// cvePage is one CVE with its verdict for the queue's kernel, and the
+// raw fixes stored for it.
 type cvePage struct {
 	id, kernel string
 	seq        int
 	cve        *service.CVE
 	err        error
 	vp         viewport.Model
+
+	fseq     int
+	fixes    []rawFix
+	fixErr   error
+	fixReady bool
 }
+
+// rawFix is a fix as it was given for a CVE: revision 1 of a deployable
+// patch, the same diff for the kernels named.
+type rawFix struct {
+	kernels []string
+	patch   string
+	source  string
+	diff    []byte
+}
+
+// fixesMsg is the CVE's raw fixes.
+type fixesMsg struct {
+	seq   int
+	fixes []rawFix
+	err   error
+}
+
+func (fixesMsg) answer() {}
 
 // open shows the CVE page for id, judged against kernel.
 func (p *cvePage) open(m *Model, id, kernel string) tea.Cmd {
@@ -31,9 +58,69 @@ func (p *cvePage) open(m *Model, id, kernel string) tea.Cmd {
 		return nil
 	}
 	p.id, p.kernel, p.cve, p.err = id, kernel, nil, nil
+	p.fixes, p.fixErr, p.fixReady = nil, nil, false
 	p.vp.GotoTop()
 	p.refresh(m)
-	return p.load(m)
+	return tea.Batch(p.load(m), p.loadFixes(m))
+}
+
+// loadFixes asks for the CVE's patches and the first revision of the
+// first on each kernel.
+func (p *cvePage) loadFixes(m *Model) tea.Cmd {
+	if p.id == "" {
+		return nil
+	}
+	p.fseq++
+	id, seq, src, kernel := p.id, p.fseq, m.src, p.kernel
+	return m.query(func(ctx context.Context) tea.Msg {
+		list, err := src.Patches(ctx, service.PatchQuery{CVE: id})
+		if err != nil {
+			return fixesMsg{seq: seq, err: fmt.Errorf("list the patches of %s: %w", id, err)}
+		}
+		first := map[string]bool{}
+		var fixes []rawFix
+		for _, pa := range list { // oldest first
+			if first[pa.Kernel] {
+				continue
+			}
+			first[pa.Kernel] = true
+			d, err := src.Patch(ctx, pa.ID)
+			if err != nil {
+				return fixesMsg{seq: seq, err: fmt.Errorf("show patch %s: %w", pa.ID, err)}
+			}
+			if len(d.Revisions) == 0 {
+				continue
+			}
+			r := d.Revisions[0]
+			i := slices.IndexFunc(fixes, func(f rawFix) bool { return bytes.Equal(f.diff, r.Diff) })
+			if i < 0 {
+				fixes = append(fixes, rawFix{patch: pa.ID, source: r.Source, diff: r.Diff})
+				i = len(fixes) - 1
+			}
+			fixes[i].kernels = append(fixes[i].kernels, pa.Kernel)
+		}
+		// The page's kernel's first.
+		slices.SortStableFunc(fixes, func(a, b rawFix) int {
+			return cmp.Compare(boolInt(!slices.Contains(a.kernels, kernel)), boolInt(!slices.Contains(b.kernels, kernel)))
+		})
+		return fixesMsg{seq: seq, fixes: fixes}
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (p *cvePage) gotFixes(msg fixesMsg, m *Model) tea.Cmd {
+	if msg.seq != p.fseq {
+		return nil
+	}
+	p.fixes, p.fixErr, p.fixReady = msg.fixes, msg.err, true
+	p.refresh(m)
+	return nil
 }
 
 // load asks for the open CVE; what is on screen stays until the answer.
@@ -52,12 +139,13 @@ func (p *cvePage) load(m *Model) tea.Cmd {
 	})
 }
 
-func (p *cvePage) got(msg cveMsg, m *Model) {
+func (p *cvePage) got(msg cveMsg, m *Model) tea.Cmd {
 	if msg.seq != p.seq {
-		return
+		return nil
 	}
 	p.cve, p.err = msg.cve, msg.err
 	p.refresh(m)
+	return nil
 }
 
 func (p *cvePage) resize(m *Model, w, h int) {
@@ -102,9 +190,7 @@ func (p *cvePage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd {
 		}
 		return m.patch.openCVE(m, p.id, kernel)
 	}
-	var cmd tea.Cmd
-	p.vp, cmd = p.vp.Update(msg)
-	return cmd
+	return scroll(&p.vp, msg)
 }
 
 // refresh lays the CVE out for the viewport's width. Everything from the
@@ -136,6 +222,9 @@ func (p *cvePage) refresh(m *Model) {
 		section("Kernel " + termtext.Line(p.kernel))
 		p.verdict(&b, c.Verdict, m, para)
 	}
+
+	section("Raw fix")
+	p.rawFixes(&b, m, w)
 
 	section("Priority")
 	if pr := c.Priority; pr != nil {
@@ -186,6 +275,35 @@ func (p *cvePage) refresh(m *Model) {
 	b.WriteString("p shows this CVE's patches for the kernel, and makes one from a fix file\n")
 
 	p.vp.SetContent(strings.TrimRight(b.String(), "\n"))
+}
+
+// rawFixes shows each stored raw fix with diff colouring, or says how
+// one is made.
+func (p *cvePage) rawFixes(b *strings.Builder, m *Model, w int) {
+	switch {
+	case p.fixErr != nil:
+		b.WriteString(m.st.bad.Render(clip("cannot read: "+termtext.Line(p.fixErr.Error()), w)) + "\n")
+		return
+	case !p.fixReady:
+		b.WriteString("loading…\n")
+		return
+	case len(p.fixes) == 0:
+		b.WriteString(wrap("none stored yet: p makes a deployable patch from a fix file (its revision 1 is the raw fix)", w) + "\n")
+		return
+	}
+	for i, f := range p.fixes {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		ks := make([]string, len(f.kernels))
+		for j, k := range f.kernels {
+			ks[j] = termtext.Line(k)
+		}
+		b.WriteString(m.st.dim.Render(clip(fmt.Sprintf("kernel %s · patch %s revision 1, from %s", strings.Join(ks, ", "), termtext.Line(f.patch), termtext.Line(f.source)), w)) + "\n")
+		for _, l := range diffLines(f.diff, w, m.st) {
+			b.WriteString(l + "\n")
+		}
+	}
 }
 
 func (p *cvePage) verdict(b *strings.Builder, v *gauge.Verdict, m *Model, para func(string, string)) {

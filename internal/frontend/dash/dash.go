@@ -1,8 +1,10 @@
 // Package dash is `tuxtape dash`, the terminal dashboard: the CVE queue by
-// priority for a kernel, a CVE's page, the fleet, the kernels, the live
-// event stream, and the patch workflow (a deployable patch with its build
-// log, the review queue, each kernel's patch sets with their fleet
-// health), all read from a server. It keeps no state of its own
+// priority for a kernel, a CVE's page with its raw fixes, the fleet, the
+// kernels (adding one, making a new one's config with the kernel's own
+// make menuconfig, where a file of a build goes, a kernel's build jobs),
+// the live event stream, and the patch workflow (a deployable patch with
+// its build log, the review queue, each kernel's patch sets with their
+// fleet health), all read from a server. It keeps no state of its own
 // beyond what is on screen: every page is a query, and the event stream
 // says when to ask again.
 //
@@ -25,7 +27,10 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
+	"github.com/tuxtape/tuxtape/internal/model/job"
+	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/model/patch"
+	"github.com/tuxtape/tuxtape/internal/model/profile"
 	"github.com/tuxtape/tuxtape/internal/server/store"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
@@ -37,6 +42,11 @@ type Source interface {
 	ShowCVE(ctx context.Context, id string, o service.ShowOptions) (*service.CVE, error)
 	Kernels(ctx context.Context) ([]service.KernelView, error)
 	Kernel(ctx context.Context, name string) (service.KernelView, error)
+	// The kernels page's: a new kernel (from the form, or a config made
+	// with menuconfig), a kernel's build profile and its jobs.
+	AddKernel(ctx context.Context, o service.AddKernelOptions) (*kernel.Kernel, error)
+	Profile(ctx context.Context, name string, o service.ProfileOptions) (*profile.Profile, error)
+	Jobs(ctx context.Context, q service.JobQuery) ([]job.Job, error)
 	ListMachines(ctx context.Context, q service.MachineQuery) ([]fleet.Machine, error)
 	Machine(ctx context.Context, id string, events int) (service.MachineDetail, error)
 	Watch(ctx context.Context, o service.WatchOptions, fn func(event.Event) error) error
@@ -65,6 +75,11 @@ type Options struct {
 	// EventsAfter is where the event feed starts: -1 from now on, 0 from
 	// the first event, or a sequence number.
 	EventsAfter int64
+	// Tree is a pristine, unpacked copy of a kernel's source on this
+	// machine (kernelsrc.Sources.Tree): make menuconfig runs on it, with
+	// its output in a directory of its own. Nil: the kernels page cannot
+	// make configs.
+	Tree func(ctx context.Context, k *kernel.Kernel) (string, error)
 	// Now and Location make times on screen reproducible in tests.
 	Now      func() time.Time
 	Location *time.Location
@@ -80,6 +95,8 @@ func Run(ctx context.Context, src Source, o Options, in io.Reader, out io.Writer
 	m := New(ctx, src, o)
 	m.feed = feed
 	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
+	// A config being made when the user quits leaves no directory.
+	defer m.kern.cleanConfig()
 	if _, err := p.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -22,6 +22,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/analysis/priority"
 	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/fleet"
+	"github.com/tuxtape/tuxtape/internal/model/kernel"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
 
@@ -50,6 +51,8 @@ type fakeSource struct {
 
 	// The patch workflow's records (workflow_test.go).
 	wf workflow
+	// The kernels added (kernels_test.go).
+	added []service.AddKernelOptions
 }
 
 func newFake(t *testing.T) *fakeSource {
@@ -82,6 +85,7 @@ func newFake(t *testing.T) *fakeSource {
 			State: fleet.StateStale, LastSeen: now.Add(-3 * time.Hour), Livepatch: fleet.Livepatch{CVEs: []string{}}}},
 	}
 	f.wf = newWorkflow(t)
+	f.kernelJobs()
 	return f
 }
 
@@ -248,6 +252,9 @@ type driver struct {
 	t    *testing.T
 	m    *Model
 	quit bool
+	// late are the commands that did not answer in time (timers, and
+	// work slower than a moment: until waits for the latter).
+	late []chan tea.Msg
 }
 
 func newDriver(t *testing.T, src Source, w, h int) *driver {
@@ -269,8 +276,36 @@ func (d *driver) run(cmd tea.Cmd) {
 	select {
 	case msg = <-got:
 	case <-time.After(100 * time.Millisecond):
+		d.late = append(d.late, got)
 		return
 	}
+	d.deliver(msg)
+}
+
+// until delivers the late commands' answers as they come, until done
+// says so or limit passes.
+func (d *driver) until(done func() bool, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for !done() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		late := d.late
+		d.late = nil
+		for _, ch := range late {
+			select {
+			case msg := <-ch:
+				d.deliver(msg)
+			default:
+				d.late = append(d.late, ch)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+func (d *driver) deliver(msg tea.Msg) {
 	switch msg := msg.(type) {
 	case nil, spinner.TickMsg:
 	case tea.BatchMsg:
@@ -289,12 +324,22 @@ func (d *driver) send(msg tea.Msg) {
 	d.run(cmd)
 }
 
-// keys types each key: a name (enter, esc, tab, shift+tab) or text.
+// keys types each key: a name (enter, esc, tab, shift+tab) or text;
+// pasted(s) pastes s.
 func (d *driver) keys(keys ...string) {
 	for _, k := range keys {
+		if s, ok := strings.CutPrefix(k, pastePrefix); ok {
+			d.send(tea.PasteMsg{Content: s})
+			continue
+		}
 		d.send(keyPress(k))
 	}
 }
+
+// pastePrefix marks a "key" that is pasted text.
+const pastePrefix = "\x00paste:"
+
+func pasted(s string) string { return pastePrefix + s }
 
 func keyPress(k string) tea.KeyPressMsg {
 	switch k {
@@ -386,6 +431,17 @@ func TestPages(t *testing.T) {
 		{"machine", []string{"3", "enter"}},
 		{"kernels", []string{"4"}},
 		{"kernel", []string{"tab", "tab", "tab", "down", "enter"}},
+		{"kernel-add", keysOf([]string{"4", "n"}, typed("cloud"), []string{"tab"}, []string{pasted("6.1.0-50-cloud-amd64")}, []string{"tab"},
+			[]string{pasted("debian:linux-source-6.1=6.1.176-1")}, []string{"tab", "tab"})},
+		{"kernel-add-refused", keysOf([]string{"4", "n"}, typed("tiny"), []string{"tab"}, []string{pasted("6.1.176-tiny")}, []string{"tab"},
+			[]string{pasted("https://example.org/linux-6.1.176.tar.xz")}, []string{"tab", "tab", "enter", "enter"})},
+		{"kernel-where", keysOf([]string{"4", "enter", "/"}, typed("isofs"), []string{"enter"})},
+		{"kernel-where-none", keysOf([]string{"4", "enter", "/"}, typed("fs/ext4/inode.c"), []string{"enter"})},
+		{"kernel-jobs", []string{"4", "enter", "b"}},
+		{"kernel-job-log", []string{"4", "enter", "b", "down", "down", "down", "enter"}},
+		{"kernel-config-name", []string{"4", "c"}},
+		{"kernel-config-fetching", []string{"4", "down", "c", "enter", "enter"}},
+		{"cve-fix", keysOf(toCVE, []string{"p"}, typed("testdata/CVE-2026-64317.patch"), []string{"enter", "2"})},
 		{"events", []string{"5"}},
 		{"help", []string{"?"}},
 		{"patch-list", []string{"6"}},
@@ -400,18 +456,25 @@ func TestPages(t *testing.T) {
 		{"publish", []string{"8"}},
 		{"publish-set", []string{"8", "down", "enter"}},
 	}
+	// Walks that end with menuconfig's source still on its way (a query
+	// in flight).
+	fetching := map[string]bool{"kernel-config-fetching": true}
 	for _, size := range [][2]int{{80, 24}, {120, 40}} {
 		for _, wk := range walks {
 			name := fmt.Sprintf("%s-%dx%d", wk.name, size[0], size[1])
 			t.Run(name, func(t *testing.T) {
 				f := newFake(t)
-				d := newDriver(t, f, size[0], size[1])
+				// A source tree that is on its way until the test ends.
+				d := kernelDriver(t, f, size[0], size[1], func(ctx context.Context, k *kernel.Kernel) (string, error) {
+					<-ctx.Done()
+					return "", ctx.Err()
+				})
 				for _, e := range f.events {
 					d.send(eventMsg{e})
 				}
 				d.keys(wk.keys...)
 				d.settle()
-				if d.m.loading != 0 {
+				if d.m.loading != 0 && !fetching[wk.name] {
 					t.Errorf("%d queries in flight after the walk", d.m.loading)
 				}
 				raw := d.m.Render()

@@ -101,7 +101,7 @@ func (p *eventsPage) add(e event.Event) {
 	}
 }
 
-func (p *eventsPage) status() string {
+func (p *eventsPage) status(*Model) string {
 	switch {
 	case p.err != nil:
 		return "reconnecting: " + termtext.Line(p.err.Error())
@@ -144,6 +144,9 @@ func (p *eventsPage) refresh(m *Model) {
 func reloads(k event.Kind) bool {
 	return k == event.SyncFinished || strings.HasPrefix(string(k), "kernel.")
 }
+
+// key scrolls the feed: the page has no keys of its own.
+func (p *eventsPage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd { return scroll(&p.vp, msg) }
 
 func (p *eventsPage) resize(m *Model, w, h int) {
 	p.vp.SetWidth(w)

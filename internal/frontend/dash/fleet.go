@@ -61,16 +61,17 @@ func (p *fleetPage) load(m *Model) tea.Cmd {
 	})
 }
 
-func (p *fleetPage) got(msg machinesMsg, m *Model) {
+func (p *fleetPage) got(msg machinesMsg, m *Model) tea.Cmd {
 	if msg.seq != p.seq {
-		return
+		return nil
 	}
 	p.err = msg.err
 	if msg.err != nil {
-		return
+		return nil
 	}
 	p.machines, p.loaded = msg.list, true
 	p.setRows(m)
+	return nil
 }
 
 func (p *fleetPage) resize(m *Model, w, h int) {
@@ -162,13 +163,11 @@ func (p *fleetPage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd {
 		case key.Matches(msg, k.Reload):
 			return p.loadDetail(m)
 		}
-		var cmd tea.Cmd
-		p.vp, cmd = p.vp.Update(msg)
-		return cmd
+		return scroll(&p.vp, msg)
 	}
 	switch {
 	case key.Matches(msg, k.Open):
-		if i := p.rows.selected(); i >= 0 {
+		if i, ok := p.rows.pick(len(p.machines)); ok {
 			return p.open(m, p.machines[i].ID)
 		}
 		return nil
@@ -203,9 +202,9 @@ func (p *fleetPage) loadDetail(m *Model) tea.Cmd {
 	})
 }
 
-func (p *fleetPage) gotDetail(msg machineMsg, m *Model) {
+func (p *fleetPage) gotDetail(msg machineMsg, m *Model) tea.Cmd {
 	if msg.seq != p.detailSeq || p.detailID == "" {
-		return
+		return nil
 	}
 	p.err = msg.err
 	if msg.err == nil {
@@ -213,6 +212,7 @@ func (p *fleetPage) gotDetail(msg machineMsg, m *Model) {
 		p.detail = &d
 	}
 	p.refresh(m)
+	return nil
 }
 
 // refresh lays the open machine out. Kernel log lines are the machine's

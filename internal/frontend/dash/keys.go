@@ -11,6 +11,8 @@ type keyMap struct {
 	Text, Profile, State, Up, Down, Pg key.Binding
 	// The patch workflow's.
 	Patch, New, Edit, Approve, Reject, ReloadR, Build key.Binding
+	// The kernels page's.
+	NewKernel, Config, Jobs, Find key.Binding
 }
 
 func newKeyMap() keyMap {
@@ -43,6 +45,11 @@ func newKeyMap() keyMap {
 		Reject:   b([]string{"r"}, "r", "reject"),
 		ReloadR:  b([]string{"R"}, "R", "reload"),
 		Build:    b([]string{"b"}, "b", "build next set"),
+
+		NewKernel: b([]string{"n"}, "n", "add kernel"),
+		Config:    b([]string{"c"}, "c", "new config (menuconfig)"),
+		Jobs:      b([]string{"b"}, "b", "jobs"),
+		Find:      b([]string{"/"}, "/", "where is a file"),
 	}
 }
 
@@ -52,10 +59,15 @@ type pageKeys struct {
 	page page
 	// detail: a CVE, machine or kernel is open on the page.
 	detail, editing bool
+	// form: the kernels page's form is open; jobs: its kernel's jobs.
+	form, jobs bool
 }
 
 func (p pageKeys) ShortHelp() []key.Binding {
 	k := p.k
+	if p.form {
+		return formKeys()
+	}
 	if p.editing {
 		return []key.Binding{
 			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply")),
@@ -79,12 +91,16 @@ func (p pageKeys) ShortHelp() []key.Binding {
 		return []key.Binding{k.Back, k.Reload, k.Up, k.Pages, k.Help, k.Quit}
 	case p.page == pagePublish:
 		return []key.Binding{k.Open, k.Build, k.Kernel, k.Pages, k.Help, k.Quit}
+	case p.page == pageKernels && p.jobs:
+		return []key.Binding{logKey(k.Open), k.Back, k.Reload, k.Pages, k.Help, k.Quit}
+	case p.page == pageKernels && p.detail:
+		return []key.Binding{k.Find, k.Jobs, shortConfig(k.Config), k.Back, k.Help, k.Quit}
 	case p.detail:
 		return []key.Binding{k.Back, k.Up, k.Pg, k.Pages, k.Help, k.Quit}
 	case p.page == pageFleet:
 		return []key.Binding{k.Open, k.State, k.Reload, k.Pages, k.Help, k.Quit}
 	case p.page == pageKernels:
-		return []key.Binding{k.Open, k.Reload, k.Pages, k.Help, k.Quit}
+		return []key.Binding{k.Open, k.NewKernel, shortConfig(k.Config), k.Pages, k.Help, k.Quit}
 	}
 	return []key.Binding{k.Up, k.Pg, k.Pages, k.Help, k.Quit}
 }
@@ -95,6 +111,8 @@ func (p pageKeys) FullHelp() [][]key.Binding {
 	move := []key.Binding{k.Up, k.Down, k.Pg, k.Back}
 	var own []key.Binding
 	switch {
+	case p.form:
+		return [][]key.Binding{formKeys()}
 	case p.editing:
 	case p.page == pageCVE:
 		own = []key.Binding{k.Patch}
@@ -110,13 +128,29 @@ func (p pageKeys) FullHelp() [][]key.Binding {
 		own = []key.Binding{k.Reload}
 	case p.page == pagePublish:
 		own = []key.Binding{k.Open, k.Build, k.Kernel, k.Reload}
+	case p.page == pageKernels && p.jobs:
+		own = []key.Binding{logKey(k.Open), k.Reload}
+	case p.page == pageKernels && p.detail:
+		own = []key.Binding{k.Find, k.Jobs, k.Config, k.Reload}
 	case p.detail || p.page == pageEvents:
 	case p.page == pageQueue:
 		own = []key.Binding{k.Open, k.Text, k.Kernel, k.Tier, k.Status, k.Affected, k.Profile, k.Reload}
 	case p.page == pageFleet:
 		own = []key.Binding{k.Open, k.State, k.Reload}
 	case p.page == pageKernels:
-		own = []key.Binding{k.Open, k.Reload}
+		own = []key.Binding{k.Open, k.NewKernel, k.Config, k.Reload}
 	}
 	return [][]key.Binding{global, move, own}
+}
+
+// logKey is enter as the jobs list has it.
+func logKey(open key.Binding) key.Binding {
+	open.SetHelp("enter", "follow its log")
+	return open
+}
+
+// shortConfig is c as the footer has room for.
+func shortConfig(c key.Binding) key.Binding {
+	c.SetHelp("c", "new config")
+	return c
 }

@@ -2,6 +2,7 @@ package dash
 
 import (
 	"charm.land/bubbles/v2/table"
+	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 )
 
@@ -108,6 +109,19 @@ func (l *list) selected() int {
 	return l.t.Cursor()
 }
 
+// pick is the selected row, when there is one of the n the page holds.
+func (l *list) pick(n int) (int, bool) {
+	i := l.selected()
+	return i, i >= 0 && i < n
+}
+
 func (l *list) setHeight(h int) { l.t.SetHeight(h) }
+
+// scroll gives a key or message a page does not take to its viewport.
+func scroll(vp *viewport.Model, msg tea.Msg) tea.Cmd {
+	var cmd tea.Cmd
+	*vp, cmd = vp.Update(msg)
+	return cmd
+}
 
 func (l *list) view() string { return l.t.View() }

@@ -43,6 +43,10 @@ var pageNames = [numPages]string{"Queue", "CVE", "Fleet", "Kernels", "Events", "
 // error on the status line, and the UI goes on.
 const loadTimeout = 30 * time.Second
 
+// slowTimeout bounds the queries the server does work for: a kernel
+// added (a Debian one's image fetched), a static profile made.
+const slowTimeout = 10 * time.Minute
+
 // Model is the dashboard: a tea.Model.
 type Model struct {
 	// ctx is the program's: Bubble Tea commands take no context, so the
@@ -193,10 +197,16 @@ func (kernelMsg) answer()   {}
 
 // query runs f in a command, with a deadline, and starts the spinner.
 func (m *Model) query(f func(ctx context.Context) tea.Msg) tea.Cmd {
+	return m.queryWithin(loadTimeout, f)
+}
+
+// queryWithin is query for what the server takes longer to answer (a
+// static profile made, a Debian kernel's image fetched).
+func (m *Model) queryWithin(limit time.Duration, f func(ctx context.Context) tea.Msg) tea.Cmd {
 	m.loading++
 	parent := m.ctx
 	run := func() tea.Msg {
-		ctx, cancel := context.WithTimeout(parent, loadTimeout)
+		ctx, cancel := context.WithTimeout(parent, limit)
 		defer cancel()
 		return f(ctx)
 	}
@@ -253,22 +263,24 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, cmd
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
+	case tea.PasteMsg:
+		return m, m.paste(msg)
+	case tea.MouseClickMsg, tea.MouseWheelMsg:
+		return m, m.mouse(msg.(tea.MouseMsg))
 	case kernelsMsg:
 		return m, m.gotKernels(msg)
 	case cvesMsg:
 		return m, m.queue.got(msg, m)
 	case cveMsg:
-		m.cve.got(msg, m)
-		return m, nil
+		return m, m.cve.got(msg, m)
+	case fixesMsg:
+		return m, m.cve.gotFixes(msg, m)
 	case machinesMsg:
-		m.fleet.got(msg, m)
-		return m, nil
+		return m, m.fleet.got(msg, m)
 	case machineMsg:
-		m.fleet.gotDetail(msg, m)
-		return m, nil
+		return m, m.fleet.gotDetail(msg, m)
 	case kernelMsg:
-		m.kern.gotDetail(msg, m)
-		return m, nil
+		return m, m.kern.gotDetail(msg, m)
 	case patchesMsg:
 		return m, m.patch.got(msg, m)
 	case patchMsg:
@@ -280,9 +292,19 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case revisedMsg:
 		return m, m.patch.revised(msg, m)
 	case logMsg:
-		return m, m.patch.gotLog(msg, m)
+		return m, tea.Batch(m.patch.gotLog(msg, m), m.kern.gotLog(msg, m))
 	case logEndMsg:
-		return m, m.patch.gotLogEnd(msg, m)
+		return m, tea.Batch(m.patch.gotLogEnd(msg, m), m.kern.gotLogEnd(msg, m))
+	case profileMsg:
+		return m, m.kern.gotProfile(msg, m)
+	case jobsMsg:
+		return m, m.kern.gotJobs(msg, m)
+	case treeMsg:
+		return m, m.kern.gotTree(msg, m)
+	case menuconfigMsg:
+		return m, m.kern.gotMenuconfig(msg, m)
+	case addedMsg:
+		return m, m.kern.added(msg, m)
 	case multiMsg:
 		var cmds []tea.Cmd
 		for _, x := range msg {
@@ -347,6 +369,10 @@ func (m *Model) gotEvent(e event.Event) tea.Cmd {
 func (m *Model) patchEvent(e event.Event) tea.Cmd {
 	// The queue's PATCH column.
 	cmds := []tea.Cmd{m.queue.reload(m)}
+	// A new patch's revision 1 is the CVE's raw fix.
+	if e.Kind == "patch.created" && m.cve.id != "" {
+		cmds = append(cmds, m.cve.loadFixes(m))
+	}
 	if p := &m.patch; p.detailID != "" && p.detailID == e.Subject {
 		cmds = append(cmds, p.dreload.ask(func() tea.Cmd { return p.loadDetail(m) }))
 	}
@@ -406,6 +432,9 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	if m.prompt.active {
 		return m.promptKey(msg)
 	}
+	if m.kern.form.active {
+		return m.kern.form.key(msg, m)
+	}
 	switch {
 	case key.Matches(msg, m.keys.Quit):
 		return tea.Quit
@@ -420,27 +449,37 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, m.keys.Pages):
 		return m.show(page(msg.String()[0] - '1'))
 	}
-	switch m.page {
-	case pageQueue:
-		return m.queue.key(msg, m)
-	case pageCVE:
-		return m.cve.key(msg, m)
-	case pageFleet:
-		return m.fleet.key(msg, m)
-	case pageKernels:
-		return m.kern.key(msg, m)
-	case pageEvents:
-		var cmd tea.Cmd
-		m.events.vp, cmd = m.events.vp.Update(msg)
-		return cmd
-	case pagePatch:
-		return m.patch.key(msg, m)
-	case pageReview:
-		return m.review.key(msg, m)
-	case pagePublish:
-		return m.publish.key(msg, m)
+	return m.pageOf(m.page).key(msg, m)
+}
+
+// pager is what every page does: its keys, its status line, its body, its
+// layout.
+type pager interface {
+	key(msg tea.KeyPressMsg, m *Model) tea.Cmd
+	status(m *Model) string
+	render(m *Model) string
+	resize(m *Model, w, h int)
+}
+
+// pageOf is page p's model.
+func (m *Model) pageOf(p page) pager {
+	return [numPages]pager{&m.queue, &m.cve, &m.fleet, &m.kern, &m.events, &m.patch, &m.review, &m.publish}[p]
+}
+
+// paste gives pasted text (a path, a comment) to the line being typed
+// in, if any.
+func (m *Model) paste(msg tea.PasteMsg) tea.Cmd {
+	var cmd tea.Cmd
+	switch {
+	case m.queue.editing:
+		m.queue.input, cmd = m.queue.input.Update(msg)
+	case m.prompt.active:
+		m.prompt.in, cmd = m.prompt.in.Update(msg)
+	case m.kern.form.active:
+		f := &m.kern.form
+		f.fields[f.focus].in, cmd = f.fields[f.focus].in.Update(msg)
 	}
-	return nil
+	return cmd
 }
 
 // show switches to a page; the fleet is asked again each time it is
@@ -474,8 +513,8 @@ func (m *Model) helpHeight() int {
 }
 
 func (m *Model) pageKeys() pageKeys {
-	return pageKeys{k: m.keys, page: m.page, editing: m.queue.editing || m.prompt.active,
-		detail: (m.page == pageFleet && m.fleet.detail != nil) || (m.page == pageKernels && m.kern.detail != nil) ||
+	return pageKeys{k: m.keys, page: m.page, editing: m.queue.editing || m.prompt.active, form: m.kern.form.active, jobs: m.kern.jobsOpen,
+		detail: (m.page == pageFleet && m.fleet.detail != nil) || (m.page == pageKernels && m.kern.detailID != "") ||
 			(m.page == pagePatch && m.patch.detailID != "") || (m.page == pageReview && m.review.detailID != "") ||
 			(m.page == pagePublish && m.publish.open != 0)}
 }
@@ -485,14 +524,9 @@ func (m *Model) layout() {
 	m.help.ShowAll = m.showHelp
 	m.help.SetWidth(m.w)
 	w, h := m.body()
-	m.queue.resize(m, w, h)
-	m.cve.resize(m, w, h)
-	m.fleet.resize(m, w, h)
-	m.kern.resize(m, w, h)
-	m.events.resize(m, w, h)
-	m.patch.resize(m, w, h)
-	m.review.resize(m, w, h)
-	m.publish.resize(m, w, h)
+	for p := range numPages {
+		m.pageOf(p).resize(m, w, h)
+	}
 	m.prompt.in.SetWidth(max(m.w-ansi.StringWidth(m.prompt.in.Prompt)-1, 10))
 }
 
@@ -503,6 +537,7 @@ const minW, minH = 60, 12
 func (m *Model) View() tea.View {
 	v := tea.NewView(m.Render())
 	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
 	return v
 }
 
@@ -512,25 +547,8 @@ func (m *Model) Render() string {
 		return fit(fmt.Sprintf("tuxtape dash needs at least %d×%d; this terminal is %d×%d.", minW, minH, m.w, m.h), m.w, m.h)
 	}
 	w, h := m.body()
-	var body, status string
-	switch m.page {
-	case pageQueue:
-		status, body = m.queue.status(m), m.queue.render(m)
-	case pageCVE:
-		status, body = m.cve.status(m), m.cve.render(m)
-	case pageFleet:
-		status, body = m.fleet.status(m), m.fleet.render(m)
-	case pageKernels:
-		status, body = m.kern.status(m), m.kern.render(m)
-	case pageEvents:
-		status, body = m.events.status(), m.events.render(m)
-	case pagePatch:
-		status, body = m.patch.status(m), m.patch.render(m)
-	case pageReview:
-		status, body = m.review.status(m), m.review.render(m)
-	case pagePublish:
-		status, body = m.publish.status(m), m.publish.render(m)
-	}
+	pg := m.pageOf(m.page)
+	status, body := pg.status(m), pg.render(m)
 	if m.loading > 0 {
 		status = m.spin.View() + " " + status
 	}
@@ -547,12 +565,17 @@ func (m *Model) Render() string {
 }
 
 func (m *Model) tabs() string {
-	parts := []string{m.st.title.Render("TuxTape")}
+	return strings.Join(append([]string{m.st.title.Render("TuxTape")}, m.tabLabels()...), " ")
+}
+
+// tabLabels are the tabs as the bar shows them.
+func (m *Model) tabLabels() []string {
 	// At 80 columns the eight tabs fit only without their padding.
 	pad := " "
 	if m.w < 100 {
 		pad = ""
 	}
+	parts := make([]string, 0, numPages)
 	for i, n := range pageNames {
 		label := fmt.Sprintf("%s%d %s%s", pad, i+1, n, pad)
 		if page(i) == m.page {
@@ -561,7 +584,7 @@ func (m *Model) tabs() string {
 			parts = append(parts, m.st.tab.Render(label))
 		}
 	}
-	return strings.Join(parts, " ")
+	return parts
 }
 
 // errLine is an error for the status line, escaped: a server's message

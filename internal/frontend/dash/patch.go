@@ -19,13 +19,8 @@ import (
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/job"
 	"github.com/tuxtape/tuxtape/internal/model/patch"
-	"github.com/tuxtape/tuxtape/internal/server/store"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
-
-// maxLogLines bounds the build log the patch page keeps: the tail of a
-// long build (the whole log is the server's: tuxtape job log).
-const maxLogLines = 2000
 
 // Messages of the patch page.
 type (
@@ -54,16 +49,6 @@ type (
 	}
 	revisedMsg struct {
 		d   service.PatchDetail
-		err error
-	}
-	// logMsg carries build log lines of a job; logEndMsg says its log
-	// ended (the job is over) or broke.
-	logMsg struct {
-		job   string
-		lines []string
-	}
-	logEndMsg struct {
-		job string
 		err error
 	}
 )
@@ -107,20 +92,13 @@ type patchPage struct {
 	rows        list
 	reload      reloader
 
-	detailID  string
-	dseq      int
-	detail    *service.PatchDetail
-	job       *service.JobDetail
-	dreload   reloader
-	vp        viewport.Model
-	logVP     viewport.Model
-	logJob    string
-	log       []string
-	logDone   bool
-	logErr    error
-	logCtx    context.Context
-	logCancel context.CancelFunc
-	logCh     chan tea.Msg
+	detailID string
+	dseq     int
+	detail   *service.PatchDetail
+	job      *service.JobDetail
+	dreload  reloader
+	vp       viewport.Model
+	jobLog
 }
 
 func newPatchPage(st styles) patchPage { return patchPage{rows: newList(st)} }
@@ -182,14 +160,9 @@ func (p *patchPage) askFix(m *Model) tea.Cmd {
 	cve, kernel := p.cve, p.kernel
 	return m.ask("fix for "+cve+" on "+kernel+": ", "a unified diff's path, e.g. the stable commit's git format-patch", "", 4096,
 		func(m *Model, v string) tea.Cmd {
-			path := strings.TrimSpace(v)
+			path := homePath(strings.TrimSpace(v))
 			if path == "" {
 				return nil
-			}
-			if rest, ok := strings.CutPrefix(path, "~/"); ok {
-				if home, err := os.UserHomeDir(); err == nil {
-					path = filepath.Join(home, rest)
-				}
 			}
 			src := m.src
 			p.notice = "creating a patch from " + path + "…"
@@ -216,7 +189,11 @@ func (p *patchPage) created(msg createdMsg, m *Model) tea.Cmd {
 	m.page = pagePatch
 	cmd := p.show(m, msg.d, nil)
 	p.notice = "created: its build and vetting are queued"
-	return tea.Batch(cmd, p.load(m))
+	var fixes tea.Cmd
+	if m.cve.id == msg.d.CVE {
+		fixes = m.cve.loadFixes(m)
+	}
+	return tea.Batch(cmd, p.load(m), fixes)
 }
 
 func (p *patchPage) setRows(m *Model) {
@@ -241,7 +218,7 @@ func (p *patchPage) resize(m *Model, w, h int) {
 
 // split shares the page between the patch and its build log.
 func (p *patchPage) split(h int) {
-	if len(p.log) == 0 && p.logJob == "" {
+	if !p.following() {
 		p.vp.SetHeight(h)
 		p.logVP.SetHeight(0)
 		return
@@ -283,15 +260,7 @@ func (p *patchPage) render(m *Model) string {
 		if p.logVP.Height() == 0 {
 			return p.vp.View()
 		}
-		state := "following…"
-		switch {
-		case p.logErr != nil:
-			state = m.st.bad.Render("broken: " + termtext.Line(p.logErr.Error()))
-		case p.logDone:
-			state = "the job is over"
-		}
-		bar := m.st.heading.Render(fmt.Sprintf("── build log · job %s · %d lines · ", termtext.Line(p.logJob), len(p.log))) + state
-		return p.vp.View() + "\n" + clip(bar, w) + "\n" + p.logVP.View()
+		return p.vp.View() + "\n" + p.logView(m, w)
 	}
 	if !p.loaded {
 		return ""
@@ -320,13 +289,11 @@ func (p *patchPage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd {
 		case key.Matches(msg, k.Edit):
 			return p.edit(m)
 		}
-		var cmd tea.Cmd
-		p.vp, cmd = p.vp.Update(msg)
-		return cmd
+		return scroll(&p.vp, msg)
 	}
 	switch {
 	case key.Matches(msg, k.Open):
-		if i := p.rows.selected(); i >= 0 && i < len(p.list) {
+		if i, ok := p.rows.pick(len(p.list)); ok {
 			return p.open(m, p.list[i].ID)
 		}
 		return nil
@@ -364,11 +331,8 @@ func (p *patchPage) show(m *Model, d service.PatchDetail, j *service.JobDetail) 
 }
 
 func (p *patchPage) closeDetail() {
-	if p.logCancel != nil {
-		p.logCancel()
-	}
+	p.stopLog()
 	p.detailID, p.detail, p.job = "", nil, nil
-	p.logJob, p.log, p.logDone, p.logErr, p.logCtx, p.logCancel, p.logCh = "", nil, false, nil, nil, nil, nil
 	p.dreload = reloader{}
 }
 
@@ -422,121 +386,23 @@ func (p *patchPage) gotDetail(msg patchMsg, m *Model) tea.Cmd {
 	return tea.Batch(again, follow)
 }
 
-// follow reads a job's log from the server until the job is over, in a
-// goroutine of its own that feeds the page, one batch of lines at a time
-// (the page asks for the next when it has shown one: a slow screen holds
-// the stream back).
-func (p *patchPage) follow(m *Model, jobID string) tea.Cmd {
-	if p.logCancel != nil {
-		p.logCancel()
-	}
-	ctx, cancel := context.WithCancel(m.ctx)
-	ch := make(chan tea.Msg, 64)
-	p.logJob, p.log, p.logDone, p.logErr, p.logCtx, p.logCancel, p.logCh = jobID, nil, false, nil, ctx, cancel, ch
-	src := m.src
-	go func() {
-		err := src.JobLog(ctx, jobID, service.JobLogOptions{Follow: true}, func(l store.JobLogLine) error {
-			select {
-			case ch <- logMsg{jobID, []string{l.Text}}:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			err = fmt.Errorf("job %s's log: %w", jobID, err)
-		}
-		select {
-		case ch <- logEndMsg{jobID, err}:
-		case <-ctx.Done():
-		}
-	}()
-	return waitLog(ctx, ch)
-}
-
-// waitLog reads the next message of a log, with the lines that came
-// along with it.
-func waitLog(ctx context.Context, ch <-chan tea.Msg) tea.Cmd {
-	return func() tea.Msg {
-		var first tea.Msg
-		select {
-		case first = <-ch:
-		case <-ctx.Done():
-			return nil
-		}
-		lm, ok := first.(logMsg)
-		if !ok {
-			return first
-		}
-		for len(lm.lines) < 500 {
-			select {
-			case next := <-ch:
-				if n, ok := next.(logMsg); ok {
-					lm.lines = append(lm.lines, n.lines...)
-					continue
-				}
-				// The end comes after the lines: both go together.
-				return multiMsg{lm, next}
-			default:
-				return lm
-			}
-		}
-		return lm
-	}
-}
-
-// multiMsg is log lines followed by the log's end, read together.
-type multiMsg [2]tea.Msg
-
 func (p *patchPage) gotLog(msg logMsg, m *Model) tea.Cmd {
-	if msg.job != p.logJob || p.logCh == nil {
+	if !p.addLines(msg, func() { _, h := m.body(); p.split(h) }) {
 		return nil
 	}
-	atEnd := p.logVP.AtBottom() || len(p.log) == 0
-	for _, l := range msg.lines {
-		p.log = append(p.log, safeLine(l))
-	}
-	if len(p.log) > maxLogLines {
-		p.log = p.log[len(p.log)-maxLogLines:]
-	}
-	_, h := m.body()
-	p.split(h)
-	p.refreshLog()
-	if atEnd {
-		p.logVP.GotoBottom()
-	}
-	if p.logDone {
-		return nil
-	}
-	return waitLog(p.logCtx, p.logCh)
+	return p.next()
 }
 
 // gotLogEnd: the job is over; its outcome is on the patch soon (the
 // patch.* event says when), so the page asks again now too.
 func (p *patchPage) gotLogEnd(msg logEndMsg, m *Model) tea.Cmd {
-	if msg.job != p.logJob {
+	if !p.end(msg) {
 		return nil
-	}
-	p.logDone, p.logErr = true, msg.err
-	if p.logCancel != nil {
-		p.logCancel()
 	}
 	if p.detail == nil || p.detail.State != patch.Building {
 		return nil // a finished job's log, read out
 	}
 	return p.dreload.ask(func() tea.Cmd { return p.loadDetail(m) })
-}
-
-func (p *patchPage) refreshLog() {
-	w := p.logVP.Width()
-	lines := make([]string, len(p.log))
-	for i, l := range p.log {
-		lines[i] = clipPlain(l, w)
-	}
-	p.logVP.SetContent(strings.Join(lines, "\n"))
 }
 
 // edit opens the newest revision's diff in $EDITOR (the dashboard gives

@@ -191,13 +191,11 @@ func (p *publishPage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd {
 		case key.Matches(msg, k.Reload):
 			return tea.Batch(p.load(m), p.loadHealth(m))
 		}
-		var cmd tea.Cmd
-		p.vp, cmd = p.vp.Update(msg)
-		return cmd
+		return scroll(&p.vp, msg)
 	}
 	switch {
 	case key.Matches(msg, k.Open):
-		if i := p.rows.selected(); i >= 0 && i < len(p.sets) {
+		if i, ok := p.rows.pick(len(p.sets)); ok {
 			p.open, p.health, p.hloaded, p.notice = p.sets[i].Version, nil, false, ""
 			p.hreload = reloader{}
 			p.vp.GotoTop()
@@ -208,15 +206,11 @@ func (p *publishPage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd {
 	case key.Matches(msg, k.Build):
 		return p.build(m)
 	case key.Matches(msg, k.Kernel):
-		if len(m.kernels) < 2 {
+		next, ok := nextKernel(m.kernels, p.kernel)
+		if !ok {
 			return nil
 		}
-		for i, kv := range m.kernels {
-			if kv.Name == p.kernel {
-				p.kernel = m.kernels[(i+1)%len(m.kernels)].Name
-				break
-			}
-		}
+		p.kernel = next
 		p.sets, p.loaded, p.notice = nil, false, ""
 		p.setRows(m)
 		return p.load(m)

@@ -68,6 +68,20 @@ func newQueuePage(kernel string, profile service.ProfileChoice, st styles) queue
 	return q
 }
 
+// nextKernel is the kernel after cur in ks, around; false when there is
+// no other to go to.
+func nextKernel(ks []service.KernelView, cur string) (string, bool) {
+	if len(ks) < 2 {
+		return "", false
+	}
+	for i, k := range ks {
+		if k.Name == cur {
+			return ks[(i+1)%len(ks)].Name, true
+		}
+	}
+	return ks[0].Name, true
+}
+
 func (q *queuePage) hasKernel(ks []service.KernelView, name string) bool {
 	for _, k := range ks {
 		if k.Name == name {
@@ -294,7 +308,10 @@ func (q *queuePage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd {
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Open):
-		if i := q.rows.selected(); i >= 0 && q.list != nil {
+		if q.list == nil {
+			return nil
+		}
+		if i, ok := q.rows.pick(len(q.list.CVEs)); ok {
 			return m.cve.open(m, q.list.CVEs[i].ID, q.kernel)
 		}
 		return nil
@@ -305,15 +322,11 @@ func (q *queuePage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd {
 		m.layout()
 		return q.input.Focus()
 	case key.Matches(msg, k.Kernel):
-		if len(m.kernels) < 2 {
+		next, ok := nextKernel(m.kernels, q.kernel)
+		if !ok {
 			return nil
 		}
-		for i, kv := range m.kernels {
-			if kv.Name == q.kernel {
-				q.kernel = m.kernels[(i+1)%len(m.kernels)].Name
-				break
-			}
-		}
+		q.kernel = next
 		return q.load(m)
 	case key.Matches(msg, k.Tier):
 		q.tier = (q.tier + 1) % len(tiers)

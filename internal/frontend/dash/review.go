@@ -157,13 +157,11 @@ func (p *reviewPage) key(msg tea.KeyPressMsg, m *Model) tea.Cmd {
 		case key.Matches(msg, k.ReloadR):
 			return p.loadDetail(m)
 		}
-		var cmd tea.Cmd
-		p.vp, cmd = p.vp.Update(msg)
-		return cmd
+		return scroll(&p.vp, msg)
 	}
 	switch {
 	case key.Matches(msg, k.Open):
-		if i := p.rows.selected(); i >= 0 && i < len(p.list) {
+		if i, ok := p.rows.pick(len(p.list)); ok {
 			return p.open(m, p.list[i].ID)
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/tuxtape/tuxtape/internal/model/event"
+	"github.com/tuxtape/tuxtape/internal/model/job"
 	"github.com/tuxtape/tuxtape/internal/model/patch"
 )
 
@@ -110,26 +111,29 @@ func placeholder(s string, w int) string {
 	return "\n  " + strings.ReplaceAll(wrap(s, w-4), "\n", "\n  ")
 }
 
-func (s styles) patchState(st patch.State) lipgloss.Style {
-	switch st {
-	case patch.Vetted, patch.Approved:
+// stateLooks are the states of patches, patch sets and jobs by how they
+// look: the three share their failure's and their work's names.
+var stateLooks = map[string]string{
+	string(patch.Vetted): "good", string(patch.Approved): "good", string(patch.SetReady): "good", string(job.Done): "good",
+	string(patch.Refused): "bad", string(patch.Failed): "bad", string(patch.Rejected): "bad",
+	string(patch.Building): "warn", string(job.Leased): "warn",
+}
+
+// state is how a patch's, a patch set's or a job's state looks.
+func (s styles) state(st string) lipgloss.Style {
+	switch stateLooks[st] {
+	case "good":
 		return s.good
-	case patch.Refused, patch.Failed, patch.Rejected:
+	case "bad":
 		return s.bad
-	case patch.Building:
+	case "warn":
 		return s.warn
 	}
 	return lipgloss.NewStyle()
 }
 
-func (s styles) setState(st patch.SetState) lipgloss.Style {
-	switch st {
-	case patch.SetReady:
-		return s.good
-	case patch.SetFailed:
-		return s.bad
-	case patch.SetBuilding:
-		return s.warn
-	}
-	return lipgloss.NewStyle()
-}
+func (s styles) patchState(st patch.State) lipgloss.Style { return s.state(string(st)) }
+
+func (s styles) setState(st patch.SetState) lipgloss.Style { return s.state(string(st)) }
+
+func (s styles) jobState(st job.State) lipgloss.Style { return s.state(string(st)) }

@@ -323,6 +323,7 @@ func (f *fakeSource) FleetHealth(ctx context.Context, module string) ([]service.
 // drops the spinner's ticks, and the page's next waitLog picks up.
 func (d *driver) settle() {
 	d.t.Helper()
+	d.settleLog(&d.m.kern.jobLog)
 	p := &d.m.patch
 	for range 20 {
 		if p.logCh == nil {
@@ -596,6 +597,8 @@ func TestWorkflowEvents(t *testing.T) {
 		{"patch.vetted", "a1b2c3d4e5f60001", []string{"6", "enter"}, map[string]int{"Patch": 0, "Patches": 2}},
 		{"patch.approved", "c1b2c3d4e5f60003", []string{"7", "enter"}, map[string]int{"Patch": 1, "Patches": 2}},
 		{"patch.created", "ffffffffffffffff", []string{"7"}, map[string]int{"Patch": 0, "Patches": 2}},
+		// On a CVE's page: its raw fixes too (one Patches call).
+		{"patch.created", "ffffffffffffffff", toCVE, map[string]int{"Patch": 0, "Patches": 2}},
 		{"patchset.ready", "tiny v1", nil, map[string]int{"PatchSets": 0, "ListCVEs": 0}},
 		{"patchset.ready", "tiny v1", []string{"8"}, map[string]int{"PatchSets": 1, "FleetHealth": 0}},
 		{"ring.halted", "tt_tiny_1", []string{"8", "down", "enter"}, map[string]int{"FleetHealth": 1}},
