@@ -181,6 +181,7 @@ type CorpusEntry struct {
 // CorpusPrerequisites is a fix's second try, with its prerequisites.
 type CorpusPrerequisites struct {
 	Files      []string        `json:"files,omitempty"`
+	Rounds     int             `json:"rounds,omitempty"` // lookups that found something
 	Unresolved []string        `json:"unresolved,omitempty"`
 	Class      string          `json:"class"`
 	Code       refusal.Code    `json:"code,omitempty"`
@@ -352,32 +353,55 @@ func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, wor
 	if prereqs == nil || e.Class != ClassFixIncomplete {
 		return e, nil
 	}
-	fix := &fixsource.Fix{CVE: id, Diff: fixes[0].Diff, Kind: fixsource.KindDebian, From: k.Tree.Version, To: laterVersion(prereqs), Files: ktree.PatchFiles(fixes[0].Diff)}
-	p, err := findPrerequisites(ctx, prereqs, o.PrerequisitesFrom, fix, errs)
+	// Prerequisites may need their own (a header that includes a header
+	// added in the same window): a few rounds, each from the last try's
+	// compiler errors.
 	pe := &CorpusPrerequisites{}
 	e.Prerequisites = pe
-	switch {
-	case ctx.Err() != nil:
-		return e, ctx.Err()
-	case err != nil:
-		pe.Class, pe.Reason = ClassFailed, err.Error()
-		return e, nil
+	tried := fixes
+	for round := 1; round <= maxPrerequisiteRounds; round++ {
+		var all []byte
+		for _, f := range tried {
+			all = append(all, f.Diff...)
+		}
+		fix := &fixsource.Fix{CVE: id, Diff: all, Kind: fixsource.KindDebian, From: k.Tree.Version, To: laterVersion(prereqs), Files: ktree.PatchFiles(all)}
+		p, err := findPrerequisites(ctx, prereqs, o.PrerequisitesFrom, fix, errs)
+		switch {
+		case ctx.Err() != nil:
+			return e, ctx.Err()
+		case err != nil && round == 1:
+			pe.Class, pe.Reason = ClassFailed, err.Error()
+			return e, nil
+		case err != nil:
+			return e, nil // the last try's outcome stands
+		}
+		pe.Unresolved = pe.Unresolved[:0]
+		for _, m := range p.Unresolved {
+			pe.Unresolved = append(pe.Unresolved, m.Name)
+		}
+		if len(p.Found) == 0 {
+			if round == 1 {
+				pe.Class, pe.Reason = ClassFixIncomplete, "no prerequisite found for "+strings.Join(pe.Unresolved, ", ")
+			}
+			return e, nil
+		}
+		pe.Files, pe.Rounds = append(pe.Files, p.Files()...), round
+		tried = append(tried, p.Fixes()...)
+		again, more, err := s.corpusTry(ctx, k, tried, name, work, o)
+		if err != nil {
+			return e, err
+		}
+		pe.Class, pe.Code, pe.Reason, pe.VM = again.class, again.code, again.reason, again.vm
+		if again.class != ClassFixIncomplete {
+			return e, nil
+		}
+		errs = more
 	}
-	pe.Files = p.Files()
-	for _, m := range p.Unresolved {
-		pe.Unresolved = append(pe.Unresolved, m.Name)
-	}
-	if len(p.Found) == 0 {
-		pe.Class, pe.Reason = ClassFixIncomplete, "no prerequisite found for "+strings.Join(pe.Unresolved, ", ")
-		return e, nil
-	}
-	again, _, err := s.corpusTry(ctx, k, append(fixes, p.Fixes()...), name, work, o)
-	if err != nil {
-		return e, err
-	}
-	pe.Class, pe.Code, pe.Reason, pe.VM = again.class, again.code, again.reason, again.vm
 	return e, nil
 }
+
+// maxPrerequisiteRounds bounds the lookups for one corpus fix.
+const maxPrerequisiteRounds = 3
 
 // laterVersion is a Debian fix source's package version.
 func laterVersion(src fixSource) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/build/fixsource"
 	"github.com/tuxtape/tuxtape/internal/build/kernelsrc"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
+	"github.com/tuxtape/tuxtape/internal/build/ktree"
 	"github.com/tuxtape/tuxtape/internal/model/event"
 	"github.com/tuxtape/tuxtape/internal/model/patch"
 	"github.com/tuxtape/tuxtape/internal/model/refusal"
@@ -103,10 +104,19 @@ func findPrerequisites(ctx context.Context, src fixSource, from string, fix *fix
 // git log over a stable window).
 const prerequisiteTimeout = 10 * time.Minute
 
-// fixSourceSpec is the fix source a revision's raw fix came from, as
-// fixSourceLine wrote it: "git:…" or "debian:…" up to the first space.
+// fixSourceSpec is the fix source a revision's fix came from: a raw fix's
+// (fixSourceLine: "git:…" or "debian:…" up to the first space), or the
+// one a revision with prerequisites took them from (withPrerequisites:
+// "revision N + prerequisites from SPEC: files").
 func fixSourceSpec(source string) (string, bool) {
 	spec, _, _ := strings.Cut(source, " ")
+	if strings.HasPrefix(source, "revision ") {
+		_, rest, ok := strings.Cut(source, " + prerequisites from ")
+		if !ok {
+			return spec, false
+		}
+		spec, _, _ = strings.Cut(rest, ": ")
+	}
 	return spec, strings.HasPrefix(spec, "git:") || strings.HasPrefix(spec, "debian:")
 }
 
@@ -127,7 +137,7 @@ func (s *Service) offerPrerequisites(ctx context.Context, st store.Store, id str
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), prerequisiteTimeout)
 	go func() {
 		defer cancel()
-		found, err := s.lookUpPrerequisites(ctx, p.CVE, p.Kernel, from, compilerErrors)
+		found, err := s.lookUpPrerequisites(ctx, p.CVE, p.Kernel, from, revs[rev-1].Diff, compilerErrors)
 		if err != nil {
 			s.log.Warn("look for a fix's prerequisites", "patch", id, "rev", rev, "from", from, "err", err)
 			found = Prerequisites{From: from, Error: err.Error()}
@@ -146,8 +156,9 @@ func (s *Service) offerPrerequisites(ctx context.Context, st store.Store, id str
 }
 
 // lookUpPrerequisites fetches cve's fix for the kernel again (for its
-// window) and looks in its source for what compilerErrors say it lacks.
-func (s *Service) lookUpPrerequisites(ctx context.Context, cve, kernelName, from string, compilerErrors []string) (Prerequisites, error) {
+// window) and looks in its source for what compilerErrors say diff (the
+// fix, with the prerequisites of earlier rounds) lacks.
+func (s *Service) lookUpPrerequisites(ctx context.Context, cve, kernelName, from string, diff []byte, compilerErrors []string) (Prerequisites, error) {
 	st, err := s.Store(ctx)
 	if err != nil {
 		return Prerequisites{}, err
@@ -170,6 +181,8 @@ func (s *Service) lookUpPrerequisites(ctx context.Context, cve, kernelName, from
 	if err != nil {
 		return Prerequisites{}, fixErr(err)
 	}
+	// What the revision already carries is not looked for again.
+	fix.Diff, fix.Files = diff, ktree.PatchFiles(diff)
 	return findPrerequisites(ctx, src, from, fix, compilerErrors)
 }
 

@@ -18,7 +18,9 @@ func TestFixSourceSpec(t *testing.T) {
 		{"git:/srv/linux commit 0123abcd (v6.1.176 → 0123abcd): mainline fix", "git:/srv/linux", true},
 		{"CVE-2026-64317.patch", "CVE-2026-64317.patch", false},
 		{"edit", "edit", false},
-		{"revision 1 + prerequisites from debian:x: a.h", "revision", false},
+		{"revision 1 + prerequisites from debian:linux-source-6.1=6.1.187-1: a.h, b.h", "debian:linux-source-6.1=6.1.187-1", true},
+		{"revision 2 + prerequisites from git:/srv/linux: a.h", "git:/srv/linux", true},
+		{"revision 1 with a new exercise", "revision", false},
 		{"", "", false},
 	}
 	for _, tt := range tests {

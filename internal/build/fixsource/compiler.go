@@ -23,6 +23,10 @@ const (
 	// MissingSymbol: modpost's `"foo" [drivers/x.ko] undefined!`: declared
 	// but defined nowhere the module links.
 	MissingSymbol MissingKind = "symbol"
+	// MissingFile: "fatal error: ../common/foo.h: No such file or
+	// directory": Name is the path as the #include wrote it, File the
+	// file that includes it.
+	MissingFile MissingKind = "file"
 )
 
 // Missing is one name a fix needs and the kernel's source lacks.
@@ -55,6 +59,7 @@ var (
 	undeclaredRE = regexp.MustCompile(`^` + q + `([A-Za-z_]\w*)` + qe + ` undeclared`)
 	unknownTyRE  = regexp.MustCompile(`^unknown type name ` + q + `([A-Za-z_]\w*)` + qe)
 	undefTypeRE  = regexp.MustCompile(`^invalid use of undefined type ` + q + `((?:struct|union|enum) ([A-Za-z_]\w*))` + qe)
+	noFileRE     = regexp.MustCompile(`^([\w./+-]+\.h): No such file or directory$`)
 	modpostRE    = regexp.MustCompile(`^(?:ERROR|WARNING): modpost: "([A-Za-z_]\w*)" \[([^\]]+)\] undefined!`)
 	// shortRE is the generator's summary of gcc's errors in a refusal
 	// (klp: "file:line: message", several joined with "; ").
@@ -155,6 +160,9 @@ func parseMessage(severity, msg string) (Missing, bool) {
 	}
 	if m := undefTypeRE.FindStringSubmatch(msg); m != nil {
 		return Missing{Kind: MissingType, Name: m[2], Type: m[1]}, true
+	}
+	if m := noFileRE.FindStringSubmatch(msg); m != nil {
+		return Missing{Kind: MissingFile, Name: m[1]}, true
 	}
 	return Missing{}, false
 }

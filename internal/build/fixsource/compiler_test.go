@@ -92,6 +92,11 @@ func TestParseCompilerErrorsOther(t *testing.T) {
 		{"drivers/x.c:1:2: error: 'BAR' undeclared here (not in a function)",
 			[]Missing{{Kind: MissingIdentifier, Name: "BAR", File: "drivers/x.c", Line: 1}}},
 		{"", nil},
+		{"fs/smb/client/cifsglob.h:29:10: fatal error: ../common/cifsglob.h: No such file or directory",
+			[]Missing{{Kind: MissingFile, Name: "../common/cifsglob.h", File: "fs/smb/client/cifsglob.h", Line: 29}}},
+		// The generator's summary of the same.
+		{"fs/smb/client/cifsglob.h:29: ../common/cifsglob.h: No such file or directory",
+			[]Missing{{Kind: MissingFile, Name: "../common/cifsglob.h", File: "fs/smb/client/cifsglob.h", Line: 29}}},
 		// The generator's refusal reason, cut from a real run (klp's
 		// TestCompilerErrors): CVE-2026-72052's ip6_gre.c.
 		{"net/ipv6/ip6_gre.c:2115: implicit declaration of function ‘rtnl_dev_link_net_capable’; did you mean ‘netlink_net_capable’? [-Werror=implicit-function-declaration]; net/ipv6/ip6_gre.c:2130: ‘struct ip_tunnel’ has no member named ‘link_net’",

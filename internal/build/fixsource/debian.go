@@ -374,6 +374,18 @@ func (d *Debian) Prerequisites(ctx context.Context, fix *Fix, missing []Missing)
 	byFile := map[string]int{}
 	var unresolved []Missing
 	for _, m := range missing {
+		if m.Kind == MissingFile {
+			p, err := d.newFile(ctx, fix, m)
+			if err != nil {
+				return nil, nil, fmt.Errorf("find prerequisites of %s: %w", fix.CVE, err)
+			}
+			if p == nil {
+				unresolved = append(unresolved, m)
+			} else if !slices.ContainsFunc(found, func(f Prerequisite) bool { return slices.Equal(f.Files, p.Files) }) {
+				found = append(found, *p)
+			}
+			continue
+		}
 		resolved := false
 		for _, c := range candidates {
 			diff, ok := diffs[c]
@@ -423,6 +435,41 @@ func (d *Debian) Prerequisites(ctx context.Context, fix *Fix, missing []Missing)
 		}
 	}
 	return found, unresolved, nil
+}
+
+// newFile is the creation of the file an #include names that the kernel's
+// source lacks and the package has (a header an earlier stable commit
+// added), looked for beside the includer and in the include directories;
+// nil when neither has it so.
+func (d *Debian) newFile(ctx context.Context, fix *Fix, m Missing) (*Prerequisite, error) {
+	var tries []string
+	if m.File != "" {
+		tries = append(tries, path.Join(path.Dir(m.File), m.Name))
+	}
+	for _, dir := range []string{"include", "arch/x86/include", "include/uapi", "arch/x86/include/uapi"} {
+		tries = append(tries, path.Join(dir, m.Name))
+	}
+	for _, rel := range tries {
+		if checkRel(rel) != nil || slices.Contains(fix.Files, rel) {
+			continue
+		}
+		if err := d.Later.Prefetch(ctx, rel); err != nil {
+			return nil, err
+		}
+		if _, err := d.Later.Path(ctx, rel); err != nil {
+			continue // not this one (or not in the package either)
+		}
+		if _, err := d.Base.Path(ctx, rel); err == nil {
+			continue // the kernel has it: something else is wrong
+		}
+		diff, err := d.diffFiles(ctx, []string{rel})
+		if err != nil {
+			return nil, err
+		}
+		return &Prerequisite{Missing: []Missing{m}, Diff: diff, Kind: KindDebian, Files: []string{rel},
+			Explanation: fmt.Sprintf("%s: between %s and %s, %s is added", describe(m), fix.From, fix.To, rel)}, nil
+	}
+	return nil, nil
 }
 
 // isPrototype reports whether a function's defining line only declares it.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"regexp"
 	"strings"
 	"syscall"
@@ -147,6 +148,19 @@ func (g Git) Prerequisites(ctx context.Context, fix *Fix, missing []Missing) ([]
 	var unresolved []Missing
 	byCommit := map[string]int{} // commit → index in found
 	for _, m := range missing {
+		if m.Kind == MissingFile {
+			p, err := g.addedFile(ctx, fix, window, m)
+			if err != nil {
+				return nil, nil, fmt.Errorf("find prerequisites of %s in %s: %w", fix.CVE, window, err)
+			}
+			if p == nil {
+				unresolved = append(unresolved, m)
+			} else if _, ok := byCommit[p.Commit]; !ok {
+				byCommit[p.Commit] = len(found)
+				found = append(found, *p)
+			}
+			continue
+		}
 		if !identRE.MatchString(m.Name) {
 			unresolved = append(unresolved, m)
 			continue
@@ -189,6 +203,36 @@ func (g Git) Prerequisites(ctx context.Context, fix *Fix, missing []Missing) ([]
 	return found, unresolved, nil
 }
 
+// addedFile is the commit of the window that adds the file an #include
+// names (beside the includer, or in include/); nil if none does.
+func (g Git) addedFile(ctx context.Context, fix *Fix, window string, m Missing) (*Prerequisite, error) {
+	var tries []string
+	if m.File != "" {
+		tries = append(tries, path.Join(path.Dir(m.File), m.Name))
+	}
+	tries = append(tries, path.Join("include", m.Name), path.Join("arch/x86/include", m.Name))
+	for _, rel := range tries {
+		if checkRel(rel) != nil {
+			continue
+		}
+		out, err := g.git(ctx, "log", "--format=%H", "--no-merges", "--reverse", "--diff-filter=A", window, "--", rel)
+		if err != nil {
+			return nil, err
+		}
+		c, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		if c == "" {
+			continue
+		}
+		diff, err := g.formatPatch(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		return &Prerequisite{Missing: []Missing{m}, Diff: diff, Kind: KindGit, Commit: c, Subject: subject(diff), Files: diffFiles(diff),
+			Explanation: fmt.Sprintf("%s: commit %s (%q, between %s and the fix) adds %s", describe(m), c[:12], subject(diff), fix.From, rel)}, nil
+	}
+	return nil, nil
+}
+
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
 // subject is a format-patch mail's subject without "[PATCH]".
@@ -223,6 +267,8 @@ func describe(m Missing) string {
 		return "type " + m.Name + " is unknown"
 	case MissingSymbol:
 		return "symbol " + m.Name + " is not defined"
+	case MissingFile:
+		return m.File + " includes " + m.Name + ", which this source does not have"
 	}
 	return m.Name + " is missing"
 }

@@ -641,7 +641,7 @@ func uniq(ss []string) []string {
 	return out
 }
 
-var compilerError = regexp.MustCompile(`(?m)^([^\s:]+\.[ch]):(\d+):\d+: error: (.*)$`)
+var compilerError = regexp.MustCompile(`(?m)^([^\s:]+\.[ch]):(\d+):\d+: (?:fatal )?error: (.*)$`)
 
 // maxRefusalErrors bounds the compiler errors a refusal carries.
 const maxRefusalErrors = 50

@@ -33,6 +33,13 @@ func TestCompilerErrors(t *testing.T) {
 			[]string{"a.c:1: x", "b.h:3: y", "c.c:5: z"},
 		},
 		{"warning only", "a.c:1:2: warning: unused variable\n", nil},
+		{
+			// Cut from a real run: CVE-2026-64380's header prerequisite
+			// includes a header added in the same window.
+			"fatal: a missing header",
+			"In file included from fs/smb/client/asn1.c:12:\nfs/smb/client/cifsglob.h:29:10: fatal error: ../common/cifsglob.h: No such file or directory\ncompilation terminated.\n",
+			[]string{"fs/smb/client/cifsglob.h:29: ../common/cifsglob.h: No such file or directory"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
