@@ -19,6 +19,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/build/debpkg"
 	"github.com/tuxtape/tuxtape/internal/build/kernelsrc"
 	"github.com/tuxtape/tuxtape/internal/build/klp"
+	"github.com/tuxtape/tuxtape/internal/build/sandbox"
 	"github.com/tuxtape/tuxtape/internal/build/target"
 	"github.com/tuxtape/tuxtape/internal/build/vmcheck"
 	"github.com/tuxtape/tuxtape/internal/model/job"
@@ -44,6 +45,9 @@ type BuilderOptions struct {
 	Lease    time.Duration
 	// Wait is how long one claim waits for a job (default 20 s).
 	Wait time.Duration
+	// Sandbox confines each patch build's untrusted steps (applying the
+	// fixes, compiling before and after them); nil: sandbox.Default().
+	Sandbox *sandbox.Config
 }
 
 // RunBuilder takes jobs from the server and runs them until ctx ends:
@@ -126,7 +130,7 @@ func (s *Service) runJob(ctx context.Context, o BuilderOptions, j job.Job) {
 			}
 		}
 	}()
-	res, arts, err := s.execute(jctx, j, lw)
+	res, arts, err := s.execute(jctx, j, lw, o.Sandbox)
 	lw.close()
 	stopped := context.Cause(jctx)
 	cancel(nil)
@@ -167,7 +171,7 @@ func newArtifact(name string, data []byte) artifact {
 // execute does a job's work. A livepatch the generator refuses is a
 // result (done, with the refusal), not a failure: a retry would refuse
 // it again.
-func (s *Service) execute(ctx context.Context, j job.Job, out io.Writer) ([]byte, []artifact, error) {
+func (s *Service) execute(ctx context.Context, j job.Job, out io.Writer, sb *sandbox.Config) ([]byte, []artifact, error) {
 	switch j.Kind {
 	case job.KernelBuild:
 		var spec job.KernelBuildSpec
@@ -199,6 +203,9 @@ func (s *Service) execute(ctx context.Context, j job.Job, out io.Writer) ([]byte
 		if err != nil {
 			return nil, nil, err
 		}
+		// Set-up (packages, the prepared tree) ran as the builder; what
+		// runs the fix's code runs in the sandbox.
+		k.Kernel.Tree.Sandbox = sb
 		work, err := os.MkdirTemp("", "tuxtape-job-")
 		if err != nil {
 			return nil, nil, err

@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -473,6 +474,9 @@ func compileBefore(ctx context.Context, k *Kernel, units []*unit, log *slog.Logg
 			paths = batch[i : i+1]
 		} else {
 			paths, err = k.Tree.CompileUnfixed(ctx, ktree.SectionFlags, u.path)
+		}
+		if errors.Is(err, ktree.ErrWorkspace) {
+			return nil, err // the sandbox or workspace failed, not kbuild: no verdict on the unit
 		}
 		if err != nil {
 			if u.optional {

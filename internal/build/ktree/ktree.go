@@ -1,6 +1,7 @@
 // Package ktree prepares a kernel source tree for compiling single
 // translation units the way the target kernel was built, and gives cheap
-// throw-away copies of it in which a fix is applied and units are rebuilt.
+// throw-away views of it in which a fix is applied and units are rebuilt,
+// confined by package sandbox.
 package ktree
 
 import (
@@ -20,14 +21,20 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tuxtape/tuxtape/internal/build/cmdout"
+	"github.com/tuxtape/tuxtape/internal/build/sandbox"
 )
 
 // Errors callers decide on.
 var (
 	ErrCompilerMismatch = errors.New("compiler does not match the kernel's")
 	ErrConfigMismatch   = errors.New("config is for another kernel")
+	// ErrWorkspace: a step around a compile failed — making its
+	// workspace or sandbox, a sandbox limit, the object cache — not
+	// kbuild, so the failure says nothing about the units.
+	ErrWorkspace = errors.New("workspace failed")
 )
 
 // Tree is a prepared source tree: configured, with modules_prepare done.
@@ -35,7 +42,14 @@ type Tree struct {
 	Dir     string
 	Version string // 6.1.176
 	CC      string // the compiler that built the kernel, e.g. gcc-12
+	// Sandbox confines the steps that run a fix's code (Workspace.Apply,
+	// Workspace.Compile) and the unfixed compiles; nil: sandbox.Default().
+	Sandbox *sandbox.Config
 	log     *slog.Logger
+
+	dirsOnce sync.Once
+	dirs     []string // the tree's directories (dirList)
+	dirsErr  error
 }
 
 // PrepareOptions say where the source comes from and where the tree lives.
@@ -116,6 +130,7 @@ func Prepare(ctx context.Context, o PrepareOptions) (*Tree, error) {
 		return nil, fmt.Errorf("prepare tree: %w", err)
 	}
 	os.RemoveAll(o.Dir)
+	os.RemoveAll(objectCache(o.Dir)) // the old tree's unfixed objects
 	if err := os.Rename(tmp, o.Dir); err != nil {
 		return nil, fmt.Errorf("install prepared tree: %w", err)
 	}

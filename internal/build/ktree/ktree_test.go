@@ -11,7 +11,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tuxtape/tuxtape/internal/build/sandbox"
 )
+
+// needSandbox skips where no sandbox can be made (no root, no
+// unprivileged user namespaces), saying why.
+func needSandbox(t *testing.T) {
+	t.Helper()
+	if err := sandbox.Available(context.Background()); err != nil {
+		t.Skipf("cannot confine the compile here: %v", err)
+	}
+}
 
 const goodConfig = "#\n# Automatically generated file; DO NOT EDIT.\n# Linux/x86 6.1.176 Kernel Configuration\n#\nCONFIG_CC_VERSION_TEXT=\"gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0\"\nCONFIG_64BIT=y\nCONFIG_LIVEPATCH=y\n"
 
@@ -75,6 +86,9 @@ func TestWorkspaceApply(t *testing.T) {
 // not take for its own.
 func testWorkspace(t *testing.T, overlay bool) {
 	if !overlay {
+		if sandbox.Rootless() {
+			t.Skip("rootless: a workspace copy needs root (the job would own the tree's hard-linked files)")
+		}
 		t.Setenv("TUXTAPE_WORKSPACE_OVERLAY", "0")
 	}
 	src := t.TempDir()
@@ -98,7 +112,7 @@ func testWorkspace(t *testing.T, overlay bool) {
 	}
 	tree := &Tree{Dir: src, CC: "gcc"}
 	parent := t.TempDir()
-	if overlay && !canOverlay(parent) {
+	if overlay && !canOverlay(context.Background(), parent) {
 		t.Skip("cannot mount an overlay here (needs root, and an upper layer not on an overlay)")
 	}
 	ws, err := tree.Workspace(context.Background(), parent)
@@ -154,9 +168,7 @@ func testWorkspace(t *testing.T, overlay bool) {
 // which has no network: a connection to a listener on this machine fails,
 // and the listener hears nothing.
 func TestWorkspaceNoNetwork(t *testing.T) {
-	if !canBindMount() {
-		t.Skip("cannot make a mount namespace here (needs root): the compile runs without isolation")
-	}
+	needSandbox(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +210,7 @@ func TestWorkspaceNoNetwork(t *testing.T) {
 // tree (its own path, as make sees it) changes only the workspace.
 func TestWorkspaceKeepsTree(t *testing.T) {
 	parent := t.TempDir()
-	if !canOverlay(parent) {
+	if !canOverlay(context.Background(), parent) {
 		t.Skip("cannot mount an overlay here: workspaces are hard-linked copies")
 	}
 	src := t.TempDir()
@@ -248,4 +260,262 @@ func TestFailureLines(t *testing.T) {
 	if got := failureLines(short); got != strings.TrimRight(short, "\n") && got != short {
 		t.Errorf("failureLines(%q) = %q, want the output as it is", short, got)
 	}
+}
+
+// TestWorkspaceConfinesFix: a fix whose Makefile change does what a build
+// must not fails the compile with a clear error, and leaves nothing
+// behind: the tree, the builder's directories and /tmp are as they were,
+// and removing the workspace leaves its parent empty. Each case was
+// checked to fail without the isolation it tests, on a copy of the
+// sandbox package with that part taken out: without the network
+// namespace the loopback case failed (and TestWorkspaceNoNetwork); without
+// the uid switch the root-only file and set-uid cases; without the /tmp
+// tmpfs the /tmp case; without the hidden directories the data directory
+// case; without RLIMIT_AS or with a later deadline the limit cases. The
+// set-uid case tests the uid: on an idmapped tree the program shows as the
+// job's own; sandbox's TestRun tests no_new_privs with a root one.
+func TestWorkspaceConfinesFix(t *testing.T) {
+	needSandbox(t)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc")
+	}
+	parent := t.TempDir()
+	if !canOverlay(context.Background(), parent) {
+		t.Skip("cannot mount an overlay here")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	heard := make(chan struct{}, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			heard <- struct{}{}
+			c.Close()
+		}
+	}()
+	src := t.TempDir()
+	files := map[string]string{
+		"Makefile": "x.o: x.c\n\t@true\n\t$(CC) -c -o $@ $<\n",
+		"x.c":      "int x;\n",
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(filepath.Join(src, "Makefile"), 0o644)
+	os.Chmod(filepath.Join(src, "x.c"), 0o644)
+	idBin, err := exec.LookPath("id")
+	if err != nil {
+		t.Skip("no id")
+	}
+	if data, err := os.ReadFile(idBin); err == nil && !sandbox.Rootless() {
+		// A set-uid-root program in the tree: the job's way back to root.
+		if err := os.WriteFile(filepath.Join(src, "suid-id"), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(filepath.Join(src, "suid-id"), 0o755|os.ModeSetuid)
+	}
+	dataDir := t.TempDir() // the builder's data directory, hidden from the job
+	planted := filepath.Join(os.TempDir(), fmt.Sprintf("tuxtape-planted-%d", os.Getpid()))
+	if err := os.WriteFile(planted, []byte("left by another job\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(planted)
+	marker := filepath.Join(os.TempDir(), fmt.Sprintf("tuxtape-marker-%d", os.Getpid()))
+	defer os.Remove(marker)
+	snapshot := func() map[string]string {
+		m := map[string]string{}
+		filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				data, _ := os.ReadFile(p)
+				fi, _ := d.Info()
+				m[p] = fmt.Sprintf("%v %q", fi.Mode(), data)
+			}
+			return nil
+		})
+		return m
+	}
+	before := snapshot()
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		name, recipe string
+		limits       sandbox.Limits
+		want         string // in the error
+		limit        error
+		rootOnly     bool // holds by the job's own uid (a rootless job is the builder's uid)
+	}{
+		{"writes /tmp, reads another job's file there", "echo stolen > " + marker + "; cat " + planted, sandbox.Limits{}, "No such file or directory", nil, false},
+		{"writes the builder's data directory", "echo stolen > " + dataDir + "/stolen", sandbox.Limits{}, "Read-only file system", nil, false},
+		// The tree's path is the workspace's: the write lands in the
+		// job's copy of x.c, which then does not compile; the tree keeps
+		// its own (the snapshot below).
+		{"writes into the prepared tree", "echo appended >> " + src + "/x.c", sandbox.Limits{}, "x.c:2:1: error", nil, false},
+		{"connects to a listener on loopback", fmt.Sprintf("bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d'", port), sandbox.Limits{}, "Network is unreachable", nil, false},
+		{"reads a root-only file", "cat /etc/shadow", sandbox.Limits{}, "Permission denied", nil, false},
+		{"becomes root again", `test "$$(./suid-id -u)" = 0 || { echo "still uid $$(id -u)"; exit 1; }`, sandbox.Limits{}, "still uid", nil, true},
+		{"exceeds the memory limit", "head -c 1G /dev/zero | tail -n 1 >/dev/null", sandbox.Limits{Memory: 256 << 20, Time: time.Minute}, "memory limit", sandbox.ErrMemoryLimit, false},
+		{"exceeds the time limit", "sleep 60", sandbox.Limits{Time: 2 * time.Second}, "time limit", sandbox.ErrTimeLimit, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "reads a root-only file" {
+				if _, err := os.Stat("/etc/shadow"); err != nil {
+					t.Skip("no /etc/shadow to read")
+				}
+			}
+			if tc.rootOnly && sandbox.Rootless() {
+				t.Skip("rootless: the job is the builder's uid, and a set-uid program is its own")
+			}
+			tree := &Tree{Dir: src, CC: "gcc", Sandbox: &sandbox.Config{Limits: tc.limits, Hide: []string{dataDir}}}
+			ws, err := tree.Workspace(context.Background(), parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fix := "--- a/Makefile\n+++ b/Makefile\n@@ -1,3 +1,3 @@\n x.o: x.c\n-\t@true\n+\t" + tc.recipe + "\n \t$(CC) -c -o $@ $<\n"
+			if _, err := ws.Apply(context.Background(), []byte(fix)); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = ws.Compile(context.Background(), "", "x.o")
+			if err == nil || !strings.Contains(err.Error(), tc.want) || (tc.limit != nil && !errors.Is(err, tc.limit)) {
+				t.Errorf("Compile with the recipe %q = %v, want an error saying %q", tc.recipe, err, tc.want)
+			}
+			if tc.limits.Time > 0 && time.Since(start) > tc.limits.Time+10*time.Second {
+				t.Errorf("the compile ran %v past a %v limit", time.Since(start), tc.limits.Time)
+			}
+			if err := ws.Remove(); err != nil {
+				t.Error(err)
+			}
+			if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+				t.Errorf("the workspace left %v in %s", ents, parent)
+			}
+			if after := snapshot(); fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Errorf("the tree changed:\n%v\nwant\n%v", after, before)
+			}
+			for _, p := range []string{marker, filepath.Join(dataDir, "stolen")} {
+				if _, err := os.Stat(p); err == nil {
+					t.Errorf("the job left %s", p)
+				}
+			}
+		})
+	}
+	select {
+	case <-heard:
+		t.Error("the listener accepted a connection from a job")
+	default:
+	}
+}
+
+// TestCompileUnfixed: the unfixed compile writes nothing into the tree;
+// its objects go to the tree's object cache, and a second compile of the
+// same unit takes the cached one without compiling again.
+func TestCompileUnfixed(t *testing.T) {
+	needSandbox(t)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc")
+	}
+	root := t.TempDir()
+	src := filepath.Join(root, "tree")
+	if err := os.MkdirAll(filepath.Join(src, "fs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A record kbuild's way: the object's build command, which a rerun
+	// finds up to date.
+	mk := "fs/%.o: fs/%.c\n\t$(CC) -c -o $@ $< && echo 'cmd_$@ := gcc -DMODULE -DKBUILD_MODNAME='\\''\"x\"'\\''' > fs/.$(notdir $@).cmd && echo built\n"
+	if err := os.WriteFile(filepath.Join(src, "Makefile"), []byte(mk), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "fs", "x.c"), []byte("int x;\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(src, "fs", "x.c"), old, old)
+	tree := &Tree{Dir: src, CC: "gcc"}
+	if !canOverlay(context.Background(), root) {
+		t.Skip("cannot mount an overlay here")
+	}
+	paths, err := tree.CompileUnfixed(context.Background(), "", "fs/x.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(objectCache(src), "fs", "x.o"); len(paths) != 1 || paths[0] != want {
+		t.Fatalf("CompileUnfixed = %v, want [%s]", paths, want)
+	}
+	first, err := os.Stat(paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(src, "fs", "x.o")); err == nil {
+		t.Error("the unfixed compile wrote its object into the tree")
+	}
+	if m, err := tree.UnitModule("fs/x.o"); err != nil || m != "x" {
+		t.Errorf("UnitModule = %q, %v; want x from the cached build record", m, err)
+	}
+	if _, err := tree.CompileUnfixed(context.Background(), "", "fs/x.o"); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.Stat(paths[0]); !again.ModTime().Equal(first.ModTime()) {
+		t.Error("the second unfixed compile built the unit again instead of taking the cached object")
+	}
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if e.Name() != "tree" && e.Name() != filepath.Base(objectCache(src)) {
+			t.Errorf("the unfixed compile left %s beside the tree", e.Name())
+		}
+	}
+}
+
+// TestWorkspaceRootless runs the workspace tests again as an unprivileged
+// uid (nobody), where the sandbox is a user namespace.
+func TestWorkspaceRootless(t *testing.T) {
+	if os.Getenv("TUXTAPE_KTREE_ROOTLESS_CHILD") != "" {
+		t.Skip("already the rootless run")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("not root: the other tests ran rootless already")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv (util-linux) to drop to another uid")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "tuxtape-rootless-") // t.TempDir's parent is root's alone
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "ktree.test")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", bin,
+		"-test.run", "^(TestWorkspaceApply|TestWorkspaceNoNetwork|TestWorkspaceKeepsTree|TestWorkspaceConfinesFix|TestCompileUnfixed)$", "-test.v")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + dir, "HOME=" + dir, "TUXTAPE_KTREE_ROOTLESS_CHILD=1"}
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the tests as nobody: %v\n%s", err, out)
+	}
+	for _, name := range []string{"TestWorkspaceApply", "TestWorkspaceConfinesFix", "TestCompileUnfixed"} {
+		if strings.Contains(string(out), "--- SKIP: "+name+" ") {
+			t.Errorf("as nobody, %s was skipped:\n%s", name, out)
+		}
+	}
+	t.Logf("as nobody:\n%s", out)
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tuxtape/tuxtape/internal/atomicfile"
+	"github.com/tuxtape/tuxtape/internal/build/sandbox"
 	"github.com/tuxtape/tuxtape/internal/frontend/api"
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/job"
@@ -225,6 +228,7 @@ func followJob(ctx context.Context, g *Globals, id string, after int64, follow b
 func newBuilderCmd(g *Globals) *cobra.Command {
 	var o service.BuilderOptions
 	var kinds []string
+	var sbo sandboxOptions
 	cmd := &cobra.Command{
 		Use:   "builder --server ADDR [-j N] [--name NAME] [--kind KIND]...",
 		Short: "Run a builder worker: take kernel and livepatch builds from the server",
@@ -236,8 +240,17 @@ cache directory's builds/ and report the real build profile, which the server
 stores with the kernel; livepatch builds set up the Debian kernel (packages and
 prepared tree, cached) and report the module, or the generator's refusal.
 
-Jobs are not sandboxed yet: run builders as an unprivileged user on a machine
-that holds nothing else, since a fix's Makefile change runs on the builder.
+A fix is code (a Makefile change runs at build time), so a livepatch build's
+steps that run it — applying the fixes, compiling before and after them — run
+sandboxed: as --job-uid with no capabilities (a builder that is not root uses a
+user namespace instead: the job is that namespace's root, without capabilities),
+in mount, network, PID and IPC namespaces of their own, with the tree seen
+through an overlay at its own path, the rest of the file system read-only, a
+private /tmp, and the data, cache and home directories hidden; --job-memory,
+--job-procs and --job-cpus bound each step through a cgroup v2 group where the
+builder's cgroup delegates the controllers, through rlimits otherwise, and
+--job-time kills a step and everything it started. Kernel set-up (packages,
+unpacking, modules_prepare) and kernel-build jobs run as the builder.
 SIGINT or SIGTERM stops it; a job it was running goes to another builder once
 its lease runs out.`,
 		Args: cobra.NoArgs,
@@ -260,8 +273,18 @@ its lease runs out.`,
 			}
 			o.Builder.Cores = runtime.NumCPU()
 			o.Server = api.BuilderClient{C: g.client, Name: o.Builder.Name}
+			sb, err := jobSandbox(g, sbo)
+			if err != nil {
+				return err
+			}
+			o.Sandbox = sb
+			if len(o.Kinds) == 0 || slices.Contains(o.Kinds, job.PatchBuild) {
+				if err := sandbox.Available(cmd.Context()); err != nil {
+					return fmt.Errorf("builder: patch builds cannot be sandboxed on this machine (run the builder as root, or allow unprivileged user namespaces): %w", err)
+				}
+			}
 			fmt.Fprintf(g.Stderr, "builder %s: taking jobs from %s\n", o.Builder.Name, g.cfg.Server)
-			err := g.svc.RunBuilder(cmd.Context(), o)
+			err = g.svc.RunBuilder(cmd.Context(), o)
 			if err == nil {
 				fmt.Fprintln(g.Stderr, "builder stopped")
 			}
@@ -273,5 +296,50 @@ its lease runs out.`,
 	f.IntVarP(&o.Parallel, "jobs", "j", 1, "jobs to run at once")
 	f.StringArrayVar(&kinds, "kind", nil, "only take jobs of this kind: kernel-build or patch-build (repeatable; default both)")
 	f.DurationVar(&o.Lease, "lease", service.DefaultJobLease, "how long a job's lease lasts between renewals")
+	f.IntVar(&sbo.uid, "job-uid", sandbox.DefaultUID, "uid and gid a job's sandboxed steps run as when the builder is root (must own no files)")
+	f.StringVar(&sbo.memory, "job-memory", "4G", "memory of one sandboxed step (cgroup memory.max, else RLIMIT_AS per process)")
+	f.DurationVar(&sbo.time, "job-time", sandbox.DefaultLimits.Time, "wall-clock limit of one sandboxed step")
+	f.IntVar(&sbo.procs, "job-procs", sandbox.DefaultLimits.Procs, "processes of one sandboxed step (cgroup pids.max, else RLIMIT_NPROC)")
+	f.Float64Var(&sbo.cpus, "job-cpus", 0, "cores one sandboxed step may use (cgroup cpu.max only; 0: all)")
+	f.StringVar(&sbo.cgroup, "job-cgroup", "", "cgroup v2 directory delegated to the builder for job groups (default: its own cgroup; none: rlimits only)")
 	return cmd
+}
+
+// sandboxOptions are the builder's --job-* flags.
+type sandboxOptions struct {
+	uid    int
+	memory string
+	time   time.Duration
+	procs  int
+	cpus   float64
+	cgroup string
+}
+
+// jobSandbox is the builder's sandbox: its flags, and the directories a
+// job must not see — home and settings (sandbox.DefaultHide), the data
+// directory (the database, archive keys), the cache directory (other
+// kernels' trees; the job's own tree is mounted back over it).
+func jobSandbox(g *Globals, o sandboxOptions) (*sandbox.Config, error) {
+	// A builder that is not root runs jobs in a user namespace instead.
+	if os.Geteuid() == 0 && o.uid <= 0 {
+		return nil, usagef("--job-uid %d: want a uid that is neither root nor the builder's own", o.uid)
+	}
+	mem, err := sandbox.ParseSize(o.memory)
+	if err != nil {
+		return nil, usagef("--job-memory: %v", err)
+	}
+	if o.time <= 0 || o.procs <= 0 || o.cpus < 0 {
+		return nil, usagef("--job-time, --job-procs and --job-cpus must be positive")
+	}
+	lim := sandbox.DefaultLimits
+	lim.Memory, lim.Time, lim.Procs, lim.CPUs = mem, o.time, o.procs, o.cpus
+	hide := sandbox.DefaultHide()
+	for _, d := range []string{g.cfg.DataDir, g.cfg.CacheDir} {
+		if d != "" {
+			if abs, err := filepath.Abs(d); err == nil {
+				hide = append(hide, abs)
+			}
+		}
+	}
+	return &sandbox.Config{UID: o.uid, GID: o.uid, Limits: lim, Hide: hide, CgroupParent: o.cgroup}, nil
 }
