@@ -336,6 +336,14 @@ func TestPatchWorkflow(t *testing.T) {
 	if v.State != "vetted" {
 		t.Errorf("the fix with its prerequisite: %+v\njob log:\n%s", v, as("admin").must(t, "job", "log", v.Revisions[1].Job))
 	}
+	// Its reviewers approve the revision with the prerequisite, which
+	// they read in the diff (the author cannot).
+	for _, r := range []string{"r2", "r3"} {
+		as(r).must(t, "patch", "review", nfs.ID, "--approve", "-m", "the header change is the stable commit the fix builds on")
+	}
+	if v := as("r1").patch(t, nfs.ID); v.State != "approved" || len(v.Approvals) != 2 {
+		t.Errorf("the fix with its prerequisite after two approvals: %+v", v)
+	}
 	var revs struct{ Revisions []struct{ Diff []byte } }
 	json.Unmarshal([]byte(as("r1").must(t, "patch", "show", nfs.ID, "--json")), &revs)
 	if len(revs.Revisions) != 2 || strings.Contains(string(revs.Revisions[0].Diff), "flexfilelayout.h") || !strings.Contains(string(revs.Revisions[1].Diff), "flexfilelayout.h") {
