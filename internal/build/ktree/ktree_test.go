@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/build/sandbox"
+	"github.com/tuxtape/tuxtape/internal/testenv"
 )
 
 // needSandbox skips where no sandbox can be made (no root, no
@@ -474,48 +475,8 @@ func TestCompileUnfixed(t *testing.T) {
 // TestWorkspaceRootless runs the workspace tests again as an unprivileged
 // uid (nobody), where the sandbox is a user namespace.
 func TestWorkspaceRootless(t *testing.T) {
-	if os.Getenv("TUXTAPE_KTREE_ROOTLESS_CHILD") != "" {
-		t.Skip("already the rootless run")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("not root: the other tests ran rootless already")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("no setpriv (util-linux) to drop to another uid")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "tuxtape-rootless-") // t.TempDir's parent is root's alone
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "ktree.test")
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", bin,
-		"-test.run", "^(TestWorkspaceApply|TestWorkspaceNoNetwork|TestWorkspaceKeepsTree|TestWorkspaceConfinesFix|TestCompileUnfixed)$", "-test.v")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + dir, "HOME=" + dir, "TUXTAPE_KTREE_ROOTLESS_CHILD=1"}
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the tests as nobody: %v\n%s", err, out)
-	}
-	for _, name := range []string{"TestWorkspaceApply", "TestWorkspaceConfinesFix", "TestCompileUnfixed"} {
-		if strings.Contains(string(out), "--- SKIP: "+name+" ") {
-			t.Errorf("as nobody, %s was skipped:\n%s", name, out)
-		}
-	}
+	out := testenv.RerunAsNobody(t, "TUXTAPE_KTREE_ROOTLESS_CHILD",
+		"^(TestWorkspaceApply|TestWorkspaceNoNetwork|TestWorkspaceKeepsTree|TestWorkspaceConfinesFix|TestCompileUnfixed)$",
+		"TestWorkspaceApply", "TestWorkspaceConfinesFix", "TestCompileUnfixed")
 	t.Logf("as nobody:\n%s", out)
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tuxtape/tuxtape/internal/testenv"
 )
 
 // needSandbox skips where this process cannot make namespaces at all (no
@@ -212,44 +214,7 @@ func TestRunOverlay(t *testing.T) {
 // TestRunRootless runs this package's tests again as an unprivileged uid
 // (nobody), where the sandbox is a user namespace.
 func TestRunRootless(t *testing.T) {
-	if os.Getenv("TUXTAPE_SANDBOX_ROOTLESS_CHILD") != "" {
-		t.Skip("already the rootless run")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("not root: the other tests ran rootless already")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("no setpriv (util-linux) to drop to another uid")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A copy nobody may run, in a directory nobody may use as its /tmp.
-	dir, err := os.MkdirTemp("", "tuxtape-rootless-") // t.TempDir's parent is root's alone
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "sandbox.test")
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(setpriv, "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", bin, "-test.run", "^TestRun(Overlay)?$", "-test.v")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + dir, "HOME=" + dir, "TUXTAPE_SANDBOX_ROOTLESS_CHILD=1"}
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil || strings.Contains(string(out), "--- SKIP: TestRun (") || strings.Contains(string(out), "--- SKIP: TestRunOverlay") {
-		t.Fatalf("the tests as nobody: %v\n%s", err, out)
-	}
+	out := testenv.RerunAsNobody(t, "TUXTAPE_SANDBOX_ROOTLESS_CHILD", "^TestRun(Overlay)?$", "TestRun", "TestRunOverlay")
 	t.Logf("as nobody:\n%s", out)
 }
 
