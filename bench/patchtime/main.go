@@ -4,7 +4,9 @@
 // 2026-12-02 (one after the other — klp.Options.Sequential — in a copy of
 // the tree made of hard links — TUXTAPE_WORKSPACE_OVERLAY=0), alternating
 // on the same fixes in one run, and prints the medians per phase and the
-// ratio.
+// ratio. Since the builder sandbox the unfixed compile runs in a workspace
+// too, so the old mode now makes two copies and is slower than the build
+// of before 2026-12-02 was.
 //
 //	go run ./bench/patchtime -count 3 [-kernel RELEASE=VERSION] [FIX.patch…]
 //
