@@ -371,6 +371,9 @@ func (s *Service) corpusOne(ctx context.Context, k *target.Kernel, path, id, wor
 			return e, ctx.Err()
 		case err != nil && round == 1:
 			pe.Class, pe.Reason = ClassFailed, err.Error()
+			if errors.Is(err, ErrNoMissingNames) {
+				pe.Class = ClassFixIncomplete // conflicting types and the like: a person's work
+			}
 			return e, nil
 		case err != nil:
 			return e, nil // the last try's outcome stands
