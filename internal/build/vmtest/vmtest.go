@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,16 +211,7 @@ func Boot(ctx context.Context, cfg Config) (*Result, error) {
 
 	ctx, cancel := context.WithTimeoutCause(ctx, cfg.Timeout, ErrTimeout)
 	defer cancel()
-	args := []string{
-		"-accel", cfg.Accel, "-cpu", "max",
-		"-m", strconv.Itoa(cfg.MemoryMB), "-smp", strconv.Itoa(cfg.CPUs),
-		"-nographic", "-no-reboot",
-		"-kernel", cfg.Kernel, "-initrd", initrd,
-		// printk.time makes kernel lines recognisable (see kmsg.Problems).
-		"-append", strings.TrimSpace("console=ttyS0 panic=-1 printk.time=1 " + cfg.Append),
-	}
-	args = append(args, cfg.QEMUArgs...)
-	cmd := exec.CommandContext(ctx, qemu, args...)
+	cmd := exec.CommandContext(ctx, qemu, qemuArgs(cfg, initrd)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -601,4 +593,23 @@ func checkStatic(data []byte) (err error) {
 		}
 	}
 	return nil
+}
+
+// qemuArgs are the guest's QEMU arguments. Without a network of the
+// caller's (QEMUArgs), the guest gets none: QEMU would otherwise add a
+// user-mode NIC through which a guest with its driver reaches the host's
+// loopback services, and what a vetting VM runs is untrusted.
+func qemuArgs(cfg Config, initrd string) []string {
+	args := []string{
+		"-accel", cfg.Accel, "-cpu", "max",
+		"-m", strconv.Itoa(cfg.MemoryMB), "-smp", strconv.Itoa(cfg.CPUs),
+		"-nographic", "-no-reboot",
+		"-kernel", cfg.Kernel, "-initrd", initrd,
+		// printk.time makes kernel lines recognisable (see kmsg.Problems).
+		"-append", strings.TrimSpace("console=ttyS0 panic=-1 printk.time=1 " + cfg.Append),
+	}
+	if !slices.ContainsFunc(cfg.QEMUArgs, func(a string) bool { return a == "-nic" || a == "-netdev" || a == "-net" }) {
+		args = append(args, "-nic", "none")
+	}
+	return append(args, cfg.QEMUArgs...)
 }

@@ -534,3 +534,31 @@ func TestConsoleMarkers(t *testing.T) {
 		t.Errorf("Dmesg = %q", res.Dmesg)
 	}
 }
+
+// TestQEMUArgsNoNetwork: a guest gets no NIC unless the caller gives it a
+// network of its own (QEMU's default user-mode NIC would reach the host's
+// loopback).
+func TestQEMUArgsNoNetwork(t *testing.T) {
+	tests := []struct {
+		name     string
+		extra    []string
+		wantNone bool
+	}{
+		{"none given", nil, true},
+		{"other extras", []string{"-device", "virtio-rng-pci"}, true},
+		{"a netdev of the caller's", []string{"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"}, false},
+		{"a nic of the caller's", []string{"-nic", "user,model=virtio-net-pci"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := qemuArgs(Config{Accel: "tcg", MemoryMB: 512, CPUs: 1, Kernel: "/boot/vmlinuz", QEMUArgs: tt.extra}, "/tmp/initrd")
+			none := strings.Contains(strings.Join(args, " "), "-nic none")
+			if none != tt.wantNone {
+				t.Errorf("qemuArgs(%v) = %v: -nic none %v, want %v", tt.extra, args, none, tt.wantNone)
+			}
+			if got := args[len(args)-len(tt.extra):]; len(tt.extra) > 0 && strings.Join(got, " ") != strings.Join(tt.extra, " ") {
+				t.Errorf("the caller's arguments are not last: %v", args)
+			}
+		})
+	}
+}
