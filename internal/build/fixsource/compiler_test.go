@@ -119,7 +119,7 @@ func TestParseCompilerErrorsOther(t *testing.T) {
 func TestDefinition(t *testing.T) {
 	diff := []byte(`--- a/include/x.h
 +++ b/include/x.h
-@@ -1,3 +1,13 @@
+@@ -1,3 +1,15 @@
  struct fib_rule {
  	int refcnt;
 +	u8 suppress_ifgroup:1;
@@ -131,6 +131,8 @@ func TestDefinition(t *testing.T) {
 +	return fib_rule_use(rule);
 +}
 +typedef struct x new_type_t;
++static inline bool
++fib_rule_split_line(struct fib_rule *rule);
 +	RTNL_FLAG_X = 4,
 +struct rtnl_newlink_tbs {
 `)
@@ -144,6 +146,7 @@ func TestDefinition(t *testing.T) {
 		{Missing{Kind: MissingMember, Name: "flags", Type: "struct fib_rule"}, true},
 		{Missing{Kind: MissingMember, Name: "refcnt", Type: "struct fib_rule"}, false}, // context, not added
 		{Missing{Kind: MissingIdentifier, Name: "FIB_RULE_DEV_DETACHED"}, true},
+		{Missing{Kind: MissingFunction, Name: "fib_rule_split_line"}, true}, // the return type on the line before
 		{Missing{Kind: MissingIdentifier, Name: "RTNL_FLAG_X"}, true},
 		{Missing{Kind: MissingType, Name: "new_type_t"}, true},
 		{Missing{Kind: MissingType, Name: "rtnl_newlink_tbs", Type: "struct rtnl_newlink_tbs"}, true},
@@ -163,8 +166,15 @@ func FuzzParseCompilerErrors(f *testing.F) {
 	f.Add("a.c:1:1: error: 'fib_rule_t' {aka 'struct fib_rule'} has no member named 'tun_id'")
 	f.Add(`ERROR: modpost: "x" [a.ko] undefined!`)
 	f.Add("a.c:12:1: error: invalid use of undefined type 'struct q'")
+	f.Add("fs/smb/client/cifsglob.h:29:10: fatal error: ../common/cifsglob.h: No such file or directory")
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, m := range ParseCompilerErrors(s) {
+			if m.Kind == MissingFile {
+				if !noFileRE.MatchString(m.Name + ": No such file or directory") {
+					t.Fatalf("missing file %q is not a header path", m.Name)
+				}
+				continue
+			}
 			if !identRE.MatchString(m.Name) {
 				t.Fatalf("missing name %q is not an identifier", m.Name)
 			}
