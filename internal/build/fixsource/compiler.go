@@ -189,7 +189,7 @@ func definesRE(m Missing) []*regexp.Regexp {
 	case MissingFunction, MissingSymbol:
 		return compileAll(macro,
 			`^[A-Za-z_][^;=()]*[\s\*]`+n+`\s*\(`, // definition or prototype
-			`^`+n+`\s*\(`,                          // its return type on the line before
+			`^`+n+`\s*\(`,                        // its return type on the line before
 			`^[A-Za-z_]\w*\(`+n+`\b`,             // DEFINE_*(name, …) helpers
 		)
 	case MissingMember:
