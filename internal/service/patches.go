@@ -493,8 +493,8 @@ func (s *Service) patchJobDone(ctx context.Context, st store.Store, j job.Job, s
 		if why := out.Refusal + out.Error; why != "" {
 			detail += ": " + why
 		}
-		if out.State == patch.Refused && refusal.Code(res.Refusal) != refusal.FixDoesNotCompile {
-			detail += " (needs a hand-written livepatch)"
+		if out.State == patch.Refused {
+			detail += " (" + refusal.Code(res.Refusal).Action() + ")"
 		}
 		s.publish(ctx, event.Event{At: now, Kind: event.Kind("patch." + string(out.State)), Subject: spec.Patch, Detail: detail})
 		if refusal.Code(res.Refusal) == refusal.FixDoesNotCompile {

@@ -356,11 +356,7 @@ func printPatch(g *Globals, d service.PatchDetail, withDiff bool) {
 			}
 		}
 		if r.Refusal != "" {
-			action := "needs a hand-written livepatch"
-			if refusal.Code(r.RefusalCode) == refusal.FixDoesNotCompile {
-				action = "needs its prerequisites"
-			}
-			fmt.Fprintf(w, "  refused [%s]: %s (%s)\n", termtext.Line(r.RefusalCode), termtext.Line(r.Refusal), action)
+			fmt.Fprintf(w, "  refused [%s]: %s (%s)\n", termtext.Line(r.RefusalCode), termtext.Line(r.Refusal), refusal.Code(r.RefusalCode).Action())
 		}
 		printPrerequisitesOffered(w, d.ID, r, withDiff)
 		if r.Error != "" {

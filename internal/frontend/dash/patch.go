@@ -19,6 +19,7 @@ import (
 	"github.com/tuxtape/tuxtape/internal/frontend/termtext"
 	"github.com/tuxtape/tuxtape/internal/model/job"
 	"github.com/tuxtape/tuxtape/internal/model/patch"
+	"github.com/tuxtape/tuxtape/internal/model/refusal"
 	"github.com/tuxtape/tuxtape/internal/service"
 )
 
@@ -595,9 +596,10 @@ func (p *patchPage) result(b *strings.Builder, m *Model, w int) {
 		}
 		b.WriteString(st.bad.Render("refused ("+termtext.Line(code)+")") + ": the generator cannot make a livepatch of this fix\n")
 		para(text(r.Refusal))
-		for i, l := range strings.Split(wrap("This CVE needs a hand-written livepatch. The patch.refused event said so on the event stream (and its webhooks).", w), "\n") {
+		action := "This CVE " + refusal.Code(r.RefusalCode).Action() + "."
+		for i, l := range strings.Split(wrap(action+" The patch.refused event said so on the event stream (and its webhooks).", w), "\n") {
 			if i == 0 {
-				l = strings.Replace(l, "This CVE needs a hand-written livepatch.", st.warn.Render("This CVE needs a hand-written livepatch."), 1)
+				l = strings.Replace(l, action, st.warn.Render(action), 1)
 			}
 			b.WriteString(l + "\n")
 		}

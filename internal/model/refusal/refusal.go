@@ -80,6 +80,23 @@ func (c Code) Class() Class {
 	return ClassFailed
 }
 
+// What a refused patch asks of a person: the words the CLI, the event
+// stream, webhooks and the dashboard all use.
+const (
+	ActionHandWritten   = "needs a hand-written livepatch"
+	ActionPrerequisites = "needs its prerequisites: see the prerequisites offered with the patch"
+)
+
+// Action is what a patch refused with c asks of a person: a fix that does
+// not compile wants the changes it lacks (the server looks for them in
+// its fix source); any other refusal a livepatch written by hand.
+func (c Code) Action() string {
+	if c == FixDoesNotCompile {
+		return ActionPrerequisites
+	}
+	return ActionHandWritten
+}
+
 // Codes lists every code, for documentation and tests.
 func Codes() []Code {
 	return []Code{NotCompiled, OtherArch, NoChange, FixDoesNotApply, FixDoesNotCompile, BadFix, BuildFailed,

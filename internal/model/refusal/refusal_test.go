@@ -33,3 +33,20 @@ func TestClass(t *testing.T) {
 		}
 	}
 }
+
+func TestAction(t *testing.T) {
+	for _, tt := range []struct {
+		code Code
+		want string
+	}{
+		{FixDoesNotCompile, ActionPrerequisites},
+		{ChangedData, ActionHandWritten},
+		{InitExit, ActionHandWritten},
+		{HeaderTooWide, ActionHandWritten},
+		{Code("made_up"), ActionHandWritten},
+	} {
+		if got := tt.code.Action(); got != tt.want {
+			t.Errorf("Code(%q).Action() = %q, want %q", tt.code, got, tt.want)
+		}
+	}
+}

@@ -44,13 +44,6 @@ type CVEAffectsKernel struct {
 	Score  int    `json:"score,omitempty"`
 }
 
-// ActionHandWritten is what a refused patch asks of a human.
-const ActionHandWritten = "needs a hand-written livepatch"
-
-// ActionPrerequisites is what a fix that does not compile asks: the
-// changes it lacks (the server looks for them in its fix source).
-const ActionPrerequisites = "needs its prerequisites: see the prerequisites offered with the patch"
-
 // PatchRefused: the generator cannot make a livepatch for the fix.
 type PatchRefused struct {
 	CVE    string       `json:"cve"`
@@ -94,12 +87,8 @@ func NewEvent(kind Kind, payload any) Event {
 // NewPatchRefused is the event for a refusal, with the class and the
 // action a human should take filled in.
 func NewPatchRefused(cve, kernel string, code refusal.Code, reason string) Event {
-	action := ActionHandWritten
-	if code == refusal.FixDoesNotCompile {
-		action = ActionPrerequisites
-	}
 	return NewEvent(KindPatchRefused, PatchRefused{
-		CVE: cve, Kernel: kernel, Code: code, Class: string(code.Class()), Reason: reason, Action: action,
+		CVE: cve, Kernel: kernel, Code: code, Class: string(code.Class()), Reason: reason, Action: code.Action(),
 	})
 }
 
