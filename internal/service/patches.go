@@ -89,17 +89,19 @@ func (s *Service) CreatePatch(ctx context.Context, o CreatePatchOptions) (PatchD
 	if k.Debian == nil {
 		return PatchDetail{}, invalidf("kernel %s is not a Debian kernel: builders make livepatches for Debian kernels", k.Name)
 	}
+	fixSource := ""
 	if len(o.Diff) == 0 && o.FixesFrom != "" {
 		fix, err := s.FetchFix(ctx, o.CVE, k, o.FixesFrom)
 		if err != nil {
 			return PatchDetail{}, err
 		}
-		o.Diff, o.Source = fix.Diff, fixSourceLine(o.FixesFrom, fix)
+		o.Diff, o.Source, fixSource = fix.Diff, fixSourceLine(o.FixesFrom, fix), o.FixesFrom
 	}
 	r, err := newRevision(o.Diff, o.Source, o.AllowBuildChanges, o.By)
 	if err != nil {
 		return PatchDetail{}, err
 	}
+	r.FixSource = fixSource
 	if r.Exercise, err = checkExercise(o.Exercise); err != nil {
 		return PatchDetail{}, err
 	}
@@ -260,6 +262,11 @@ func (s *Service) RevisePatchWith(ctx context.Context, o ReviseOptions) (PatchDe
 		return PatchDetail{}, err
 	}
 	r.Patch, r.Exercise = id, exercise
+	if len(o.Diff) == 0 {
+		// The newest revision's fix (with its prerequisites, or a new
+		// exercise): from the same fix source.
+		r.FixSource = newest.FixSource
+	}
 	rev, err := st.AddRevision(ctx, r, authz.AuditEntry{At: r.Created, Actor: actorID(by), Action: "patch.edit", Target: id, From: by.From})
 	if err != nil {
 		return PatchDetail{}, notFound("patch", err)

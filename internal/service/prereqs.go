@@ -104,34 +104,19 @@ func findPrerequisites(ctx context.Context, src fixSource, from string, fix *fix
 // git log over a stable window).
 const prerequisiteTimeout = 10 * time.Minute
 
-// fixSourceSpec is the fix source a revision's fix came from: a raw fix's
-// (fixSourceLine: "git:…" or "debian:…" up to the first space), or the
-// one a revision with prerequisites took them from (withPrerequisites:
-// "revision N + prerequisites from SPEC: files").
-func fixSourceSpec(source string) (string, bool) {
-	spec, _, _ := strings.Cut(source, " ")
-	if strings.HasPrefix(source, "revision ") {
-		_, rest, ok := strings.Cut(source, " + prerequisites from ")
-		if !ok {
-			return spec, false
-		}
-		spec, _, _ = strings.Cut(rest, ": ")
-	}
-	return spec, strings.HasPrefix(spec, "git:") || strings.HasPrefix(spec, "debian:")
-}
-
 // offerPrerequisites looks, in the background, in the fix source of a
 // revision that does not compile for the changes defining what it lacks,
 // and stores what it finds with the revision (found or not, so a reader
-// knows the lookup ran). Only raw fixes from a fix source have a window to
-// look in; an edited fix's author supplies its own.
+// knows the lookup ran). Only fixes from a fix source (and revisions of
+// them with prerequisites added) have a window to look in; an edited
+// fix's author supplies its own.
 func (s *Service) offerPrerequisites(ctx context.Context, st store.Store, id string, rev int, compilerErrors []string) {
 	p, revs, _, err := st.Patch(ctx, id)
 	if err != nil || rev < 1 || rev > len(revs) {
 		return
 	}
-	from, ok := fixSourceSpec(revs[rev-1].Source)
-	if !ok {
+	from := revs[rev-1].FixSource
+	if from == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), prerequisiteTimeout)

@@ -9,28 +9,6 @@ import (
 	"github.com/tuxtape/tuxtape/internal/model/patch"
 )
 
-func TestFixSourceSpec(t *testing.T) {
-	tests := []struct {
-		source, spec string
-		ok           bool
-	}{
-		{"debian:linux-source-6.1=6.1.187-1 (6.1.176 → 6.1.187-1)", "debian:linux-source-6.1=6.1.187-1", true},
-		{"git:/srv/linux commit 0123abcd (v6.1.176 → 0123abcd): mainline fix", "git:/srv/linux", true},
-		{"CVE-2026-64317.patch", "CVE-2026-64317.patch", false},
-		{"edit", "edit", false},
-		{"revision 1 + prerequisites from debian:linux-source-6.1=6.1.187-1: a.h, b.h", "debian:linux-source-6.1=6.1.187-1", true},
-		{"revision 2 + prerequisites from git:/srv/linux: a.h", "git:/srv/linux", true},
-		{"revision 1 with a new exercise", "revision", false},
-		{"", "", false},
-	}
-	for _, tt := range tests {
-		spec, ok := fixSourceSpec(tt.source)
-		if spec != tt.spec || ok != tt.ok {
-			t.Errorf("fixSourceSpec(%q) = %q, %v; want %q, %v", tt.source, spec, ok, tt.spec, tt.ok)
-		}
-	}
-}
-
 func TestWithPrerequisites(t *testing.T) {
 	fix := []byte("--- a/f.c\n+++ b/f.c\n@@ -1 +1 @@\n-a\n+b")
 	found, _ := json.Marshal(Prerequisites{From: "debian:linux-source-6.1=6.1.187-1", Found: []fixsource.Prerequisite{

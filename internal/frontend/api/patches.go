@@ -129,7 +129,7 @@ func PatchDetailToProto(d service.PatchDetail) *pb.PatchDetail {
 	out := &pb.PatchDetail{Patch: PatchToProto(d.Patch), Approvals: d.Approvals, RequiredApprovals: int32(d.Required)}
 	for _, r := range d.Revisions {
 		out.Revisions = append(out.Revisions, &pb.PatchRevision{Rev: int32(r.Rev), Author: r.Author, Created: ts(r.Created), Source: r.Source, Diff: r.Diff,
-			Job: r.Job, Module: r.Module, Vet: r.Vet, Risk: r.Risk, Refusal: r.Refusal, Error: r.Error, RefusalCode: r.RefusalCode, Prerequisites: r.Prerequisites, Exercise: r.Exercise})
+			Job: r.Job, Module: r.Module, Vet: r.Vet, Risk: r.Risk, Refusal: r.Refusal, Error: r.Error, RefusalCode: r.RefusalCode, Prerequisites: r.Prerequisites, Exercise: r.Exercise, FixSource: r.FixSource})
 	}
 	for _, r := range d.Reviews {
 		out.Reviews = append(out.Reviews, &pb.PatchReview{Rev: int32(r.Rev), Reviewer: r.Reviewer, Verdict: string(r.Verdict), Comment: r.Comment, At: ts(r.At)})
@@ -146,7 +146,7 @@ func PatchDetailFromProto(p *pb.PatchDetail) service.PatchDetail {
 	}
 	for _, r := range p.Revisions {
 		d.Revisions = append(d.Revisions, patch.Revision{Patch: d.ID, Rev: int(r.Rev), Author: r.Author, Created: fromTS(r.Created), Source: r.Source, Diff: r.Diff,
-			Job: r.Job, Module: r.Module, Vet: raw(r.Vet), Risk: raw(r.Risk), Refusal: r.Refusal, Error: r.Error, RefusalCode: r.RefusalCode, Prerequisites: raw(r.Prerequisites), Exercise: r.Exercise})
+			Job: r.Job, Module: r.Module, Vet: raw(r.Vet), Risk: raw(r.Risk), Refusal: r.Refusal, Error: r.Error, RefusalCode: r.RefusalCode, Prerequisites: raw(r.Prerequisites), Exercise: r.Exercise, FixSource: r.FixSource})
 	}
 	for _, r := range p.Reviews {
 		d.Reviews = append(d.Reviews, patch.Review{Patch: d.ID, Rev: int(r.Rev), Reviewer: r.Reviewer, Verdict: patch.Verdict(r.Verdict), Comment: r.Comment, At: fromTS(r.At)})

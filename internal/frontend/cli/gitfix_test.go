@@ -117,14 +117,15 @@ func TestGitFixSourceWorkflow(t *testing.T) {
 	var created struct {
 		ID        string
 		Revisions []struct {
-			Source string
-			Diff   []byte
+			Source    string
+			FixSource string `json:"fix_source"`
+			Diff      []byte
 		}
 	}
 	if err := json.Unmarshal([]byte(as("admin").must(t, "patch", "create", "--cve", cve, "--kernel", "cloud", "--fixes-from", "git:"+repo, "--json")), &created); err != nil {
 		t.Fatal(err)
 	}
-	if len(created.Revisions) != 1 || !strings.Contains(created.Revisions[0].Source, "git:"+repo+" commit "+commit) ||
+	if len(created.Revisions) != 1 || !strings.Contains(created.Revisions[0].Source, "git:"+repo+" commit "+commit) || created.Revisions[0].FixSource != "git:"+repo ||
 		!strings.Contains(string(created.Revisions[0].Diff), "fs/isofs/rock.c") || !strings.Contains(string(created.Revisions[0].Diff), "From "+commit) {
 		t.Fatalf("the raw fix from git: %+v", created.Revisions)
 	}

@@ -344,10 +344,21 @@ func TestPatchWorkflow(t *testing.T) {
 	if v := as("r1").patch(t, nfs.ID); v.State != "approved" || len(v.Approvals) != 2 {
 		t.Errorf("the fix with its prerequisite after two approvals: %+v", v)
 	}
-	var revs struct{ Revisions []struct{ Diff []byte } }
+	var revs struct {
+		Revisions []struct {
+			Diff      []byte
+			FixSource string `json:"fix_source"`
+		}
+	}
 	json.Unmarshal([]byte(as("r1").must(t, "patch", "show", nfs.ID, "--json")), &revs)
 	if len(revs.Revisions) != 2 || strings.Contains(string(revs.Revisions[0].Diff), "flexfilelayout.h") || !strings.Contains(string(revs.Revisions[1].Diff), "flexfilelayout.h") {
 		t.Errorf("revision 1 must stay the raw fix and revision 2 carry the header too")
+	}
+	// Both come from the fix source, where a further round would look.
+	for i, r := range revs.Revisions {
+		if r.FixSource != "debian:linux-source-6.1=6.1.187-1" {
+			t.Errorf("revision %d's fix source: %q", i+1, r.FixSource)
+		}
 	}
 
 	for _, e := range rec.wait(t, time.Minute, "review_waiting", "patch_refused", "ring_halted") {

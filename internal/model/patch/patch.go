@@ -57,10 +57,14 @@ type Revision struct {
 	Rev     int       `json:"rev"`
 	Author  string    `json:"author"`
 	Created time.Time `json:"created"`
-	Source  string    `json:"source"` // where the diff came from: a file, an edit, a fix source
-	Diff    []byte    `json:"diff"`
-	Job     string    `json:"job,omitempty"`    // the build-and-vet job
-	Module  string    `json:"module,omitempty"` // the built module's SHA-256
+	Source  string    `json:"source"` // where the diff came from, for people: a file, an edit, a fix source
+	// FixSource is the fix source spec (git:…, debian:…) the raw fix, and
+	// any prerequisites added to it, came from; "" for a fix from a file
+	// or an edit. Prerequisites are looked for there.
+	FixSource string `json:"fix_source,omitempty"`
+	Diff      []byte `json:"diff"`
+	Job       string `json:"job,omitempty"`    // the build-and-vet job
+	Module    string `json:"module,omitempty"` // the built module's SHA-256
 	// Vet is the VM report (JSON), Risk the risk score with its reasons
 	// (JSON), Refusal the generator's reason and RefusalCode its stable
 	// code (model/refusal) when refused.

@@ -244,8 +244,9 @@ var migrations = []string{
 	);`,
 	// 11: a refused revision's code, apart from its reason.
 	`ALTER TABLE patch_revisions ADD COLUMN refusal_code TEXT NOT NULL DEFAULT '';`,
-	// 12: what a fix source offers a revision that does not compile, and
-	// a revision's own vetting exercise.
+	// 12: what a fix source offers a revision that does not compile, the
+	// fix source a revision came from, and a revision's vetting exercise.
 	`ALTER TABLE patch_revisions ADD COLUMN prerequisites TEXT NOT NULL DEFAULT '';
-	ALTER TABLE patch_revisions ADD COLUMN exercise TEXT NOT NULL DEFAULT '';`,
+	ALTER TABLE patch_revisions ADD COLUMN exercise TEXT NOT NULL DEFAULT '';
+	ALTER TABLE patch_revisions ADD COLUMN fix_source TEXT NOT NULL DEFAULT '';`,
 }

@@ -20,7 +20,7 @@ type PatchFilter struct {
 	State  patch.State
 }
 
-const revisionCols = `patch_id, rev, author, created_ns, source, diff, job_id, module, vet, risk, refusal, error, refusal_code, prerequisites, exercise`
+const revisionCols = `patch_id, rev, author, created_ns, source, diff, job_id, module, vet, risk, refusal, error, refusal_code, prerequisites, exercise, fix_source`
 
 func (d *db) AddPatch(ctx context.Context, p patch.Patch, r patch.Revision, audit authz.AuditEntry) error {
 	tx, err := d.sql.BeginTx(ctx, nil)
@@ -42,8 +42,8 @@ func (d *db) AddPatch(ctx context.Context, p patch.Patch, r patch.Revision, audi
 }
 
 func (d *db) insertRevision(ctx context.Context, tx *sql.Tx, r patch.Revision) error {
-	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO patch_revisions (`+revisionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		r.Patch, r.Rev, r.Author, r.Created.UnixNano(), r.Source, string(r.Diff), r.Job, r.Module, string(r.Vet), string(r.Risk), r.Refusal, r.Error, r.RefusalCode, string(r.Prerequisites), r.Exercise); err != nil {
+	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO patch_revisions (`+revisionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		r.Patch, r.Rev, r.Author, r.Created.UnixNano(), r.Source, string(r.Diff), r.Job, r.Module, string(r.Vet), string(r.Risk), r.Refusal, r.Error, r.RefusalCode, string(r.Prerequisites), r.Exercise, r.FixSource); err != nil {
 		return fmt.Errorf("add revision %d of patch %s: %w", r.Rev, r.Patch, err)
 	}
 	return nil
@@ -179,7 +179,7 @@ func (d *db) Patch(ctx context.Context, id string) (patch.Patch, []patch.Revisio
 		var r patch.Revision
 		var created int64
 		var diff, vet, risk, prereqs string
-		if err := s.Scan(&r.Patch, &r.Rev, &r.Author, &created, &r.Source, &diff, &r.Job, &r.Module, &vet, &risk, &r.Refusal, &r.Error, &r.RefusalCode, &prereqs, &r.Exercise); err != nil {
+		if err := s.Scan(&r.Patch, &r.Rev, &r.Author, &created, &r.Source, &diff, &r.Job, &r.Module, &vet, &risk, &r.Refusal, &r.Error, &r.RefusalCode, &prereqs, &r.Exercise, &r.FixSource); err != nil {
 			return err
 		}
 		r.Created, r.Diff, r.Vet, r.Risk, r.Prerequisites = time.Unix(0, created).UTC(), []byte(diff), rawJSON(vet), rawJSON(risk), rawJSON(prereqs)

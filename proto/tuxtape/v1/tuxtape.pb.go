@@ -5452,7 +5452,9 @@ type PatchRevision struct {
 	// does not compile (service.Prerequisites); never applied on their own.
 	Prerequisites []byte `protobuf:"bytes,13,opt,name=prerequisites,proto3" json:"prerequisites,omitempty"`
 	// The revision's own vetting script ("" for the kernel's or the default).
-	Exercise      string `protobuf:"bytes,14,opt,name=exercise,proto3" json:"exercise,omitempty"`
+	Exercise string `protobuf:"bytes,14,opt,name=exercise,proto3" json:"exercise,omitempty"`
+	// The fix source spec the fix (and its prerequisites) came from.
+	FixSource     string `protobuf:"bytes,15,opt,name=fix_source,json=fixSource,proto3" json:"fix_source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5581,6 +5583,13 @@ func (x *PatchRevision) GetPrerequisites() []byte {
 func (x *PatchRevision) GetExercise() string {
 	if x != nil {
 		return x.Exercise
+	}
+	return ""
+}
+
+func (x *PatchRevision) GetFixSource() string {
+	if x != nil {
+		return x.FixSource
 	}
 	return ""
 }
@@ -6802,7 +6811,7 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\tR\x05state\x12\x16\n" +
 	"\x06author\x18\x06 \x01(\tR\x06author\x124\n" +
 	"\acreated\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
-	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x80\x03\n" +
+	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x9f\x03\n" +
 	"\rPatchRevision\x12\x10\n" +
 	"\x03rev\x18\x01 \x01(\x05R\x03rev\x12\x16\n" +
 	"\x06author\x18\x02 \x01(\tR\x06author\x124\n" +
@@ -6818,7 +6827,9 @@ const file_tuxtape_v1_tuxtape_proto_rawDesc = "" +
 	"\x05error\x18\v \x01(\tR\x05error\x12!\n" +
 	"\frefusal_code\x18\f \x01(\tR\vrefusalCode\x12$\n" +
 	"\rprerequisites\x18\r \x01(\fR\rprerequisites\x12\x1a\n" +
-	"\bexercise\x18\x0e \x01(\tR\bexercise\"\x9b\x01\n" +
+	"\bexercise\x18\x0e \x01(\tR\bexercise\x12\x1d\n" +
+	"\n" +
+	"fix_source\x18\x0f \x01(\tR\tfixSource\"\x9b\x01\n" +
 	"\vPatchReview\x12\x10\n" +
 	"\x03rev\x18\x01 \x01(\x05R\x03rev\x12\x1a\n" +
 	"\breviewer\x18\x02 \x01(\tR\breviewer\x12\x18\n" +
