@@ -550,9 +550,9 @@ func compileAfter(ctx context.Context, k *Kernel, units []*unit, fixes []Fix, lo
 	if err != nil {
 		// The same units built before the fix, so compiler errors now are
 		// the fix's: most often it needs a change it does not carry.
-		if msgs := compilerErrors(err.Error(), 3); len(msgs) > 0 {
-			r := refuse(refusal.FixDoesNotCompile, "", "%s (the fix needs declarations or changes it does not carry, such as a header change from a prerequisite commit; add that change as another --fix)", strings.Join(msgs, "; "))
-			r.Errors = compilerErrors(err.Error(), maxRefusalErrors)
+		if msgs := compilerErrors(err.Error(), maxRefusalErrors); len(msgs) > 0 {
+			r := refuse(refusal.FixDoesNotCompile, "", "%s (the fix needs declarations or changes it does not carry, such as a header change from a prerequisite commit; add that change as another --fix)", strings.Join(msgs[:min(3, len(msgs))], "; "))
+			r.Errors = msgs
 			return r
 		}
 		return &Refusal{Code: refusal.BuildFailed, Unit: strings.Join(unitPaths(units), " "),

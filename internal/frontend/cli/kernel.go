@@ -111,21 +111,16 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 
 func runKernelAdd(ctx context.Context, g *Globals, name string, o KernelAddOptions) error {
 	ko := service.AddKernelOptions{Name: name, Release: o.Release, Version: o.Version, Arch: o.Arch, Source: o.Source, Ref: o.Ref, NoChangelog: o.NoChangelog}
-	if o.Exercise != "" {
-		script, err := service.ReadRegularFile("--exercise", o.Exercise, service.MaxExercise)
-		if err != nil {
-			return err
-		}
-		ko.Exercise = string(script)
+	var err error
+	if ko.Exercise, err = readExercise(o.Exercise); err != nil {
+		return err
 	}
 	if o.Patches != "" {
-		var err error
 		if ko.Patches, err = readPatches(o.Patches); err != nil {
 			return err
 		}
 	}
 	if o.Config != "" {
-		var err error
 		if ko.Config, err = service.ReadRegularFile("--kconfig", o.Config, service.MaxKernelConfig); err != nil {
 			return err
 		}
