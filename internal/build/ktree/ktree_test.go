@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,21 +169,9 @@ func testWorkspace(t *testing.T, overlay bool) {
 // and the listener hears nothing.
 func TestWorkspaceNoNetwork(t *testing.T) {
 	needSandbox(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	heard := make(chan bool, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			c.Close()
-		}
-		heard <- err == nil
-	}()
+	ln := testenv.Listen(t)
 	src := t.TempDir()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := ln.Port
 	mk := fmt.Sprintf("x.o:\n\tbash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' && echo connected > $@ || echo refused > $@\n", port)
 	if err := os.WriteFile(filepath.Join(src, "Makefile"), []byte(mk), 0o644); err != nil {
 		t.Fatal(err)
@@ -201,8 +188,7 @@ func TestWorkspaceNoNetwork(t *testing.T) {
 	if out, _ := os.ReadFile(paths[0]); strings.TrimSpace(string(out)) != "refused" {
 		t.Errorf("the Makefile's connection: %q, want refused", out)
 	}
-	ln.Close()
-	if <-heard {
+	if ln.Heard(t) > 0 {
 		t.Error("the listener accepted a connection from the workspace's compile")
 	}
 }
@@ -284,22 +270,7 @@ func TestWorkspaceConfinesFix(t *testing.T) {
 	if !canOverlay(context.Background(), parent) {
 		t.Skip("cannot mount an overlay here")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	heard := make(chan struct{}, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			heard <- struct{}{}
-			c.Close()
-		}
-	}()
+	ln := testenv.Listen(t)
 	src := t.TempDir()
 	files := map[string]string{
 		"Makefile": "x.o: x.c\n\t@true\n\t$(CC) -c -o $@ $<\n",
@@ -344,7 +315,7 @@ func TestWorkspaceConfinesFix(t *testing.T) {
 		return m
 	}
 	before := snapshot()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := ln.Port
 	for _, tc := range []struct {
 		name, recipe string
 		limits       sandbox.Limits
@@ -406,10 +377,8 @@ func TestWorkspaceConfinesFix(t *testing.T) {
 			}
 		})
 	}
-	select {
-	case <-heard:
+	if ln.Heard(t) > 0 {
 		t.Error("the listener accepted a connection from a job")
-	default:
 	}
 }
 

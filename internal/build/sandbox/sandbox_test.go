@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,21 +38,7 @@ func needSandbox(t *testing.T) {
 // fails without the hiding.)
 func TestRun(t *testing.T) {
 	needSandbox(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("hello\n"))
-			c.Close()
-		}
-	}()
+	ln := testenv.Listen(t)
 	hidden := t.TempDir()
 	if err := os.WriteFile(filepath.Join(hidden, "token"), []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
@@ -91,7 +76,7 @@ func TestRun(t *testing.T) {
 	if Rootless() {
 		wantUID = "0" // the user namespace's root, without capabilities
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := ln.Port
 	for _, tc := range []struct {
 		name   string
 		script string
@@ -160,6 +145,9 @@ func TestRun(t *testing.T) {
 	if _, err := os.Stat("/etc/tuxtape-sandbox-test"); err == nil {
 		os.Remove("/etc/tuxtape-sandbox-test")
 		t.Error("the command wrote into /etc")
+	}
+	if n := ln.Heard(t); n > 0 {
+		t.Errorf("the listener on loopback accepted %d connection(s) from confined commands", n)
 	}
 }
 
