@@ -34,7 +34,7 @@ func (d *db) AddTokens(ctx context.Context, ts []authz.Token, audit authz.AuditE
 	in := d.newInserter(tx, `INSERT INTO tokens (id, role, machine, hash, created_at, expires_at, revoked_at) VALUES `, 7, "")
 	defer in.close()
 	for _, t := range ts {
-		if err := in.add(ctx, t.ID, string(t.Role), t.Machine, t.Hash, t.Created.Unix(), unixOrZero(t.Expires), int64(0)); err != nil {
+		if err := in.add(ctx, t.ID, string(t.Role), t.Machine, t.Hash, t.Created.Unix(), expiryUnix(t.Expires), int64(0)); err != nil {
 			return fmt.Errorf("add tokens: %w", err)
 		}
 	}

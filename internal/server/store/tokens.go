@@ -10,10 +10,15 @@ import (
 	"github.com/tuxtape/tuxtape/internal/model/authz"
 )
 
-// unixOrZero stores a zero time as 0.
-func unixOrZero(t time.Time) int64 {
+// expiryUnix is an expiry in the whole seconds the table keeps, rounded
+// up: truncated, a token would die up to a second before its time (a
+// one-second token at once).
+func expiryUnix(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
+	}
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
 	}
 	return t.Unix()
 }
@@ -32,7 +37,7 @@ func (d *db) AddToken(ctx context.Context, t authz.Token, audit authz.AuditEntry
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO tokens (id, role, machine, hash, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, 0)`),
-		t.ID, string(t.Role), t.Machine, t.Hash, t.Created.Unix(), unixOrZero(t.Expires)); err != nil {
+		t.ID, string(t.Role), t.Machine, t.Hash, t.Created.Unix(), expiryUnix(t.Expires)); err != nil {
 		return fmt.Errorf("add token %s: %w", t.ID, err)
 	}
 	if err := d.addAudit(ctx, tx, audit); err != nil {
