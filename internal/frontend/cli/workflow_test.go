@@ -320,7 +320,8 @@ func TestPatchWorkflow(t *testing.T) {
 	var show string
 	for deadline := time.Now().Add(5 * time.Minute); ; {
 		show = as("r1").must(t, "patch", "show", nfs.ID)
-		if strings.Contains(show, "prerequisites offered by") || strings.Contains(show, "prerequisites: ") || time.Now().After(deadline) {
+		// The lookup's own line: offered, none found, or its failure.
+		if strings.Contains(show, "\n  prerequisites ") || strings.Contains(show, "\n  prerequisites:") || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(time.Second)
