@@ -477,7 +477,9 @@ func isPrototype(m Missing, line string) bool {
 	if m.Kind != MissingFunction && m.Kind != MissingSymbol {
 		return false
 	}
-	return !strings.Contains(line, "inline") && !strings.HasPrefix(line, "#") && !strings.HasSuffix(line, "{") && !strings.Contains(line, "{")
+	// A definition's header line ends in ")" (its brace on the next line)
+	// or holds the brace; a prototype ends in ");".
+	return !strings.Contains(line, "inline") && !strings.HasPrefix(line, "#") && !strings.Contains(line, "{") && !strings.HasSuffix(strings.TrimSpace(line), ")")
 }
 
 // findBody looks for the definition of a function a header declares: in

@@ -211,3 +211,24 @@ func TestDebianPrerequisiteOutOfLine(t *testing.T) {
 		t.Errorf("prerequisite + fix do not apply: %v\n%s", err, out)
 	}
 }
+
+func TestIsPrototype(t *testing.T) {
+	fn := Missing{Kind: MissingFunction, Name: "f"}
+	for _, tt := range []struct {
+		m    Missing
+		line string
+		want bool
+	}{
+		{fn, "int f(struct x *x);", true},
+		{fn, "void f(void) __cold;", true},
+		{fn, "static inline bool f(struct x *x)", false},
+		{fn, "f(struct pnfs_layout_hdr *lo)", false}, // the return type on the line before: a definition
+		{fn, "int f(int a) {", false},
+		{fn, "#define f(x) (x)", false},
+		{Missing{Kind: MissingIdentifier, Name: "F"}, "int F;", false},
+	} {
+		if got := isPrototype(tt.m, tt.line); got != tt.want {
+			t.Errorf("isPrototype(%q) = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}

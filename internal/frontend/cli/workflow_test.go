@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tuxtape/tuxtape/internal/frontend/api"
+	"github.com/tuxtape/tuxtape/internal/model/refusal"
 	"github.com/tuxtape/tuxtape/internal/testenv"
 	pb "github.com/tuxtape/tuxtape/proto/tuxtape/v1"
 )
@@ -327,7 +328,7 @@ func TestPatchWorkflow(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	if !strings.Contains(show, "prerequisites offered by debian:linux-source-6.1=6.1.187-1") || !strings.Contains(show, "fs/nfs/flexfilelayout/flexfilelayout.h") ||
-		!strings.Contains(show, "NFS4_FF_HDR_NO_IO_THRU_MDS") || !strings.Contains(show, "(needs its prerequisites)") {
+		!strings.Contains(show, "NFS4_FF_HDR_NO_IO_THRU_MDS") || !strings.Contains(show, "("+refusal.ActionPrerequisites+")") {
 		t.Fatalf("the prerequisites offered:\n%s", show)
 	}
 	if out := as("r1").must(t, "patch", "edit", nfs.ID, "--with-prerequisites"); !strings.Contains(out, "revision 2") || !strings.Contains(out, "prerequisites from debian:linux-source-6.1=6.1.187-1: fs/nfs/flexfilelayout/flexfilelayout.h") {
