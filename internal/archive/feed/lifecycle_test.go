@@ -12,7 +12,7 @@ import (
 
 	"github.com/tuxtape/tuxtape/internal/archive/feed"
 	"github.com/tuxtape/tuxtape/internal/archive/repo"
-	"github.com/tuxtape/tuxtape/internal/archive/repo/repotest"
+	"github.com/tuxtape/tuxtape/internal/testenv/kernelenv"
 )
 
 func TestPromote(t *testing.T) {
@@ -283,7 +283,7 @@ func TestOfflineUsesTheCache(t *testing.T) {
 
 func TestRealModule(t *testing.T) {
 	ctx := context.Background()
-	ko, kernel := repotest.RealModule(t)
+	ko, kernel := kernelenv.Module(t)
 	a := newArchive(t, repo.InitOptions{})
 	if _, err := a.r.Publish(ctx, repo.PublishOptions{Module: ko, Kernel: kernel, PatchSet: "cves", CVEs: []string{"CVE-2024-26581"}}); !errors.Is(err, repo.ErrInvalid) {
 		t.Errorf("Publish(%s, a plain module) = %v, want ErrInvalid", ko, err)

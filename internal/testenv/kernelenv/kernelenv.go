@@ -105,3 +105,19 @@ func Config(t testing.TB) string {
 	}
 	return img.Config
 }
+
+// Module returns a real module of the test kernel (af_key.ko, from
+// Debian's image package, fetched and unpacked into the user cache if need
+// be) and the kernel's release.
+func Module(t testing.TB) (path, release string) {
+	t.Helper()
+	img, err := debianKernel(t).Image(context.Background())
+	if err != nil {
+		testenv.Missing(t, "kernel image %s=%s: %v", Release, Version, err)
+	}
+	path = filepath.Join(img.ModulesDir, "kernel", "net", "key", "af_key.ko")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the image package of %s has no af_key.ko: %v", Release, err)
+	}
+	return path, Release
+}

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/tuxtape/tuxtape/internal/archive/feed"
-	"github.com/tuxtape/tuxtape/internal/testenv"
 )
 
 // ModuleBytes is an x86-64 ELF relocatable whose .modinfo holds
@@ -78,33 +77,6 @@ func Module(t testing.TB, name, kernel string, extra ...string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// RealModule is a .ko from the Debian kernel packages the build tests
-// cache (~/.cache/tuxtape/debs/extracted), and its kernel release.
-func RealModule(t testing.TB) (path, kernel string) {
-	t.Helper()
-	home, _ := os.UserHomeDir()
-	roots := []string{filepath.Join(home, ".cache", "tuxtape", "debs", "extracted")}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		roots = append([]string{filepath.Join(d, "tuxtape", "debs", "extracted")}, roots...)
-	}
-	for _, root := range roots {
-		m, _ := filepath.Glob(filepath.Join(root, "linux-image-*", "lib", "modules", "*", "kernel", "net", "key", "af_key.ko"))
-		if len(m) == 0 {
-			m, _ = filepath.Glob(filepath.Join(root, "linux-image-*", "lib", "modules", "*", "kernel", "*", "*", "*.ko"))
-		}
-		if len(m) > 0 {
-			// .../lib/modules/<release>/kernel/...
-			dir := m[0]
-			for filepath.Base(filepath.Dir(dir)) != "modules" {
-				dir = filepath.Dir(dir)
-			}
-			return m[0], filepath.Base(dir)
-		}
-	}
-	testenv.Missing(t, "no real .ko under %v (the kernel build tests unpack Debian's linux-image package there)", roots)
-	return "", ""
 }
 
 // Serve serves the archive's public directory on loopback until the test
