@@ -139,6 +139,9 @@ type UnitResult struct {
 	// LeftOut is what of the fix the patch does not carry
 	// (Options.AllowInitChanges), for a reviewer.
 	LeftOut []string `json:"left_out,omitempty"`
+	// Callers are functions the patch replaces only because they call a
+	// changed function livepatch cannot redirect, each with what it calls.
+	Callers []string `json:"callers,omitempty"`
 }
 
 // Result is what a build made.
@@ -181,6 +184,9 @@ type unit struct {
 	optional bool
 	// known units are built by this kernel, as its build profile says.
 	known bool
+	// caller units are unchanged by the fix: they are in the patch for
+	// their calls to changed functions livepatch cannot redirect.
+	caller bool
 
 	before, after *elfobj.File
 	object        string       // the running object: vmlinux or a module
@@ -234,15 +240,38 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	}
 	res := &Result{Timing: tm}
 	var extracted []*Extracted
-	for _, u := range units {
-		ex, err := u.extract(k, provided, o.AllowInitChanges)
-		res.Units = append(res.Units, u.result)
-		if err != nil {
+	reached := map[string]bool{}
+	var callerTime time.Duration // compiling the callers of stranded functions
+	for level := 0; ; level++ {
+		res.Units, extracted = nil, nil
+		var stranded []string
+		for _, u := range units {
+			ex, err := u.extract(k, provided, o.AllowInitChanges)
+			res.Units = append(res.Units, u.result)
+			if err != nil {
+				return res, err
+			}
+			if ex != nil {
+				extracted = append(extracted, ex)
+				for _, n := range ex.Stranded {
+					if !reached[n] {
+						stranded = append(stranded, n)
+					}
+				}
+			}
+		}
+		if len(stranded) == 0 {
+			break
+		}
+		stranded = uniq(stranded)
+		if level == maxCallerLevels {
+			return res, refuse(refusal.CallersTooMany, stranded[0], "%s %s no ftrace entry, and neither do the callers %d levels up the call chain: a patch follows at most %d levels", strings.Join(stranded, ", "), plural(len(stranded), "has", "have"), level, maxCallerLevels)
+		}
+		t := time.Now()
+		if units, err = reachCallers(ctx, k, units, stranded, reached, provided, log); err != nil {
 			return res, err
 		}
-		if ex != nil {
-			extracted = append(extracted, ex)
-		}
+		callerTime += time.Since(t)
 	}
 	if len(extracted) == 0 {
 		return res, refuse(refusal.NoChange, "", "the compiled code is the same before and after the fix (comments, line numbers or code not built)")
@@ -268,7 +297,8 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	for _, f := range o.Fixes {
 		names = append(names, f.Name)
 	}
-	tm.Compare = time.Since(compared)
+	tm.Before += callerTime
+	tm.Compare = time.Since(compared) - callerTime
 	res.Timing = tm
 	log.Info("building the livepatch module", "name", o.Name)
 	if err := BuildModule(ctx, ModuleOptions{Name: o.Name, Replace: o.Replace, HeadersDir: k.HeadersDir, CC: k.Tree.CC, WorkDir: work, Out: out, Timing: &res.Timing, Namespaces: k.Namespaces},
@@ -363,6 +393,27 @@ func unitPaths(units []*unit) []string {
 	return out
 }
 
+// unitSet collects units by object path, in the order first added.
+type unitSet struct {
+	byPath map[string]*unit
+	list   []*unit
+}
+
+// add returns the unit of pu, new (and optional) or already there.
+func (s *unitSet) add(pu profile.Unit) *unit {
+	path := cmp.Or(pu.Built, pu.Object) // Built: by another directory's Makefile
+	u := s.byPath[path]
+	if u == nil {
+		if s.byPath == nil {
+			s.byPath = map[string]*unit{}
+		}
+		u = &unit{path: path, optional: true}
+		s.byPath[path] = u
+		s.list = append(s.list, u)
+	}
+	return u
+}
+
 // planUnits finds the compile units of the kernel that compile or read
 // the changed files, from its build profile, and refuses what no unit
 // compare can handle.
@@ -374,24 +425,13 @@ func planUnits(ctx context.Context, k *Kernel, files []string, log *slog.Logger)
 	// Header fixes need the units that read the header: a real build's
 	// profile has them, and so does a static one with its include graph.
 	headers := ix.Profile().HeaderDeps()
-	byPath := map[string]*unit{}
-	var units []*unit
+	var set unitSet
 	add := func(us []profile.Unit) {
 		for _, pu := range us {
 			if !strings.HasSuffix(pu.Source, ".c") {
 				continue // assembly reads headers for their macros only
 			}
-			path := pu.Object
-			if pu.Built != "" {
-				path = pu.Built // built by another directory's Makefile
-			}
-			u := byPath[path]
-			if u == nil {
-				u = &unit{path: path, optional: true}
-				byPath[path] = u
-				units = append(units, u)
-			}
-			if !pu.Possible {
+			if u := set.add(pu); !pu.Possible {
 				u.optional, u.known = false, true
 			}
 		}
@@ -435,6 +475,7 @@ func planUnits(ctx context.Context, k *Kernel, files []string, log *slog.Logger)
 			return nil, refuse(refusal.NotCSource, "", "the fix changes %s, which is not C source", f)
 		}
 	}
+	units := set.list
 	if len(units) == 0 && len(unread) > 0 {
 		return nil, refuse(refusal.NotCompiled, "", "no unit of this kernel's build reads %s", strings.Join(unread, ", "))
 	}
@@ -613,6 +654,7 @@ func (u *unit) extract(k *Kernel, provided map[string]bool, allowInit bool) (*Ex
 		return nil, fmt.Errorf("%s: %w", u.path, err)
 	}
 	u.result.Funcs, u.result.Warnings, u.result.LeftOut = ex.Funcs, ex.Warnings, ex.LeftOut
+	u.result.KlpSymbols = nil
 	for _, r := range ex.Klp {
 		u.result.KlpSymbols = append(u.result.KlpSymbols, fmt.Sprintf("%s:%s,%d", cmp.Or(r.SymObject, r.Object), r.Name, r.Sympos))
 	}

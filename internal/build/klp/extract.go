@@ -60,6 +60,11 @@ type Extracted struct {
 	// LeftOut says what of the fix the patch does not carry, and why
 	// (Target.AllowInit), for a reviewer to decide on.
 	LeftOut []string
+	// Stranded are global functions of the running object the patch
+	// carries changed but cannot redirect (no ftrace entry): code in other
+	// units that calls them reaches the old ones unless its callers are
+	// patched too (see callers.go).
+	Stranded []string
 }
 
 // extractor lifts the changed functions of a unit, and what only they
@@ -154,6 +159,13 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 		return nil, refuse(refusal.NoChange, "", "the unit's functions are the same before and after the fix")
 	}
 	picks = e.expandCallers(picks)
+	for i, p := range picks {
+		// picks: the changed functions, the new ones, then callers.
+		existing := i < len(ch.Changed) || i >= len(ch.Changed)+len(ch.New)
+		if existing && p.new && p.f.Sym.Bind == elf.STB_GLOBAL && tgt.Symbols.Has(p.f.Name) && !initSection(p.f.Parts[0].Section.Name) {
+			e.res.Stranded = append(e.res.Stranded, p.f.Name)
+		}
+	}
 	for _, p := range picks {
 		if err := e.checkFunc(p.f, p.new); err != nil {
 			return nil, err
@@ -331,7 +343,7 @@ func (e *extractor) expandCallers(picks []pick) []pick {
 			if !refersTo(g, callee) {
 				continue
 			}
-			if in[g.Sym] {
+			if in[g.Sym] || bootOnly(e.tgt.Object, g) {
 				continue
 			}
 			p := pick{f: g}
@@ -882,13 +894,15 @@ func (e *extractor) jumpEntry(f *elfobj.Function, relocs []elfobj.Reloc) (bool, 
 		return true, nil
 	}
 	key := relocs[2].Sym
-	name := key.Name
+	name, isNew := key.Name, e.newData[key]
 	if key.Type == elf.STT_SECTION {
 		if t := e.definedAt(key.Section); t != nil {
-			name = t.Name
+			name, isNew = t.Name, e.newData[t]
 		}
 	}
-	if key.Section != nil && (key.Section.Name == "__dyndbg" || e.newData[key]) {
+	// A key the fix adds (DO_ONCE's) is the patch's own data: the module
+	// loader sets up its jump labels as for any module's key.
+	if key.Section != nil && (key.Section.Name == "__dyndbg" || isNew) {
 		return true, nil
 	}
 	// Another module's key would make the patch depend on that module,

@@ -17,6 +17,12 @@ import (
 // not export, and calls g, which it does.
 func unitObject(t *testing.T) *elfobj.File {
 	t.Helper()
+	return compileUnit(t, "extern int hidden; int g(int);\nint f(int x) { return g(x) + hidden; }\n")
+}
+
+// compileUnit compiles C source src as the kernel would.
+func compileUnit(t *testing.T, src string) *elfobj.File {
+	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -25,7 +31,6 @@ func unitObject(t *testing.T) *elfobj.File {
 		t.Skipf("gcc not installed: %v", err)
 	}
 	dir := t.TempDir()
-	src := "extern int hidden; int g(int);\nint f(int x) { return g(x) + hidden; }\n"
 	if err := os.WriteFile(filepath.Join(dir, "u.c"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,7 @@ type SymbolTable struct {
 	syms   []ksym
 	files  []string // STT_FILE names by block
 	byName map[string][]int
+	undef  map[string]bool // symbols it uses but does not define (a module's)
 }
 
 // ReadSymbolTable reads the symbol table of an ELF file: the -dbg vmlinux
@@ -105,7 +106,7 @@ func ReadSymbolTable(path, object string) (st *SymbolTable, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read symbols of %s: %w", path, err)
 	}
-	st = &SymbolTable{Object: object, byName: map[string][]int{}}
+	st = &SymbolTable{Object: object, byName: map[string][]int{}, undef: map[string]bool{}}
 	block := -1
 	for _, s := range elfSyms {
 		switch elf.ST_TYPE(s.Info) {
@@ -115,6 +116,9 @@ func ReadSymbolTable(path, object string) (st *SymbolTable, err error) {
 			continue
 		case elf.STT_SECTION:
 			continue
+		}
+		if s.Name != "" && s.Section == elf.SHN_UNDEF {
+			st.undef[s.Name] = true
 		}
 		if s.Name == "" || s.Section == elf.SHN_UNDEF {
 			continue
@@ -137,6 +141,11 @@ func ReadSymbolTable(path, object string) (st *SymbolTable, err error) {
 
 // Has reports whether the target defines name.
 func (st *SymbolTable) Has(name string) bool { return len(st.byName[name]) > 0 }
+
+// Uses reports whether the target refers to name without defining it: a
+// module's call to a vmlinux or another module's function. A linked
+// vmlinux uses nothing.
+func (st *SymbolTable) Uses(name string) bool { return st.undef[name] }
 
 // FileBlock picks the STT_FILE block that is the compile unit sourceBase
 // (e.g. "cmdline.c"): of the blocks with that name, the one defining most

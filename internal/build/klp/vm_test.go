@@ -268,6 +268,9 @@ func TestCorpus(t *testing.T) {
 		{"CVE-2026-64373", "vmlinux", "vmlinux:cpufreq_driver,0"},
 		// A WARN_ONCE flag: a static local whose name vmlinux has 70-odd times.
 		{"CVE-2026-64425", "vmlinux", "vmlinux:__already_done.1,41"},
+		// net_get_random_once: DO_ONCE's static key is the fix's own,
+		// carried in the patch with its jump labels.
+		{"CVE-2026-74290", "cls_flow", ""},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
 			name := "tt_" + strings.ToLower(strings.ReplaceAll(tc.id, "-", "_"))
@@ -347,6 +350,7 @@ func TestBadFixes(t *testing.T) {
 	unknownFile := "--- a/fs/no-such-dir/x.c\n+++ b/fs/no-such-dir/x.c\n@@ -1 +1 @@\n-a\n+b\n"
 	// The cloud config builds no wireless drivers.
 	notBuilt := "--- a/drivers/net/wireless/intel/iwlwifi/pcie/drv.c\n+++ b/drivers/net/wireless/intel/iwlwifi/pcie/drv.c\n@@ -1 +1 @@\n-a\n+b\n"
+	kstrtouint := "--- a/lib/kstrtox.c\n+++ b/lib/kstrtox.c\n@@ -235,5 +235,5 @@\n \t\treturn rv;\n \tif (tmp != (unsigned int)tmp)\n-\t\treturn -ERANGE;\n+\t\treturn -EINVAL;\n \t*res = tmp;\n \treturn 0;\n"
 	for _, tc := range []struct {
 		name, diff string
 		check      func(error) bool
@@ -365,6 +369,8 @@ func TestBadFixes(t *testing.T) {
 		{"other arch", "--- a/arch/arm64/kernel/smp.c\n+++ b/arch/arm64/kernel/smp.c\n@@ -1 +1 @@\n-a\n+b\n", func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, refusal.OtherArch, "", "another architecture"},
 		{"not in the source", unknownFile, func(err error) bool { return errors.Is(err, klp.ErrFixDoesNotApply) }, refusal.FixDoesNotApply, "", "has no fs/no-such-dir/x.c"},
 		{"not in the build", notBuilt, func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, refusal.NotCompiled, "", "iwlwifi/pcie/drv.c"},
+		// lib/ has no ftrace entries, and hundreds of units call kstrtouint.
+		{"callers too many", kstrtouint, klp.IsNotLivepatchable, refusal.CallersTooMany, "kstrtouint", "compile units of this kernel call them"},
 	} {
 		_, err := klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: tc.name, Diff: []byte(tc.diff)}}, Name: "tt_bad",
 			WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_bad.ko")})
@@ -479,4 +485,80 @@ func TestBuildCancelled(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("past its deadline: Build error = %v, want context.DeadlineExceeded", err)
 	}
+}
+
+// TestCallersAcrossUnits: the fix changes generate_random_uuid in lib/,
+// which 6.1 builds without ftrace, so livepatch cannot redirect it. The
+// patch carries the new copy and replaces its callers in other units
+// instead, in vmlinux (proc_do_uuid behind /proc/sys/kernel/random/uuid)
+// and in the modules that call it, their calls bound to the copy. The
+// UUIDs the kernel makes carry the fix's mark while the patch is on, and
+// not after.
+func TestCallersAcrossUnits(t *testing.T) {
+	k := debianKernel(t)
+	const name = "tt_uuid_callers"
+	ko, res := build(t, k, name, filepath.Join("testdata", "uuid-lib.patch"))
+	var lib, random *klp.UnitResult
+	objects := map[string]bool{}
+	for i, u := range res.Units {
+		switch u.Unit {
+		case "lib/uuid.o":
+			lib = &res.Units[i]
+		case "drivers/char/random.o":
+			random = &res.Units[i]
+		}
+		for _, f := range u.Funcs {
+			if !f.New {
+				objects[f.Object] = true
+			}
+		}
+	}
+	if lib == nil || random == nil {
+		t.Fatalf("units = %+v, want lib/uuid.o and drivers/char/random.o", res.Units)
+	}
+	if !slices.ContainsFunc(lib.Funcs, func(f klp.Func) bool { return f.Name == "generate_random_uuid" && f.New }) {
+		t.Errorf("lib/uuid.o funcs = %+v, want generate_random_uuid carried, not redirected", lib.Funcs)
+	}
+	if !slices.ContainsFunc(random.Funcs, func(f klp.Func) bool { return f.Name == "proc_do_uuid" && !f.New }) ||
+		!slices.ContainsFunc(random.Callers, func(c string) bool { return strings.HasPrefix(c, "proc_do_uuid calls generate_random_uuid") }) {
+		t.Errorf("drivers/char/random.o = %+v, want proc_do_uuid redirected as a caller of generate_random_uuid", *random)
+	}
+	var mods []string
+	for o := range objects {
+		if o != "vmlinux" {
+			mods = append(mods, o)
+		}
+	}
+	if len(mods) == 0 {
+		t.Errorf("objects = %v, want the modules that call generate_random_uuid (ext4, btrfs, cifs...) too", objects)
+	}
+	slices.Sort(mods)
+	t.Logf("patched objects: vmlinux %v", mods)
+	kv := bootWith(t, k, ko, name, `exercise() { echo "uuid-$1: $(cat /proc/sys/kernel/random/uuid)"; }`, append([]string{"vmlinux"}, mods...)...)
+	if !strings.HasPrefix(kv["uuid-patched"], "74757874-") {
+		t.Errorf("uuid while patched = %q, want the fix's mark 74757874-", kv["uuid-patched"])
+	}
+	if u := kv["uuid-after"]; len(u) != 36 || strings.HasPrefix(u, "74757874-") {
+		t.Errorf("uuid after the patch = %q, want a random one", u)
+	}
+}
+
+// TestCallersAddressTaken: CVE-2026-64299 changes glob_match (lib/) and
+// the trace event filter (kernel/trace/), none of which has an ftrace
+// entry. Their callers, and theirs, are in kernel/trace/ too, up to a
+// function tracefs calls through its file operations: the patch would
+// leave that path on the old code, so it is refused, with the reason.
+func TestCallersAddressTaken(t *testing.T) {
+	k := debianKernel(t)
+	diff, err := os.ReadFile(filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches", "CVE-2026-64299.patch"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: "CVE-2026-64299", Diff: diff}}, Name: "tt_glob",
+		WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_glob.ko")})
+	r, ok := klp.AsRefusal(err)
+	if !ok || r.Code != refusal.AddressTaken || !strings.Contains(r.Reason, "its address is taken") || r.Unit == "" {
+		t.Fatalf("Build = %v (%+v), want an address_taken refusal naming the unit", err, r)
+	}
+	t.Logf("refused: %s: %s", r.Unit, r.Reason)
 }

@@ -44,6 +44,11 @@ const (
 	ModuleUnexported   Code = "module_unexported_ref" // a module patch reaching an unexported vmlinux symbol
 	MissingSymbol      Code = "missing_symbol"        // a reference the running kernel cannot resolve
 	SpecialEntry       Code = "special_entry_ref"     // a special-section entry that needs a livepatch relocation
+	// A changed function livepatch cannot redirect is reached through
+	// its address (a pointer that keeps the old code), or from more
+	// compile units than a patch follows.
+	AddressTaken   Code = "address_taken"
+	CallersTooMany Code = "callers_too_many"
 )
 
 // Class groups codes by what a caller does about them.
@@ -73,7 +78,7 @@ func (c Code) Class() Class {
 	case BadFix, BuildFailed:
 		return ClassFailed
 	case ChangedData, InitExit, HeaderNeedsProfile, HeaderTooWide, Assembly, NotCSource, Noinstr, NoFtrace,
-		KthreadMain, NotRunningSymbol, NothingRedirected, ModuleStaticKey, DataReference, ModuleUnexported,
+		KthreadMain, NotRunningSymbol, NothingRedirected, ModuleStaticKey, DataReference, ModuleUnexported, AddressTaken, CallersTooMany,
 		MissingSymbol, SpecialEntry:
 		return ClassNotLivepatchable
 	}
@@ -101,6 +106,6 @@ func (c Code) Action() string {
 func Codes() []Code {
 	return []Code{NotCompiled, OtherArch, NoChange, FixDoesNotApply, FixDoesNotCompile, BadFix, BuildFailed,
 		ChangedData, InitExit, HeaderNeedsProfile, HeaderTooWide, Assembly, NotCSource, Noinstr, NoFtrace,
-		KthreadMain, NotRunningSymbol, NothingRedirected, ModuleStaticKey, DataReference, ModuleUnexported,
+		KthreadMain, NotRunningSymbol, NothingRedirected, ModuleStaticKey, DataReference, ModuleUnexported, AddressTaken, CallersTooMany,
 		MissingSymbol, SpecialEntry}
 }
