@@ -203,7 +203,7 @@ func addressTaken(obj *elfobj.File, name string, defined bool) error {
 			continue
 		}
 		sec := rs.Target
-		if sec.Flags&elf.SHF_ALLOC == 0 || strings.Contains(sec.Name, "__ksymtab") || strings.HasPrefix(sec.Name, ".discard") || skipAddressSection[sec.Name] {
+		if sec.Flags&elf.SHF_ALLOC == 0 || strings.Contains(sec.Name, "__ksymtab") || strings.HasPrefix(sec.Name, ".discard") || skipAddressSection[sec.Name] || specials[sec.Name] {
 			continue
 		}
 		for _, r := range rs.Relocs {
@@ -225,7 +225,8 @@ func addressTaken(obj *elfobj.File, name string, defined bool) error {
 }
 
 // skipAddressSection are sections whose references to a function are not
-// pointers anything calls through.
+// pointers anything calls through (nor are the specials' entries, which
+// point at instructions: one may be a function's first).
 var skipAddressSection = map[string]bool{
 	"__mcount_loc": true, "__patchable_function_entries": true, ".orc_unwind_ip": true,
 	".discard.addressable": true, ".call_sites": true, ".retpoline_sites": true, ".return_sites": true,

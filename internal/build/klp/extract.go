@@ -162,7 +162,16 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 	for i, p := range picks {
 		// picks: the changed functions, the new ones, then callers.
 		existing := i < len(ch.Changed) || i >= len(ch.Changed)+len(ch.New)
-		if existing && p.new && p.f.Sym.Bind == elf.STB_GLOBAL && tgt.Symbols.Has(p.f.Name) && !initSection(p.f.Parts[0].Section.Name) {
+		if !existing || !p.new || initSection(p.f.Parts[0].Section.Name) {
+			continue
+		}
+		// A pointer to the old function made before the patch would keep
+		// it running, and one made by the patched code would dangle
+		// once the patch is removed.
+		if err := addressTaken(after, p.f.Name, true); err != nil {
+			return nil, err
+		}
+		if p.f.Sym.Bind == elf.STB_GLOBAL && tgt.Symbols.Has(p.f.Name) {
 			e.res.Stranded = append(e.res.Stranded, p.f.Name)
 		}
 	}

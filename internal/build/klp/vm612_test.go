@@ -115,3 +115,10 @@ func Test612ModuleXZ(t *testing.T) {
 		t.Errorf("sysfs = %q, want overlay/ovl_copyfile", kv["sysfs"])
 	}
 }
+
+// Test612CallersAcrossUnits: as TestCallersAcrossUnits, on the 6.12 line
+// (lib/ is built without ftrace there too; the patched callers run with
+// IBT and return thunks).
+func Test612CallersAcrossUnits(t *testing.T) {
+	callersAcrossUnits(t, debianKernel612(t), "tt_612_uuid_callers")
+}

@@ -494,9 +494,9 @@ func TestBuildCancelled(t *testing.T) {
 // and in the modules that call it, their calls bound to the copy. The
 // UUIDs the kernel makes carry the fix's mark while the patch is on, and
 // not after.
-func TestCallersAcrossUnits(t *testing.T) {
-	k := debianKernel(t)
-	const name = "tt_uuid_callers"
+func TestCallersAcrossUnits(t *testing.T) { callersAcrossUnits(t, debianKernel(t), "tt_uuid_callers") }
+
+func callersAcrossUnits(t *testing.T, k *target.Kernel, name string) {
 	ko, res := build(t, k, name, filepath.Join("testdata", "uuid-lib.patch"))
 	var lib, random *klp.UnitResult
 	objects := map[string]bool{}
