@@ -55,6 +55,7 @@ fuzz:
 	$(GO) test -run=^$$ -fuzz=FuzzParseSecret -fuzztime=60s ./internal/model/authz/
 	$(GO) test -run=^$$ -fuzz=FuzzCheckPatchPaths -fuzztime=60s ./internal/build/ktree/
 	$(GO) test -run=^$$ -fuzz=FuzzOpen -fuzztime=60s ./internal/build/elfobj/
+	$(GO) test -run=^$$ -fuzz=FuzzNamesIn -fuzztime=60s ./internal/build/klp/
 	$(GO) test -run=^$$ -fuzz=FuzzSafe -fuzztime=60s ./internal/frontend/termtext/
 	$(GO) test -run=^$$ -fuzz=FuzzParseMeta -fuzztime=60s ./internal/archive/feed/
 	$(GO) test -run=^$$ -fuzz=FuzzReadModinfo -fuzztime=60s ./internal/archive/repo/

@@ -402,7 +402,9 @@ func stripComments(src []byte) []byte {
 			for i++; i < len(out) && out[i] != q && out[i] != '\n'; i++ {
 				if out[i] == '\\' && i+1 < len(out) {
 					out[i] = ' '
-					i++
+					if i++; out[i] == '\n' {
+						continue // a continued line keeps its newline
+					}
 				}
 				out[i] = ' '
 			}

@@ -1,6 +1,7 @@
 package klp
 
 import (
+	"bytes"
 	"regexp"
 	"testing"
 
@@ -85,4 +86,21 @@ func TestAddressTaken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzNamesIn: any bytes (unterminated comments and literals, stray
+// braces) are scanned without a panic, and blanking keeps every newline.
+func FuzzNamesIn(f *testing.F) {
+	for _, s := range []string{"static inline void f(void) { g(); }", "/* g", "\"g", "'", "#define X \\\n g()", "}}}{ g", "// g\n"} {
+		f.Add([]byte(s))
+	}
+	word := regexp.MustCompile(`\bg\b`)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		namesIn(src, word, true)
+		namesIn(src, word, false)
+		out := stripComments(src)
+		if len(out) != len(src) || bytes.Count(out, []byte("\n")) != bytes.Count(src, []byte("\n")) {
+			t.Fatalf("stripComments(%q) = %q: length or newlines changed", src, out)
+		}
+	})
 }
