@@ -239,6 +239,11 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 		}
 	}
 	res := &Result{Timing: tm}
+	for _, u := range units {
+		if err := u.checkResolved(k, provided); err != nil {
+			return res, err
+		}
+	}
 	var extracted []*Extracted
 	reached := map[string]bool{}
 	var callerTime time.Duration // compiling the callers of stranded functions
@@ -631,6 +636,45 @@ func (u *unit) diff(provided map[string]bool) error {
 		u.result.LineOnly = append(u.result.LineOnly, c.Name)
 	}
 	return nil
+}
+
+// checkResolved refuses a fix whose code refers to a symbol nothing in
+// this kernel has: not the unit's running object, not vmlinux, no export
+// and no other unit of the patch. The unfixed unit did not refer to it, so
+// the fix needs a change it does not carry (another file's, or its
+// assembly part): a full build would fail to link.
+func (u *unit) checkResolved(k *Kernel, provided map[string]bool) error {
+	before := map[string]bool{}
+	for _, s := range u.before.Symbols {
+		if s.Section == nil && s.Shndx == elf.SHN_UNDEF {
+			before[s.Name] = true
+		}
+	}
+	var missing []string
+	for _, s := range u.after.Symbols {
+		if s.Name == "" || s.Section != nil || s.Shndx != elf.SHN_UNDEF || s.Bind == elf.STB_WEAK || before[s.Name] {
+			continue
+		}
+		if provided[s.Name] || u.symbols.Has(s.Name) || k.Exports[s.Name] != "" {
+			continue
+		}
+		if u.object != "vmlinux" {
+			if st, err := k.Symbols("vmlinux"); err != nil || st.Has(s.Name) {
+				continue // the extraction decides on an unexported vmlinux symbol
+			}
+		}
+		missing = append(missing, s.Name)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	slices.Sort(missing)
+	r := refuse(refusal.FixDoesNotCompile, "", "the fixed %s refers to %s, which nothing in this kernel defines or exports: the fix needs a change it does not carry (a prerequisite commit, or its assembly part); add that change as another --fix", u.path, strings.Join(missing, ", "))
+	r.Unit, r.Object = u.path, u.object
+	for _, m := range missing {
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: undefined reference to %s", u.path, m))
+	}
+	return r
 }
 
 // extract lifts u's changed functions into a patch object; nil when the

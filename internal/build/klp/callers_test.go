@@ -2,7 +2,10 @@ package klp
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/tuxtape/tuxtape/internal/model/refusal"
@@ -103,4 +106,66 @@ func FuzzNamesIn(f *testing.F) {
 			t.Fatalf("stripComments(%q) = %q: length or newlines changed", src, out)
 		}
 	})
+}
+
+// TestCheckResolved: a fix whose new code calls a function nothing in the
+// kernel has (the running module, vmlinux, an export, another unit of the
+// patch) is refused as lacking a change, before any extraction.
+func TestCheckResolved(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		obj := compileUnit(t, src)
+		data, err := obj.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	modules := filepath.Join(dir, "modules")
+	if err := os.MkdirAll(modules, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	vmlinux := write("vmlinux", "int in_vmlinux(int x) { return x; }\n")
+	write("modules/mod.ko", "int in_module(int x) { return x; }\n")
+	st, err := ReadSymbolTable(filepath.Join(modules, "mod.ko"), "mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := compileUnit(t, "int g(int);\nint f(int x) { return g(x); }\n")
+	for _, tc := range []struct {
+		name, call string
+		weak       bool
+		refused    bool
+	}{
+		{"exported", "exported", false, false},
+		{"in the running module", "in_module", false, false},
+		{"in vmlinux, unexported", "in_vmlinux", false, false},
+		{"added by another unit of the patch", "provided", false, false},
+		{"nowhere", "renamed_in_assembly", false, true},
+		{"nowhere, weak", "renamed_in_assembly", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			decl := "int " + tc.call + "(int);\n"
+			if tc.weak {
+				decl = "int " + tc.call + "(int) __attribute__((weak));\n"
+			}
+			after := compileUnit(t, "int g(int);\n"+decl+"int f(int x) { return g(x) + "+tc.call+"(x); }\n")
+			k := &Kernel{Vmlinux: vmlinux, ModulesDir: modules, Exports: Exports{"exported": "vmlinux", "g": "vmlinux"}}
+			u := &unit{path: "drivers/x.o", object: "mod", symbols: st, before: before, after: after}
+			err := u.checkResolved(k, map[string]bool{"provided": true})
+			if got := err != nil; got != tc.refused {
+				t.Fatalf("checkResolved = %v, want refused %v", err, tc.refused)
+			}
+			if err != nil {
+				r, ok := AsRefusal(err)
+				if !ok || r.Code != refusal.FixDoesNotCompile || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], tc.call) {
+					t.Errorf("refusal = %+v, want fix_does_not_compile naming %s", r, tc.call)
+				}
+			}
+		})
+	}
 }
