@@ -149,11 +149,18 @@ func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 	if !o.JSON {
 		l := termtext.Line
 		for _, u := range res.Units {
-			fmt.Fprintf(g.Stdout, "%s (%s): changed %s", l(u.Unit), l(u.Object), l(strings.Join(u.Changed, ", ")))
+			if len(u.Changed) == 0 && len(u.New) == 0 && len(u.Callers) > 0 {
+				fmt.Fprintf(g.Stdout, "%s (%s): unchanged", l(u.Unit), l(u.Object))
+			} else {
+				fmt.Fprintf(g.Stdout, "%s (%s): changed %s", l(u.Unit), l(u.Object), l(strings.Join(u.Changed, ", ")))
+			}
 			if len(u.New) > 0 {
 				fmt.Fprintf(g.Stdout, "; new %s", l(strings.Join(u.New, ", ")))
 			}
 			fmt.Fprintln(g.Stdout)
+			for _, c := range u.Callers {
+				fmt.Fprintf(g.Stdout, "caller patched: %s\n", l(c))
+			}
 			for _, w := range u.Warnings {
 				fmt.Fprintf(g.Stderr, "warning: %s\n", termtext.Safe(w))
 			}
