@@ -262,27 +262,15 @@ func callerSources(ctx context.Context, k *Kernel, ix *profile.Index, names []st
 		}
 		return namesIn(data, word, header), nil
 	}
-	var set unitSet
-	add := func(pu profile.Unit) error {
+	var cands []profile.Unit
+	seen := map[string]bool{}
+	add := func(pu profile.Unit) {
 		path := cmp.Or(pu.Built, pu.Object)
-		if have[path] || !strings.HasSuffix(pu.Source, ".c") {
-			return nil
+		key := path + "\x00" + pu.Source
+		if !have[path] && strings.HasSuffix(pu.Source, ".c") && !seen[key] {
+			seen[key] = true
+			cands = append(cands, pu)
 		}
-		if pu.Target != profile.Vmlinux {
-			st, err := k.Symbols(pu.Target)
-			if err != nil {
-				return nil // a module this kernel does not ship
-			}
-			if !slices.ContainsFunc(names, st.Uses) {
-				return nil
-			}
-		}
-		// Optional even when known: a caller unit that does not build
-		// has no callers to patch, it does not refuse the fix.
-		if u := set.add(pu); !pu.Possible {
-			u.known = true
-		}
-		return nil
 	}
 	for _, pu := range p.Units {
 		if err := ctx.Err(); err != nil {
@@ -293,9 +281,7 @@ func callerSources(ctx context.Context, k *Kernel, ix *profile.Index, names []st
 			return nil, err
 		}
 		if ok {
-			if err := add(pu); err != nil {
-				return nil, err
-			}
+			add(pu)
 		}
 	}
 	headers := make([]string, 0, len(p.Deps))
@@ -314,9 +300,33 @@ func callerSources(ctx context.Context, k *Kernel, ix *profile.Index, names []st
 			continue
 		}
 		for _, i := range p.Deps[h] {
-			if err := add(p.Units[i]); err != nil {
-				return nil, err
+			add(p.Units[i])
+		}
+	}
+	// Reading a module's symbols costs (6.12 ships them compressed): when
+	// vmlinux alone has more callers than a patch follows, that is the
+	// verdict.
+	inVmlinux := 0
+	for _, pu := range cands {
+		if pu.Target == profile.Vmlinux {
+			inVmlinux++
+		}
+	}
+	var set unitSet
+	for _, pu := range cands {
+		if pu.Target != profile.Vmlinux {
+			if inVmlinux > MaxCallerUnits {
+				continue
 			}
+			st, err := k.Symbols(pu.Target)
+			if err != nil || !slices.ContainsFunc(names, st.Uses) {
+				continue // a module this kernel does not ship, or one that does not call them
+			}
+		}
+		// Optional even when known: a caller unit that does not build
+		// has no callers to patch, it does not refuse the fix.
+		if u := set.add(pu); !pu.Possible {
+			u.known = true
 		}
 	}
 	out := set.list
