@@ -544,10 +544,12 @@ func callersAcrossUnits(t *testing.T, k *target.Kernel, name string) {
 }
 
 // TestCallersAddressTaken: CVE-2026-64299 changes glob_match (lib/) and
-// the trace event filter (kernel/trace/), none of which has an ftrace
-// entry. Their callers, and theirs, are in kernel/trace/ too, up to a
-// function tracefs calls through its file operations: the patch would
-// leave that path on the old code, so it is refused, with the reason.
+// the trace event filter's matchers (kernel/trace/), none of which has an
+// ftrace entry, so their callers would have to be patched instead; but the
+// filter stores the matchers' addresses in its predicates (and tracefs
+// reaches the glob_match callers through its file operations), and a call
+// through such a pointer would keep the old code: refused, with the
+// reason.
 func TestCallersAddressTaken(t *testing.T) {
 	k := debianKernel(t)
 	diff, err := os.ReadFile(filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches", "CVE-2026-64299.patch"))
