@@ -202,6 +202,10 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if o.Name == "vmlinux" || k.ModulesDir != "" && k.hasModule(o.Name) {
+		// modprobe of the target module would find the patch instead.
+		return nil, fmt.Errorf("livepatch module name %q is the name of a module of this kernel: choose another (--name, or another output file name)", o.Name)
+	}
 	var all []byte
 	for _, f := range o.Fixes {
 		if len(strings.TrimSpace(string(f.Diff))) == 0 {

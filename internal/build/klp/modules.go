@@ -42,6 +42,12 @@ func (k *Kernel) modulePath(name string) (string, error) {
 	return found, nil
 }
 
+// hasModule says whether the target has a module named name.
+func (k *Kernel) hasModule(name string) bool {
+	_, err := k.modulePath(name)
+	return err == nil
+}
+
 // moduleRank orders module files as depmod's default search does.
 func moduleRank(rel string) int {
 	switch {

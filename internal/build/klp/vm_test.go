@@ -385,6 +385,13 @@ func TestBadFixes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(k.Tree.Dir), "tmp", "x.o")); err == nil {
 		t.Errorf("a fix outside the tree was compiled outside it")
 	}
+	// A patch named like a module of the kernel would be what modprobe
+	// finds instead of the module.
+	_, err := klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: "comment", Diff: []byte(comment)}}, Name: "isofs",
+		WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "isofs.ko")})
+	if err == nil || !strings.Contains(err.Error(), `"isofs" is the name of a module of this kernel`) {
+		t.Errorf("Build named isofs = %v, want the name refused", err)
+	}
 }
 
 // TestHeaderFix: a fix to a header reaches every unit that reads it, as the
