@@ -696,10 +696,7 @@ func (u *unit) extract(k *Kernel, provided map[string]bool, allowInit bool) (*Ex
 	}
 	ex, err := Extract(u.after, ch, Target{Object: u.object, Symbols: u.symbols, Block: u.block, Locals: locals, Provided: provided, AllowInit: allowInit}, k.Exports)
 	if err != nil {
-		if r, ok := AsRefusal(err); ok {
-			r.Unit, r.Object = u.path, u.object
-		}
-		return nil, fmt.Errorf("%s: %w", u.path, err)
+		return nil, withUnit(err, u)
 	}
 	u.result.Funcs, u.result.Warnings, u.result.LeftOut = ex.Funcs, ex.Warnings, ex.LeftOut
 	u.result.KlpSymbols = nil
@@ -708,6 +705,14 @@ func (u *unit) extract(k *Kernel, provided map[string]bool, allowInit bool) (*Ex
 	}
 	u.result.KlpSymbols = uniq(u.result.KlpSymbols)
 	return ex, nil
+}
+
+// withUnit places a refusal in u and prefixes the error with u's path.
+func withUnit(err error, u *unit) error {
+	if r, ok := AsRefusal(err); ok {
+		r.Unit, r.Object = cmp.Or(r.Unit, u.path), cmp.Or(r.Object, u.object)
+	}
+	return fmt.Errorf("%s: %w", u.path, err)
 }
 
 // MaxHeaderUnits bounds how many units a header change may make the

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"debug/elf"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -52,14 +51,6 @@ func reachCallers(ctx context.Context, k *Kernel, units []*unit, stranded []stri
 	for _, n := range names {
 		reached[n] = true
 		provided[n] = true
-	}
-	// The defining units must not store the old function's address.
-	for _, u := range units {
-		for _, n := range names {
-			if err := addressTaken(u.after, n, true); err != nil {
-				return nil, withUnit(err, u)
-			}
-		}
 	}
 	have := map[string]bool{}
 	for _, u := range units {
@@ -126,13 +117,6 @@ func reachCallers(ctx context.Context, k *Kernel, units []*unit, stranded []stri
 // module loads again.)
 func bootOnly(object string, f *elfobj.Function) bool {
 	return object == "vmlinux" && strings.HasPrefix(f.Parts[0].Section.Name, ".init.")
-}
-
-func withUnit(err error, u *unit) error {
-	if r, ok := AsRefusal(err); ok {
-		r.Unit, r.Object = cmp.Or(r.Unit, u.path), cmp.Or(r.Object, u.object)
-	}
-	return fmt.Errorf("%s: %w", u.path, err)
 }
 
 func plural(n int, one, many string) string {
@@ -210,9 +194,7 @@ func addressTaken(obj *elfobj.File, name string, defined bool) error {
 			if r.Sym == nil {
 				continue
 			}
-			isTarget := r.Sym == target || defined && r.Sym.Type == elf.STT_SECTION && r.Sym.Section == target.Section &&
-				(uint64(r.Addend) == target.Value || uint64(r.Addend+4) == target.Value)
-			if !isTarget {
+			if !relocTo(r, target) {
 				continue
 			}
 			if sec.Flags&elf.SHF_EXECINSTR != 0 && branchAt(sec.Data, r.Offset) {
@@ -231,15 +213,6 @@ var skipAddressSection = map[string]bool{
 	"__mcount_loc": true, "__patchable_function_entries": true, ".orc_unwind_ip": true,
 	".discard.addressable": true, ".call_sites": true, ".retpoline_sites": true, ".return_sites": true,
 	".static_call_sites": true, ".ibt_endbr_seal": true, ".export_symbol": true,
-}
-
-// branchAt says whether the 32-bit displacement at off in code belongs to
-// a direct call or jump (E8, E9, or a 0F 8x conditional jump: a tail call).
-func branchAt(code []byte, off uint64) bool {
-	if off >= 1 && off <= uint64(len(code)) && isCallOrJump(code[off-1]) {
-		return true
-	}
-	return off >= 2 && off <= uint64(len(code)) && code[off-2] == 0x0f && code[off-1]&0xf0 == 0x80
 }
 
 // callerSources finds the units of the kernel that may call one of names:

@@ -387,20 +387,13 @@ func threadStarter(obj *elfobj.File, all []*elfobj.Function, f *elfobj.Function)
 // takesAddress reports whether g refers to f other than by a direct call
 // or jump to it.
 func takesAddress(obj *elfobj.File, g, f *elfobj.Function) bool {
-	main := f.Parts[0]
-	isF := func(r elfobj.Reloc) bool {
-		// By symbol, or by section symbol and offset (PC-relative: 4
-		// bytes before the place).
-		return r.Sym == f.Sym || r.Sym.Type == elf.STT_SECTION && r.Sym.Section == main.Section &&
-			(uint64(r.Addend) == main.Offset || uint64(r.Addend+4) == main.Offset)
-	}
 	for _, p := range g.Parts {
 		for _, rs := range obj.RelaSections(p.Section) {
 			for _, r := range rs.Relocs {
-				if r.Sym == nil || r.Offset < p.Offset || r.Offset >= p.Offset+p.Size || !isF(r) {
+				if r.Sym == nil || r.Offset < p.Offset || r.Offset >= p.Offset+p.Size || !relocTo(r, f.Sym) {
 					continue
 				}
-				if r.Offset == 0 || !isCallOrJump(p.Section.Data[r.Offset-1]) {
+				if !branchAt(p.Section.Data, r.Offset) {
 					return true
 				}
 			}
@@ -409,9 +402,22 @@ func takesAddress(obj *elfobj.File, g, f *elfobj.Function) bool {
 	return false
 }
 
-// isCallOrJump says whether op is the opcode of a direct call (E8) or
-// jump (E9) whose 32-bit displacement follows.
-func isCallOrJump(op byte) bool { return op == 0xe8 || op == 0xe9 }
+// relocTo says whether r refers to the function of symbol sym: by symbol,
+// or by its section's symbol and its offset (PC-relative: 4 bytes before
+// the place).
+func relocTo(r elfobj.Reloc, sym *elfobj.Symbol) bool {
+	return r.Sym == sym || sym.Section != nil && r.Sym.Type == elf.STT_SECTION && r.Sym.Section == sym.Section &&
+		(uint64(r.Addend) == sym.Value || uint64(r.Addend+4) == sym.Value)
+}
+
+// branchAt says whether the 32-bit displacement at off in code belongs to
+// a direct call or jump (E8, E9, or a 0F 8x conditional jump: a tail call).
+func branchAt(code []byte, off uint64) bool {
+	if off >= 1 && off <= uint64(len(code)) && (code[off-1] == 0xe8 || code[off-1] == 0xe9) {
+		return true
+	}
+	return off >= 2 && off <= uint64(len(code)) && code[off-2] == 0x0f && code[off-1]&0xf0 == 0x80
+}
 
 func refersTo(g, f *elfobj.Function) bool {
 	if g == f {
