@@ -43,6 +43,18 @@ type DataChange struct {
 	Name          string // name in the after object
 	Before, After *Symbol
 	Reasons       []string
+	// Slots are the pointer fields the fix repoints, when nothing else
+	// of the object differs; nil otherwise.
+	Slots []Slot
+}
+
+// Slot is one 8-byte pointer field of a data object that a fix points at
+// another function (an ops table's callback), or sets or clears.
+type Slot struct {
+	Offset uint64 // from the start of the object
+	// Before and After are the functions pointed to, or symbols of no
+	// section (defined elsewhere, at offset 0); nil for NULL.
+	Before, After *Symbol
 }
 
 // LineArgs is a set of integer argument positions (bit 0: the first
@@ -185,7 +197,8 @@ func (o *DiffOptions) Diff(before, after *File) (*Changes, error) {
 	dpairs, dremoved, dadded := match(bobjs, aobjs, func(s *Symbol) string { return NormalizeName(s.Name) }, objPrint)
 	for _, p := range dpairs {
 		if r := compareObjects(bv, p[0], av, p[1]); len(r) > 0 {
-			ch.ChangedData = append(ch.ChangedData, DataChange{Name: p[1].Name, Before: p[0], After: p[1], Reasons: r})
+			ch.ChangedData = append(ch.ChangedData, DataChange{Name: p[1].Name, Before: p[0], After: p[1], Reasons: r,
+				Slots: slotChanges(bv, p[0], av, p[1])})
 		}
 	}
 	ch.RemovedData, ch.NewData = dremoved, dadded
@@ -870,4 +883,73 @@ func objectShape(v *view, s *Symbol) ([]byte, []string) {
 		out = append(out, fmt.Sprintf("+%#x %v %s", r.Offset-s.Value, r.Type, repr))
 	}
 	return data, out
+}
+
+// slotChanges returns the pointer fields in which two versions of a data
+// object differ, when they are all they differ in: same size and kind,
+// same bytes outside relocated fields, and each differing field a 64-bit
+// absolute pointer to the start of a function (or NULL) on both sides.
+func slotChanges(bv *view, b *Symbol, av *view, a *Symbol) []Slot {
+	if b.Section == nil || a.Section == nil || b.Size != a.Size ||
+		b.Section.Flags != a.Section.Flags || b.Section.Type != a.Section.Type {
+		return nil
+	}
+	bd, _ := objectShape(bv, b)
+	ad, _ := objectShape(av, a)
+	if !bytes.Equal(bd, ad) {
+		return nil
+	}
+	type field struct {
+		repr string
+		fn   *Symbol
+		ok   bool // a pointer to a function's start
+	}
+	fields := func(v *view, s *Symbol) map[uint64]field {
+		m := map[uint64]field{}
+		for _, r := range v.relocsIn(s.Section, s.Value, s.Value+s.Size) {
+			repr, def := v.target(r, 0, nil, true)
+			f := field{repr: fmt.Sprintf("%v %s", r.Type, repr), fn: def}
+			if r.Type == elf.R_X86_64_64 && def != nil && r.Sym != nil {
+				switch {
+				case def.Section == nil: // defined elsewhere
+					f.ok = r.Addend == 0
+				case def.Type == elf.STT_FUNC:
+					at := r.Sym.Value + uint64(r.Addend)
+					f.ok = at == def.Value
+				}
+			}
+			m[r.Offset-s.Value] = f
+		}
+		return m
+	}
+	bf, af := fields(bv, b), fields(av, a)
+	offs := map[uint64]bool{}
+	for o := range bf {
+		offs[o] = true
+	}
+	for o := range af {
+		offs[o] = true
+	}
+	var out []Slot
+	for o := range offs {
+		x, inB := bf[o]
+		y, inA := af[o]
+		if inB && inA && x.repr == y.repr {
+			continue
+		}
+		if (inB && !x.ok) || (inA && !y.ok) || o+8 > b.Size {
+			return nil
+		}
+		out = append(out, Slot{Offset: o, Before: x.fn, After: y.fn})
+	}
+	// A field relocated on one side only must not overlap another one.
+	for _, sl := range out {
+		for o := range offs {
+			if o > sl.Offset && o < sl.Offset+8 {
+				return nil
+			}
+		}
+	}
+	slices.SortFunc(out, func(p, q Slot) int { return cmp.Compare(p.Offset, q.Offset) })
+	return out
 }

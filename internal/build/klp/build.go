@@ -142,6 +142,9 @@ type UnitResult struct {
 	// Callers are functions the patch replaces only because they call a
 	// changed function livepatch cannot redirect, each with what it calls.
 	Callers []string `json:"callers,omitempty"`
+	// Repointed are the function pointers in existing data the patch's
+	// callbacks repoint, for a reviewer.
+	Repointed []SlotSwap `json:"repointed,omitempty"`
 }
 
 // Result is what a build made.
@@ -287,6 +290,10 @@ func build(ctx context.Context, k *Kernel, o Options) (*Result, error) {
 	}
 	var redirect, carried []string
 	for _, ex := range extracted {
+		for _, sl := range ex.Slots {
+			// The callbacks' repointing reaches the fix's code.
+			redirect = append(redirect, sl.Data)
+		}
 		for _, f := range ex.Funcs {
 			if f.New {
 				carried = append(carried, f.Name)
@@ -699,6 +706,7 @@ func (u *unit) extract(k *Kernel, provided map[string]bool, allowInit bool) (*Ex
 		return nil, withUnit(err, u)
 	}
 	u.result.Funcs, u.result.Warnings, u.result.LeftOut = ex.Funcs, ex.Warnings, ex.LeftOut
+	u.result.Repointed = ex.Slots
 	u.result.KlpSymbols = nil
 	for _, r := range ex.Klp {
 		u.result.KlpSymbols = append(u.result.KlpSymbols, fmt.Sprintf("%s:%s,%d", cmp.Or(r.SymObject, r.Object), r.Name, r.Sympos))

@@ -53,6 +53,7 @@ type KlpReloc struct {
 
 // Extracted is the patch object made from one compile unit.
 type Extracted struct {
+	Object   string // the running object the unit belongs to
 	File     *elfobj.File
 	Funcs    []Func
 	Klp      []KlpReloc
@@ -65,6 +66,9 @@ type Extracted struct {
 	// units that calls them reaches the old ones unless its callers are
 	// patched too (see callers.go).
 	Stranded []string
+	// Slots are the function pointers in existing data the patch repoints
+	// (see SlotSwap), in the order of its slot table.
+	Slots []SlotSwap
 }
 
 // extractor lifts the changed functions of a unit, and what only they
@@ -86,6 +90,7 @@ type extractor struct {
 	// slices are functions cut out of a section they share with others
 	// (__sched, __lockfunc, __kprobes code has explicit sections).
 	slices map[*elfobj.Section][]slice
+	slotSrc *elfobj.Section // the slot table, as if a section of src
 }
 
 // functions lists the functions of the source object, made once.
@@ -130,19 +135,28 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 			return nil, refuse(refusal.InitExit, "", "the fix changes only __init/__exit code and data (%s), which ran at boot or module load, or runs only at unload: nothing a livepatch could change", strings.Join(leftOut, "; "))
 		}
 	}
-	if len(ch.ChangedData) > 0 {
-		var why []string
-		for _, d := range ch.ChangedData {
-			why = append(why, fmt.Sprintf("%s (%s)", d.Name, strings.Join(d.Reasons, "; ")))
+	var why []string
+	for _, d := range ch.ChangedData {
+		ok, not := repointable(d)
+		if ok {
+			continue
 		}
-		return nil, refuse(refusal.ChangedData, "", "the fix changes existing data, which a livepatch cannot change in place (it needs shadow variables or callbacks): %s", strings.Join(why, ", "))
+		if not == "" {
+			not = strings.Join(d.Reasons, "; ")
+		} else {
+			not = strings.Join(d.Reasons, "; ") + ": " + not
+		}
+		why = append(why, fmt.Sprintf("%s (%s)", d.Name, not))
+	}
+	if len(why) > 0 {
+		return nil, refuse(refusal.ChangedData, "", "the fix changes existing data, which a livepatch cannot change in place (only function pointers in writable data are repointed, by the patch's callbacks): %s", strings.Join(why, ", "))
 	}
 	e := &extractor{
 		src: after, tgt: tgt, exports: exports,
 		out:     &elfobj.File{OSABI: after.OSABI, ABIVersion: after.ABIVersion, Flags: after.Flags},
 		include: map[*elfobj.Section]bool{}, newData: map[*elfobj.Symbol]bool{},
 		secMap: map[*elfobj.Section]*elfobj.Section{}, symMap: map[*elfobj.Symbol]*elfobj.Symbol{},
-		undef: map[string]*elfobj.Symbol{}, res: &Extracted{LeftOut: leftOut},
+		undef: map[string]*elfobj.Symbol{}, res: &Extracted{Object: tgt.Object, LeftOut: leftOut},
 		slices: map[*elfobj.Section][]slice{},
 	}
 	for _, d := range ch.NewData {
@@ -155,7 +169,7 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 	for _, f := range ch.New {
 		picks = append(picks, pick{f, true})
 	}
-	if len(picks) == 0 {
+	if len(picks) == 0 && len(ch.ChangedData) == 0 {
 		return nil, refuse(refusal.NoChange, "", "the unit's functions are the same before and after the fix")
 	}
 	picks = e.expandCallers(picks)
@@ -207,6 +221,18 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 		return nil, err
 	}
 	if err := e.copiedSpecials(picks); err != nil {
+		return nil, err
+	}
+	// A repointed pointer's new target is the patch's copy when the fix
+	// adds it or livepatch cannot redirect it; else the running function,
+	// which ftrace redirects if it changed.
+	inPatch := map[*elfobj.Symbol]bool{}
+	for _, p := range picks {
+		if p.new {
+			inPatch[p.f.Sym] = true
+		}
+	}
+	if err := e.addSlots(ch.ChangedData, inPatch); err != nil {
 		return nil, err
 	}
 	e.res.File = e.out
@@ -944,6 +970,9 @@ func (e *extractor) jumpEntry(f *elfobj.Function, relocs []elfobj.Reloc) (bool, 
 // export works. Module keys resolve only when their module loads, after
 // the patch's own jump labels were set up; those stay refused.
 func (e *extractor) klpData(from *elfobj.Section) bool {
+	if from != nil && from == e.slotSrc {
+		return true // read only by the callbacks, once its object is loaded
+	}
 	return e.tgt.Object == "vmlinux" && from != nil && from.Name == "__jump_table"
 }
 

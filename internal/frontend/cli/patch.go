@@ -167,6 +167,9 @@ func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 			for _, w := range u.LeftOut {
 				fmt.Fprintf(g.Stdout, "left out: %s\n", termtext.Safe(w))
 			}
+			for _, r := range u.Repointed {
+				fmt.Fprintf(g.Stdout, "repointed: %s\n", termtext.Safe(r.String()))
+			}
 		}
 		fmt.Fprintf(g.Stdout, "wrote %s (%.1fs)\n", l(res.Module), res.Duration.Seconds())
 	}

@@ -1,0 +1,138 @@
+package klp
+
+import (
+	"debug/elf"
+	"fmt"
+	"strings"
+
+	"github.com/tuxtape/tuxtape/internal/build/elfobj"
+)
+
+// SlotSwap is a function pointer in existing data (an ops table's
+// callback) that the fix repoints. Livepatch cannot change data in place,
+// so the patch's callbacks do it: they check that the pointer holds what
+// the unfixed kernel has, write the new value once the transition is
+// complete (every task then runs the patched code the new target may
+// call), and write the old value back before the patch is disabled.
+type SlotSwap struct {
+	Data   string `json:"data"`   // the object holding the pointer
+	Offset uint64 `json:"offset"` // of the pointer in it
+	Before string `json:"before"` // the function it pointed to; "" for NULL
+	After  string `json:"after"`  // the one it points to; "" for NULL
+	// InPatch: After is code the patch carries (a function the fix
+	// adds), not the running kernel's.
+	InPatch bool `json:"in_patch,omitempty"`
+}
+
+func (s SlotSwap) String() string {
+	name := func(f string) string {
+		if f == "" {
+			return "NULL"
+		}
+		return f
+	}
+	where := "the running kernel's"
+	if s.InPatch {
+		where = "the patch's"
+	}
+	if s.After == "" {
+		where = ""
+	}
+	return strings.TrimSpace(fmt.Sprintf("%s+%#x: %s → %s %s", s.Data, s.Offset, name(s.Before), where, name(s.After)))
+}
+
+// The slot table a patch object carries, one entry per repointed
+// pointer: its address, the old value, the new value (8 bytes each), all
+// filled by relocations. The registration's callbacks walk it.
+const (
+	slotSection = ".data.tuxtape_slots"
+	slotSym     = "__tuxtape_slots"
+	slotEntry   = 24
+)
+
+// repointable says whether a changed data object is one the patch can
+// change by repointing: only function pointers differ, and the kernel
+// keeps the object where it can be written at run time (not read-only,
+// not read-only after init, not freed after init, not per-CPU, where the
+// symbol is not the address).
+func repointable(d elfobj.DataChange) (bool, string) {
+	if len(d.Slots) == 0 {
+		return false, ""
+	}
+	s := d.After.Section
+	switch {
+	case s.Flags&elf.SHF_WRITE == 0:
+		return false, "read-only data (" + s.Name + "): its function pointers cannot be written at run time"
+	case strings.HasPrefix(s.Name, ".data..ro_after_init"):
+		return false, "data read-only after init (" + s.Name + "): its function pointers cannot be written at run time"
+	case initSection(s.Name):
+		return false, "__init/__exit data (" + s.Name + "): it was used at boot or load and freed"
+	case strings.HasPrefix(s.Name, ".data..percpu"), s.Flags&elf.SHF_TLS != 0:
+		return false, "per-CPU data (" + s.Name + ")"
+	}
+	return true, ""
+}
+
+// addSlots builds the slot table of the repointed data: addresses and old
+// values resolve against the running object (livepatch relocations,
+// applied when it loads), new values against the patch's copy of a
+// function the fix adds, or of one livepatch cannot redirect, else the
+// running function.
+func (e *extractor) addSlots(changes []elfobj.DataChange, inPatch map[*elfobj.Symbol]bool) error {
+	n := 0
+	for _, d := range changes {
+		n += len(d.Slots)
+	}
+	if n == 0 {
+		return nil
+	}
+	src := &elfobj.Section{Name: slotSection, Type: elf.SHT_PROGBITS, Flags: elf.SHF_ALLOC | elf.SHF_WRITE, Addralign: 8, Data: make([]byte, n*slotEntry)}
+	dst := &elfobj.Section{Name: src.Name, Type: src.Type, Flags: src.Flags, Addralign: src.Addralign, Data: make([]byte, len(src.Data))}
+	e.out.AddSection(dst)
+	e.secMap[src] = dst
+	e.slotSrc = src
+	e.out.AddSymbol(&elfobj.Symbol{Name: slotSym, Type: elf.STT_OBJECT, Bind: elf.STB_GLOBAL, Section: dst, Size: uint64(len(dst.Data))})
+	running := func(off uint64, addend int64, sym *elfobj.Symbol) error {
+		nr := elfobj.Reloc{Offset: off, Type: elf.R_X86_64_64, Addend: addend}
+		r, keep, err := e.external(src, nr, sym.Name, sym.Bind == elf.STB_LOCAL && sym.Section != nil)
+		if err != nil {
+			return err
+		}
+		if keep {
+			e.appendReloc(dst, r)
+		}
+		return nil
+	}
+	at := uint64(0)
+	for _, d := range changes {
+		for _, sl := range d.Slots {
+			sw := SlotSwap{Data: d.After.Name, Offset: sl.Offset}
+			if err := running(at, int64(sl.Offset), d.After); err != nil {
+				return fmt.Errorf("repoint %s: %w", sw, err)
+			}
+			if sl.Before != nil {
+				sw.Before = sl.Before.Name
+				if err := running(at+8, 0, sl.Before); err != nil {
+					return fmt.Errorf("repoint %s: %w", sw, err)
+				}
+			}
+			if sl.After != nil {
+				sw.After, sw.InPatch = sl.After.Name, inPatch[sl.After]
+				if sw.InPatch {
+					r, keep, err := e.reloc(src, elfobj.Reloc{Offset: at + 16, Type: elf.R_X86_64_64, Sym: sl.After})
+					if err != nil {
+						return fmt.Errorf("repoint %s: %w", sw, err)
+					}
+					if keep {
+						e.appendReloc(dst, r)
+					}
+				} else if err := running(at+16, 0, sl.After); err != nil {
+					return fmt.Errorf("repoint %s: %w", sw, err)
+				}
+			}
+			e.res.Slots = append(e.res.Slots, sw)
+			at += slotEntry
+		}
+	}
+	return e.drain()
+}
