@@ -2,6 +2,8 @@ package elfobj
 
 import (
 	"debug/elf"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -349,4 +351,38 @@ func symNames(ss []*Symbol) []string {
 		out = append(out, s.Name)
 	}
 	return out
+}
+
+// TestDiffSlots: a data object whose only differences are function
+// pointers (repointed, set or cleared) lists them as slots; one that
+// differs in anything else, or in a pointer to data, lists none.
+func TestDiffSlots(t *testing.T) {
+	for _, mode := range []string{"user", "kernel"} {
+		t.Run(mode, func(t *testing.T) {
+			ch := diffDir(t, "slots", mode)
+			got := map[string]string{}
+			for _, d := range ch.ChangedData {
+				var s []string
+				for _, sl := range d.Slots {
+					name := func(sym *Symbol) string {
+						if sym == nil {
+							return "NULL"
+						}
+						return sym.Name
+					}
+					s = append(s, fmt.Sprintf("+%#x %s→%s", sl.Offset, name(sl.Before), name(sl.After)))
+				}
+				got[d.Name] = strings.Join(s, ",")
+			}
+			want := map[string]string{
+				"table":    "+0x8 generic_peek→new_peek,+0x10 old_close→shared_close",
+				"flagged":  "",                   // its flags changed too
+				"ro_table": "+0x8 NULL→new_peek", // repointable here; the generator refuses read-only data
+				"dp":       "",                   // a pointer to data
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("slots = %q, want %q", got, want)
+			}
+		})
+	}
 }

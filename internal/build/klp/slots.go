@@ -25,20 +25,18 @@ type SlotSwap struct {
 }
 
 func (s SlotSwap) String() string {
-	name := func(f string) string {
-		if f == "" {
-			return "NULL"
-		}
-		return f
+	after := "NULL"
+	switch {
+	case s.After != "" && s.InPatch:
+		after = "the patch's " + s.After
+	case s.After != "":
+		after = "the running kernel's " + s.After
 	}
-	where := "the running kernel's"
-	if s.InPatch {
-		where = "the patch's"
+	before := s.Before
+	if before == "" {
+		before = "NULL"
 	}
-	if s.After == "" {
-		where = ""
-	}
-	return strings.TrimSpace(fmt.Sprintf("%s+%#x: %s → %s %s", s.Data, s.Offset, name(s.Before), where, name(s.After)))
+	return fmt.Sprintf("%s+%#x: %s → %s", s.Data, s.Offset, before, after)
 }
 
 // The slot table a patch object carries, one entry per repointed

@@ -149,8 +149,8 @@ func runPatchBuild(ctx context.Context, g *Globals, o PatchBuildOptions) error {
 	if !o.JSON {
 		l := termtext.Line
 		for _, u := range res.Units {
-			if len(u.Changed) == 0 && len(u.New) == 0 && len(u.Callers) > 0 {
-				fmt.Fprintf(g.Stdout, "%s (%s): unchanged", l(u.Unit), l(u.Object))
+			if len(u.Changed) == 0 {
+				fmt.Fprintf(g.Stdout, "%s (%s): no function changed", l(u.Unit), l(u.Object))
 			} else {
 				fmt.Fprintf(g.Stdout, "%s (%s): changed %s", l(u.Unit), l(u.Object), l(strings.Join(u.Changed, ", ")))
 			}

@@ -1,0 +1,23 @@
+/* An ops table whose fix repoints, sets and clears callbacks, beside
+ * tables whose other changes are not repointing. */
+struct ops {
+	int (*open)(int);
+	int (*peek)(int);
+	int (*close)(int);
+	long flags;
+};
+
+extern int generic_peek(int);
+extern int shared_close(int);
+
+static int ops_open(int x) { return x + 1; }
+static int new_peek(int x) { return x * 2; }
+
+struct ops table = { .open = ops_open, .peek = new_peek, .close = shared_close, .flags = 1 };
+struct ops flagged = { .open = 0, .flags = 2 };
+static const struct ops ro_table = { .open = ops_open, .peek = new_peek };
+int limit = 3;
+struct dataptr { int *p; int (*f)(int); } dp = { .p = &limit, .f = ops_open };
+
+const struct ops *use(int i) { return i ? &table : &flagged; }
+const struct ops *use_ro(void) { return &ro_table; }
