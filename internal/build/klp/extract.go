@@ -89,7 +89,7 @@ type extractor struct {
 	funcs   []*elfobj.Function // of src, once asked for (functions)
 	// slices are functions cut out of a section they share with others
 	// (__sched, __lockfunc, __kprobes code has explicit sections).
-	slices map[*elfobj.Section][]slice
+	slices  map[*elfobj.Section][]slice
 	slotSrc *elfobj.Section // the slot table, as if a section of src
 }
 
