@@ -48,13 +48,16 @@ type DataChange struct {
 	Slots []Slot
 }
 
-// Slot is one 8-byte pointer field of a data object that a fix points at
-// another function (an ops table's callback), or sets or clears.
+// Slot is one 8-byte pointer field of a data object that a fix points
+// elsewhere (an ops table's callback, a sysctl's bounds), or sets or
+// clears.
 type Slot struct {
 	Offset uint64 // from the start of the object
-	// Before and After are the functions pointed to, or symbols of no
-	// section (defined elsewhere, at offset 0); nil for NULL.
-	Before, After *Symbol
+	// Before and After are what is pointed to: a function (at its start),
+	// a data object, or a symbol of no section (defined elsewhere), plus
+	// the addend; nil for NULL.
+	Before, After             *Symbol
+	BeforeAddend, AfterAddend int64
 }
 
 // LineArgs is a set of integer argument positions (bit 0: the first
@@ -888,7 +891,8 @@ func objectShape(v *view, s *Symbol) ([]byte, []string) {
 // slotChanges returns the pointer fields in which two versions of a data
 // object differ, when they are all they differ in: same size and kind,
 // same bytes outside relocated fields, and each differing field a 64-bit
-// absolute pointer to the start of a function (or NULL) on both sides.
+// absolute pointer on both sides to the start of a function, into a data
+// object, to a symbol defined elsewhere, or NULL.
 func slotChanges(bv *view, b *Symbol, av *view, a *Symbol) []Slot {
 	if b.Section == nil || a.Section == nil || b.Size != a.Size ||
 		b.Section.Flags != a.Section.Flags || b.Section.Type != a.Section.Type {
@@ -900,22 +904,27 @@ func slotChanges(bv *view, b *Symbol, av *view, a *Symbol) []Slot {
 		return nil
 	}
 	type field struct {
-		repr string
-		fn   *Symbol
-		ok   bool // a pointer to a function's start
+		repr   string
+		to     *Symbol
+		addend int64
+		ok     bool // a pointer to a symbol the running kernel has
 	}
 	fields := func(v *view, s *Symbol) map[uint64]field {
 		m := map[uint64]field{}
 		for _, r := range v.relocsIn(s.Section, s.Value, s.Value+s.Size) {
 			repr, def := v.target(r, 0, nil, true)
-			f := field{repr: fmt.Sprintf("%v %s", r.Type, repr), fn: def}
+			f := field{repr: fmt.Sprintf("%v %s", r.Type, repr), to: def, addend: r.Addend}
 			if r.Type == elf.R_X86_64_64 && def != nil && r.Sym != nil {
+				if def.Section != nil {
+					f.addend = int64(r.Sym.Value) + r.Addend - int64(def.Value)
+				}
 				switch {
 				case def.Section == nil: // defined elsewhere
-					f.ok = r.Addend == 0
+					f.ok = true
 				case def.Type == elf.STT_FUNC:
-					at := r.Sym.Value + uint64(r.Addend)
-					f.ok = at == def.Value
+					f.ok = f.addend == 0
+				case def.Type == elf.STT_OBJECT:
+					f.ok = f.addend >= 0 && uint64(f.addend) <= def.Size
 				}
 			}
 			m[r.Offset-s.Value] = f
@@ -940,7 +949,7 @@ func slotChanges(bv *view, b *Symbol, av *view, a *Symbol) []Slot {
 		if (inB && !x.ok) || (inA && !y.ok) || o+8 > b.Size {
 			return nil
 		}
-		out = append(out, Slot{Offset: o, Before: x.fn, After: y.fn})
+		out = append(out, Slot{Offset: o, Before: x.to, After: y.to, BeforeAddend: x.addend, AfterAddend: y.addend})
 	}
 	// A field relocated on one side only must not overlap another one.
 	for _, sl := range out {

@@ -354,8 +354,9 @@ func symNames(ss []*Symbol) []string {
 }
 
 // TestDiffSlots: a data object whose only differences are function
-// pointers (repointed, set or cleared) lists them as slots; one that
-// differs in anything else, or in a pointer to data, lists none.
+// pointers (repointed, set or cleared; to functions, into data, to
+// symbols defined elsewhere) lists them as slots; one that differs in
+// anything else, or points into a function, lists none.
 func TestDiffSlots(t *testing.T) {
 	for _, mode := range []string{"user", "kernel"} {
 		t.Run(mode, func(t *testing.T) {
@@ -364,21 +365,23 @@ func TestDiffSlots(t *testing.T) {
 			for _, d := range ch.ChangedData {
 				var s []string
 				for _, sl := range d.Slots {
-					name := func(sym *Symbol) string {
+					name := func(sym *Symbol, addend int64) string {
 						if sym == nil {
 							return "NULL"
 						}
-						return sym.Name
+						return fmt.Sprintf("%s%+d", sym.Name, addend)
 					}
-					s = append(s, fmt.Sprintf("+%#x %s→%s", sl.Offset, name(sl.Before), name(sl.After)))
+					s = append(s, fmt.Sprintf("+%#x %s→%s", sl.Offset, name(sl.Before, sl.BeforeAddend), name(sl.After, sl.AfterAddend)))
 				}
 				got[d.Name] = strings.Join(s, ",")
 			}
 			want := map[string]string{
-				"table":    "+0x8 generic_peek→new_peek,+0x10 old_close→shared_close",
-				"flagged":  "",                   // its flags changed too
-				"ro_table": "+0x8 NULL→new_peek", // repointable here; the generator refuses read-only data
-				"dp":       "",                   // a pointer to data
+				"table":    "+0x8 generic_peek+0→new_peek+0,+0x10 old_close+0→shared_close+0",
+				"flagged":  "",                     // its flags changed too
+				"ro_table": "+0x8 NULL→new_peek+0", // repointable here; the generator refuses read-only data
+				"dp":       "+0x0 NULL→limit+0",
+				"bounds":   "+0x0 vals+4→vals+8,+0x8 NULL→ext_vals+12",
+				"inside":   "", // a pointer into a function
 			}
 			if !maps.Equal(got, want) {
 				t.Errorf("slots = %q, want %q", got, want)

@@ -149,7 +149,7 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 		why = append(why, fmt.Sprintf("%s (%s)", d.Name, not))
 	}
 	if len(why) > 0 {
-		return nil, refuse(refusal.ChangedData, "", "the fix changes existing data, which a livepatch cannot change in place (only function pointers in writable data are repointed, by the patch's callbacks): %s", strings.Join(why, ", "))
+		return nil, refuse(refusal.ChangedData, "", "the fix changes existing data, which a livepatch cannot change in place (only pointers in writable data are repointed, by the patch's callbacks): %s", strings.Join(why, ", "))
 	}
 	e := &extractor{
 		src: after, tgt: tgt, exports: exports,

@@ -8,8 +8,8 @@ import (
 	"github.com/tuxtape/tuxtape/internal/build/elfobj"
 )
 
-// SlotSwap is a function pointer in existing data (an ops table's
-// callback) that the fix repoints. Livepatch cannot change data in place,
+// SlotSwap is a pointer in existing data (an ops table's callback, a
+// sysctl's bounds) that the fix repoints. Livepatch cannot change data in place,
 // so the patch's callbacks do it: they check that the pointer holds what
 // the unfixed kernel has, write the new value once the transition is
 // complete (every task then runs the patched code the new target may
@@ -17,10 +17,10 @@ import (
 type SlotSwap struct {
 	Data   string `json:"data"`   // the object holding the pointer
 	Offset uint64 `json:"offset"` // of the pointer in it
-	Before string `json:"before"` // the function it pointed to; "" for NULL
-	After  string `json:"after"`  // the one it points to; "" for NULL
-	// InPatch: After is code the patch carries (a function the fix
-	// adds), not the running kernel's.
+	Before string `json:"before"` // what it pointed to (symbol+offset); "" for NULL
+	After  string `json:"after"`  // what it points to; "" for NULL
+	// InPatch: After is in the patch (a function or variable the fix
+	// adds), not the running kernel.
 	InPatch bool `json:"in_patch,omitempty"`
 }
 
@@ -49,7 +49,7 @@ const (
 )
 
 // repointable says whether a changed data object is one the patch can
-// change by repointing: only function pointers differ, and the kernel
+// change by repointing: only pointers differ, and the kernel
 // keeps the object where it can be written at run time (not read-only,
 // not read-only after init, not freed after init, not per-CPU, where the
 // symbol is not the address).
@@ -109,28 +109,60 @@ func (e *extractor) addSlots(changes []elfobj.DataChange, inPatch map[*elfobj.Sy
 				return fmt.Errorf("repoint %s: %w", sw, err)
 			}
 			if sl.Before != nil {
-				sw.Before = sl.Before.Name
-				if err := running(at+8, 0, sl.Before); err != nil {
+				sw.Before = withAddend(sl.Before.Name, sl.BeforeAddend)
+				if err := running(at+8, sl.BeforeAddend, sl.Before); err != nil {
 					return fmt.Errorf("repoint %s: %w", sw, err)
 				}
 			}
 			if sl.After != nil {
-				sw.After, sw.InPatch = sl.After.Name, inPatch[sl.After]
+				sw.After, sw.InPatch = withAddend(sl.After.Name, sl.AfterAddend), inPatch[sl.After] || e.newData[sl.After]
 				if sw.InPatch {
-					r, keep, err := e.reloc(src, elfobj.Reloc{Offset: at + 16, Type: elf.R_X86_64_64, Sym: sl.After})
+					r, keep, err := e.reloc(src, elfobj.Reloc{Offset: at + 16, Type: elf.R_X86_64_64, Sym: sl.After, Addend: sl.AfterAddend})
 					if err != nil {
 						return fmt.Errorf("repoint %s: %w", sw, err)
 					}
 					if keep {
 						e.appendReloc(dst, r)
 					}
-				} else if err := running(at+16, 0, sl.After); err != nil {
+				} else if err := running(at+16, sl.AfterAddend, sl.After); err != nil {
 					return fmt.Errorf("repoint %s: %w", sw, err)
 				}
 			}
 			e.res.Slots = append(e.res.Slots, sw)
 			at += slotEntry
 		}
+		if by := copiedBy(e.functions(), d.After); len(by) > 0 {
+			e.res.Warnings = append(e.res.Warnings, fmt.Sprintf("%s is copied by %s: copies made before the patch keep their old pointers (only the object itself and copies made later are repointed)", d.After.Name, strings.Join(by, ", ")))
+		}
 	}
 	return e.drain()
+}
+
+func withAddend(name string, addend int64) string {
+	if addend == 0 {
+		return name
+	}
+	return fmt.Sprintf("%s%+#x", name, addend)
+}
+
+// copiers are the calls that duplicate a template object (a per-namespace
+// sysctl table, say): copies made before the patch keep the old pointers.
+var copiers = map[string]bool{"kmemdup": true, "kmemdup_noprof": true, "kmemdup_array": true, "memcpy": true, "__memcpy": true}
+
+// copiedBy names the functions of obj that refer to the data object sym
+// and call a copier: the object is likely a template whose existing copies
+// the repointing does not reach.
+func copiedBy(all []*elfobj.Function, sym *elfobj.Symbol) []string {
+	var out []string
+	for _, g := range all {
+		copies, refers := false, false
+		for _, r := range g.Refs {
+			copies = copies || copiers[r.Name]
+			refers = refers || r == sym
+		}
+		if copies && refers {
+			out = append(out, g.Name)
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +161,52 @@ rmmod tt_codel_v3 && echo "rmmod-v3: ok"
 		f := strings.Fields(kv[key])
 		if len(f) != 2 || f[0] != "ok" || f[1] == "0" {
 			t.Errorf("%s = %q, want traffic ok and the patch's codel_peek run", key, kv[key])
+		}
+	}
+}
+
+// TestRepointedSysctl: the tcp_reordering fix (CVE-2026-64422) gives two
+// sysctls of ipv4_net_table, a per-namespace template, a bounded handler
+// and its bounds (into sysctl_vals and init_net). Repointed, the initial
+// namespace refuses 0 and values above tcp_max_reordering, and so does a
+// namespace made while the patch is enabled (its copy is made from the
+// repointed table by the patched init); once the patch is disabled, the
+// old handler takes them again. The build warns that copies made before
+// the patch keep the old pointers.
+func TestRepointedSysctl(t *testing.T) {
+	k := debianKernel(t)
+	const name = "tt_tcp_reordering"
+	ko, res := build(t, k, name, filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches", "CVE-2026-64422.patch"))
+	var repointed []string
+	var warned bool
+	for _, u := range res.Units {
+		for _, sl := range u.Repointed {
+			repointed = append(repointed, sl.String())
+		}
+		for _, w := range u.Warnings {
+			warned = warned || strings.Contains(w, "ipv4_net_table is copied by ipv4_sysctl_init_net")
+		}
+	}
+	if len(repointed) != 5 || !slices.Contains(repointed, "ipv4_net_table+0xca0: proc_dointvec → the running kernel's proc_dointvec_minmax") || !warned {
+		t.Errorf("repointed %q (warned of copies: %v); want 5 pointers of ipv4_net_table and the warning", repointed, warned)
+	}
+	kv := bootWith(t, k, ko, name, `exercise() {
+	f=/proc/sys/net/ipv4/tcp_reordering
+	(echo 0 > $f) 2>/dev/null && r=accepted || r=refused
+	echo "zero-$1: $r"
+	echo 3 > $f
+	(echo 100000 > $f) 2>/dev/null && r=accepted || r=refused
+	echo "above-$1: $r"
+	echo 3 > $f
+	unshare -n sh -c "(echo 0 > $f) 2>/dev/null" && r=accepted || r=refused
+	echo "netns-zero-$1: $r"
+}`, "vmlinux")
+	for key, want := range map[string]string{
+		"zero-patched": "refused", "above-patched": "refused", "netns-zero-patched": "refused",
+		"zero-after": "accepted", "above-after": "accepted", "netns-zero-after": "accepted",
+	} {
+		if kv[key] != want {
+			t.Errorf("%s = %q, want %q", key, kv[key], want)
 		}
 	}
 }

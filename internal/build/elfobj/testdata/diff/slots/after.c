@@ -21,3 +21,7 @@ struct dataptr { int *p; int (*f)(int); } dp = { .p = &limit, .f = ops_open };
 
 const struct ops *use(int i) { return i ? &table : &flagged; }
 const struct ops *use_ro(void) { return &ro_table; }
+int vals[4] = { 0, 1, 2, 3 };
+extern int ext_vals[];
+struct bounds { int *lo, *hi; } bounds = { .lo = &vals[2], .hi = &ext_vals[3] };
+struct code { void *at; } inside = { .at = (char *)ops_open + 4 };
