@@ -351,6 +351,12 @@ func TestBadFixes(t *testing.T) {
 	// The cloud config builds no wireless drivers.
 	notBuilt := "--- a/drivers/net/wireless/intel/iwlwifi/pcie/drv.c\n+++ b/drivers/net/wireless/intel/iwlwifi/pcie/drv.c\n@@ -1 +1 @@\n-a\n+b\n"
 	kstrtouint := "--- a/lib/kstrtox.c\n+++ b/lib/kstrtox.c\n@@ -235,5 +235,5 @@\n \t\treturn rv;\n \tif (tmp != (unsigned int)tmp)\n-\t\treturn -ERANGE;\n+\t\treturn -EINVAL;\n \t*res = tmp;\n \treturn 0;\n"
+	// A const ops table the fix adds a callback to: it cannot be written
+	// at run time, so it is not repointed.
+	readOnly, err := os.ReadFile(filepath.Join(testenv.Corpus(t, "debian-6.1.176"), "patches", "CVE-2026-74363.patch"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, diff string
 		check      func(error) bool
@@ -371,6 +377,7 @@ func TestBadFixes(t *testing.T) {
 		{"not in the build", notBuilt, func(err error) bool { return errors.Is(err, klp.ErrNotCompiled) }, refusal.NotCompiled, "", "iwlwifi/pcie/drv.c"},
 		// lib/ has no ftrace entries, and hundreds of units call kstrtouint.
 		{"callers too many", kstrtouint, klp.IsNotLivepatchable, refusal.CallersTooMany, "kstrtouint", "compile units of this kernel call them"},
+		{"read-only ops table", string(readOnly), klp.IsNotLivepatchable, refusal.ChangedData, "", "bpf_super_ops (pointers 4 → 5: read-only data (.rodata.bpf_super_ops)"},
 	} {
 		_, err := klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: tc.name, Diff: []byte(tc.diff)}}, Name: "tt_bad",
 			WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "tt_bad.ko")})
@@ -387,7 +394,7 @@ func TestBadFixes(t *testing.T) {
 	}
 	// A patch named like a module of the kernel would be what modprobe
 	// finds instead of the module.
-	_, err := klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: "comment", Diff: []byte(comment)}}, Name: "isofs",
+	_, err = klp.Build(context.Background(), k.Kernel, klp.Options{Fixes: []klp.Fix{{Name: "comment", Diff: []byte(comment)}}, Name: "isofs",
 		WorkDir: t.TempDir(), Out: filepath.Join(t.TempDir(), "isofs.ko")})
 	if err == nil || !strings.Contains(err.Error(), `"isofs" is the name of a module of this kernel`) {
 		t.Errorf("Build named isofs = %v, want the name refused", err)
