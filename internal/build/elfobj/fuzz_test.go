@@ -15,6 +15,9 @@ func FuzzOpen(f *testing.F) {
 	for _, seed := range fuzzSeeds(f) {
 		f.Add(seed)
 	}
+	// Diffed against a real object too, the corrupt one reaches the data
+	// comparison (pointer slots) with relocations of its own.
+	base := openObj(f, "diff/slots/before.c", "kernel")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		obj, err := Open(bytes.NewReader(data))
 		if err != nil {
@@ -34,6 +37,15 @@ func FuzzOpen(f *testing.F) {
 		if n := countChanges(ch); n != 0 {
 			t.Fatalf("Diff(obj, obj) = %d changes, want 0: %+v", n, ch)
 		}
+		if ch, err := Diff(base, obj); err == nil {
+			for _, d := range ch.ChangedData {
+				for _, sl := range d.Slots {
+					if sl.Offset+8 > d.After.Size {
+						t.Fatalf("slot %s+%#x outside the object (%d bytes)", d.Name, sl.Offset, d.After.Size)
+					}
+				}
+			}
+		}
 		out, err := obj.Bytes()
 		if err != nil {
 			t.Fatalf("Bytes() of an object Open accepted: %v", err)
@@ -52,7 +64,7 @@ func FuzzOpen(f *testing.F) {
 // variants aimed at the headers and tables the parser trusts.
 func fuzzSeeds(tb testing.TB) [][]byte {
 	var seeds [][]byte
-	for _, src := range []string{"diff/body/before.c", "diff/line/before.c", "diff/strings/before.c", "diff/cold/before.c"} {
+	for _, src := range []string{"diff/body/before.c", "diff/line/before.c", "diff/strings/before.c", "diff/cold/before.c", "diff/slots/after.c"} {
 		for _, mode := range []string{"user", "kernel"} {
 			obj, err := os.ReadFile(compile(tb, src, mode))
 			if err != nil {
