@@ -199,9 +199,8 @@ func (o *DiffOptions) Diff(before, after *File) (*Changes, error) {
 	}
 	dpairs, dremoved, dadded := match(bobjs, aobjs, func(s *Symbol) string { return NormalizeName(s.Name) }, objPrint)
 	for _, p := range dpairs {
-		if r := compareObjects(bv, p[0], av, p[1]); len(r) > 0 {
-			ch.ChangedData = append(ch.ChangedData, DataChange{Name: p[1].Name, Before: p[0], After: p[1], Reasons: r,
-				Slots: slotChanges(bv, p[0], av, p[1])})
+		if r, slots := compareObjects(bv, p[0], av, p[1]); len(r) > 0 {
+			ch.ChangedData = append(ch.ChangedData, DataChange{Name: p[1].Name, Before: p[0], After: p[1], Reasons: r, Slots: slots})
 		}
 	}
 	ch.RemovedData, ch.NewData = dremoved, dadded
@@ -816,8 +815,8 @@ func (v *view) objects() []*Symbol {
 }
 
 // compareObjects lists the differences between two data objects.
-func compareObjects(bv *view, b *Symbol, av *view, a *Symbol) []string {
-	var reasons []string
+// When only pointer fields differ, slots lists them (see pointerSlots).
+func compareObjects(bv *view, b *Symbol, av *view, a *Symbol) (reasons []string, slots []Slot) {
 	kind := func(s *Symbol) string {
 		if s.Section == nil {
 			return "common"
@@ -841,11 +840,12 @@ func compareObjects(bv *view, b *Symbol, av *view, a *Symbol) []string {
 		reasons = append(reasons, fmt.Sprintf("size %d → %d", b.Size, a.Size))
 	}
 	if len(reasons) > 0 || b.Section == nil {
-		return reasons
+		return reasons, nil
 	}
 	bd, brs := objectShape(bv, b)
 	ad, ars := objectShape(av, a)
-	if !bytes.Equal(bd, ad) {
+	sameBytes := bytes.Equal(bd, ad)
+	if !sameBytes {
 		i := 0
 		for i < min(len(bd), len(ad)) && bd[i] == ad[i] {
 			i++
@@ -864,7 +864,10 @@ func compareObjects(bv *view, b *Symbol, av *view, a *Symbol) []string {
 			}
 		}
 	}
-	return reasons
+	if sameBytes && len(reasons) > 0 {
+		slots = pointerSlots(bv, b, av, a)
+	}
+	return reasons, slots
 }
 
 func secName(s *Symbol) string {
@@ -888,21 +891,12 @@ func objectShape(v *view, s *Symbol) ([]byte, []string) {
 	return data, out
 }
 
-// slotChanges returns the pointer fields in which two versions of a data
-// object differ, when they are all they differ in: same size and kind,
-// same bytes outside relocated fields, and each differing field a 64-bit
-// absolute pointer on both sides to the start of a function, into a data
-// object, to a symbol defined elsewhere, or NULL.
-func slotChanges(bv *view, b *Symbol, av *view, a *Symbol) []Slot {
-	if b.Section == nil || a.Section == nil || b.Size != a.Size ||
-		b.Section.Flags != a.Section.Flags || b.Section.Type != a.Section.Type {
-		return nil
-	}
-	bd, _ := objectShape(bv, b)
-	ad, _ := objectShape(av, a)
-	if !bytes.Equal(bd, ad) {
-		return nil
-	}
+// pointerSlots returns the pointer fields in which two versions of a data
+// object of the same size, kind and bytes outside relocated fields differ,
+// when each differing field is a 64-bit absolute pointer on both sides to
+// the start of a function, into a data object, to a symbol defined
+// elsewhere, or NULL; nil when one is not.
+func pointerSlots(bv *view, b *Symbol, av *view, a *Symbol) []Slot {
 	type field struct {
 		repr   string
 		to     *Symbol

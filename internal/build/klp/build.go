@@ -142,8 +142,8 @@ type UnitResult struct {
 	// Callers are functions the patch replaces only because they call a
 	// changed function livepatch cannot redirect, each with what it calls.
 	Callers []string `json:"callers,omitempty"`
-	// Repointed are the function pointers in existing data the patch's
-	// callbacks repoint, for a reviewer.
+	// Repointed are the pointers in existing data the patch's callbacks
+	// repoint, for a reviewer.
 	Repointed []SlotSwap `json:"repointed,omitempty"`
 }
 

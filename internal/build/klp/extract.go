@@ -66,8 +66,8 @@ type Extracted struct {
 	// units that calls them reaches the old ones unless its callers are
 	// patched too (see callers.go).
 	Stranded []string
-	// Slots are the function pointers in existing data the patch repoints
-	// (see SlotSwap), in the order of its slot table.
+	// Slots are the pointers in existing data the patch repoints (see
+	// SlotSwap), in the order of its slot table.
 	Slots []SlotSwap
 }
 
@@ -137,16 +137,9 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 	}
 	var why []string
 	for _, d := range ch.ChangedData {
-		ok, not := repointable(d)
-		if ok {
-			continue
+		if not := notRepointable(d); not != "" {
+			why = append(why, fmt.Sprintf("%s (%s)", d.Name, not))
 		}
-		if not == "" {
-			not = strings.Join(d.Reasons, "; ")
-		} else {
-			not = strings.Join(d.Reasons, "; ") + ": " + not
-		}
-		why = append(why, fmt.Sprintf("%s (%s)", d.Name, not))
 	}
 	if len(why) > 0 {
 		return nil, refuse(refusal.ChangedData, "", "the fix changes existing data, which a livepatch cannot change in place (only pointers in writable data are repointed, by the patch's callbacks): %s", strings.Join(why, ", "))
@@ -223,16 +216,7 @@ func Extract(after *elfobj.File, ch *elfobj.Changes, tgt Target, exports Exports
 	if err := e.copiedSpecials(picks); err != nil {
 		return nil, err
 	}
-	// A repointed pointer's new target is the patch's copy when the fix
-	// adds it or livepatch cannot redirect it; else the running function,
-	// which ftrace redirects if it changed.
-	inPatch := map[*elfobj.Symbol]bool{}
-	for _, p := range picks {
-		if p.new {
-			inPatch[p.f.Sym] = true
-		}
-	}
-	if err := e.addSlots(ch.ChangedData, inPatch); err != nil {
+	if err := e.addSlots(ch.ChangedData, picks); err != nil {
 		return nil, err
 	}
 	e.res.File = e.out

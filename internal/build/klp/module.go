@@ -78,105 +78,96 @@ struct tuxtape_shadow {
 
 #define TUXTAPE_SLOT_SHADOW 0x7475787461706531UL /* "tuxtape1" */
 
-static int tuxtape_slots_check(const struct tuxtape_slots *t)
+/* Runs fn on each slot of an object's tables, up to the first error. */
+static int tuxtape_each_slot(const struct tuxtape_slots *t,
+			     int (*fn)(struct tuxtape_slot *s, const char *name))
 {
-	int i;
+	int i, err;
 
 	for (; t->s; t++) {
 		for (i = 0; i < t->n; i++) {
-			struct tuxtape_slot *s = &t->s[i];
-			struct tuxtape_shadow *sh;
-			unsigned long cur;
-
-			if (!s->addr) {
-				pr_err("%s: %s did not resolve\n", THIS_MODULE->name, t->names[i]);
-				return -EINVAL;
-			}
-			cur = READ_ONCE(*s->addr);
-			sh = klp_shadow_get(s->addr, TUXTAPE_SLOT_SHADOW);
-			if (cur != s->old && !(sh && sh->orig == s->old)) {
-				pr_err("%s: %s holds %pS, not %pS: this is not the kernel the patch was built for\n",
-				       THIS_MODULE->name, t->names[i], (void *)cur, (void *)s->old);
-				return -EINVAL;
-			}
-			if (!sh) {
-				sh = klp_shadow_alloc(s->addr, TUXTAPE_SLOT_SHADOW, sizeof(*sh), GFP_KERNEL, NULL, NULL);
-				if (!sh)
-					return -ENOMEM;
-				sh->orig = s->old;
-				sh->owner = NULL;
-			}
+			err = fn(&t->s[i], t->names[i]);
+			if (err)
+				return err;
 		}
 	}
 	return 0;
 }
 
-static void tuxtape_slots_set(const struct tuxtape_slots *t)
+static int tuxtape_slot_check(struct tuxtape_slot *s, const char *name)
 {
-	int i;
+	struct tuxtape_shadow *sh;
+	unsigned long cur;
 
-	for (; t->s; t++) {
-		for (i = 0; i < t->n; i++) {
-			struct tuxtape_slot *s = &t->s[i];
-			struct tuxtape_shadow *sh = klp_shadow_get(s->addr, TUXTAPE_SLOT_SHADOW);
-			struct module *prev;
-
-			if (WARN_ON_ONCE(!sh))
-				continue;
-			WRITE_ONCE(*s->addr, s->new);
-			prev = sh->owner;
-			sh->owner = NULL;
-			if (within_module(s->new, THIS_MODULE)) {
-				__module_get(THIS_MODULE);
-				sh->owner = THIS_MODULE;
-			}
-			if (prev) {
-				/* Callers that read the old pointer under RCU are done. */
-				synchronize_rcu();
-				module_put(prev);
-			}
-		}
+	if (!s->addr) {
+		pr_err("%s: %s did not resolve\n", THIS_MODULE->name, name);
+		return -EINVAL;
 	}
+	cur = READ_ONCE(*s->addr);
+	sh = klp_shadow_get(s->addr, TUXTAPE_SLOT_SHADOW);
+	if (cur != s->old && !(sh && sh->orig == s->old)) {
+		pr_err("%s: %s holds %pS, not %pS: this is not the kernel the patch was built for\n",
+		       THIS_MODULE->name, name, (void *)cur, (void *)s->old);
+		return -EINVAL;
+	}
+	if (!sh) {
+		sh = klp_shadow_alloc(s->addr, TUXTAPE_SLOT_SHADOW, sizeof(*sh), GFP_KERNEL, NULL, NULL);
+		if (!sh)
+			return -ENOMEM;
+		sh->orig = s->old;
+		sh->owner = NULL;
+	}
+	return 0;
 }
 
-static void tuxtape_slots_restore(const struct tuxtape_slots *t)
+static int tuxtape_slot_set(struct tuxtape_slot *s, const char *name)
 {
-	int i;
+	struct tuxtape_shadow *sh = klp_shadow_get(s->addr, TUXTAPE_SLOT_SHADOW);
+	struct module *prev;
 
-	for (; t->s; t++) {
-		for (i = 0; i < t->n; i++) {
-			struct tuxtape_slot *s = &t->s[i];
-			struct tuxtape_shadow *sh;
-
-			if (!s->addr || READ_ONCE(*s->addr) != s->new)
-				continue;
-			WRITE_ONCE(*s->addr, s->old);
-			sh = klp_shadow_get(s->addr, TUXTAPE_SLOT_SHADOW);
-			if (sh && sh->owner == THIS_MODULE) {
-				sh->owner = NULL;
-				synchronize_rcu();
-				module_put(THIS_MODULE);
-			}
-		}
+	if (WARN_ON_ONCE(!sh))
+		return 0;
+	WRITE_ONCE(*s->addr, s->new);
+	prev = sh->owner;
+	sh->owner = NULL;
+	if (within_module(s->new, THIS_MODULE)) {
+		__module_get(THIS_MODULE);
+		sh->owner = THIS_MODULE;
 	}
+	if (prev) {
+		/* Callers that read the old pointer under RCU are done. */
+		synchronize_rcu();
+		module_put(prev);
+	}
+	return 0;
 }
 
-static void tuxtape_slots_forget(const struct tuxtape_slots *t)
+static int tuxtape_slot_restore(struct tuxtape_slot *s, const char *name)
 {
-	int i;
+	struct tuxtape_shadow *sh;
 
-	for (; t->s; t++) {
-		for (i = 0; i < t->n; i++) {
-			struct tuxtape_slot *s = &t->s[i];
-			struct tuxtape_shadow *sh;
-
-			if (!s->addr || READ_ONCE(*s->addr) != s->old)
-				continue;
-			sh = klp_shadow_get(s->addr, TUXTAPE_SLOT_SHADOW);
-			if (sh && !sh->owner)
-				klp_shadow_free(s->addr, TUXTAPE_SLOT_SHADOW, NULL);
-		}
+	if (!s->addr || READ_ONCE(*s->addr) != s->new)
+		return 0;
+	WRITE_ONCE(*s->addr, s->old);
+	sh = klp_shadow_get(s->addr, TUXTAPE_SLOT_SHADOW);
+	if (sh && sh->owner == THIS_MODULE) {
+		sh->owner = NULL;
+		synchronize_rcu();
+		module_put(THIS_MODULE);
 	}
+	return 0;
+}
+
+static int tuxtape_slot_forget(struct tuxtape_slot *s, const char *name)
+{
+	struct tuxtape_shadow *sh;
+
+	if (!s->addr || READ_ONCE(*s->addr) != s->old)
+		return 0;
+	sh = klp_shadow_get(s->addr, TUXTAPE_SLOT_SHADOW);
+	if (sh && !sh->owner)
+		klp_shadow_free(s->addr, TUXTAPE_SLOT_SHADOW, NULL);
+	return 0;
 }
 {{range $o := .Objects}}{{range $o.Slots}}
 extern struct tuxtape_slot {{.Sym}}[];
@@ -186,10 +177,10 @@ static const struct tuxtape_slots slots_{{$i}}[] = {
 {{range $o.Slots}}	{ {{.Sym}}, {{len .Names}}, {{.Sym}}_names },
 {{end}}	{ }
 };
-static int pre_patch_{{$i}}(struct klp_object *obj) { return tuxtape_slots_check(slots_{{$i}}); }
-static void post_patch_{{$i}}(struct klp_object *obj) { tuxtape_slots_set(slots_{{$i}}); }
-static void pre_unpatch_{{$i}}(struct klp_object *obj) { tuxtape_slots_restore(slots_{{$i}}); }
-static void post_unpatch_{{$i}}(struct klp_object *obj) { tuxtape_slots_forget(slots_{{$i}}); }
+static int pre_patch_{{$i}}(struct klp_object *obj) { return tuxtape_each_slot(slots_{{$i}}, tuxtape_slot_check); }
+static void post_patch_{{$i}}(struct klp_object *obj) { tuxtape_each_slot(slots_{{$i}}, tuxtape_slot_set); }
+static void pre_unpatch_{{$i}}(struct klp_object *obj) { tuxtape_each_slot(slots_{{$i}}, tuxtape_slot_restore); }
+static void post_unpatch_{{$i}}(struct klp_object *obj) { tuxtape_each_slot(slots_{{$i}}, tuxtape_slot_forget); }
 {{end}}{{end}}{{end}}
 static struct klp_object objs[] = {
 {{range $i, $o := .Objects}}	{ .name = {{if eq $o.Name "vmlinux"}}NULL{{else}}"{{$o.Name}}"{{end}}, .funcs = funcs_{{$i}},{{if $o.Slots}}

@@ -3,6 +3,7 @@ package klp
 import (
 	"debug/elf"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/tuxtape/tuxtape/internal/build/elfobj"
@@ -48,35 +49,44 @@ const (
 	slotEntry   = 24
 )
 
-// repointable says whether a changed data object is one the patch can
-// change by repointing: only pointers differ, and the kernel
-// keeps the object where it can be written at run time (not read-only,
-// not read-only after init, not freed after init, not per-CPU, where the
-// symbol is not the address).
-func repointable(d elfobj.DataChange) (bool, string) {
+// notRepointable says why the patch cannot change a changed data object
+// by repointing it, "" when it can: only pointers differ, and the kernel
+// keeps the object, before the fix as after it, where it can be written at
+// run time (not read-only, not read-only after init, not freed after init,
+// not per-CPU, where the symbol is not the address).
+func notRepointable(d elfobj.DataChange) string {
+	why := strings.Join(d.Reasons, "; ")
 	if len(d.Slots) == 0 {
-		return false, ""
+		return why
 	}
-	s := d.After.Section
-	switch {
-	case s.Flags&elf.SHF_WRITE == 0:
-		return false, "read-only data (" + s.Name + "): its function pointers cannot be written at run time"
-	case strings.HasPrefix(s.Name, ".data..ro_after_init"):
-		return false, "data read-only after init (" + s.Name + "): its function pointers cannot be written at run time"
-	case initSection(s.Name):
-		return false, "__init/__exit data (" + s.Name + "): it was used at boot or load and freed"
-	case strings.HasPrefix(s.Name, ".data..percpu"), s.Flags&elf.SHF_TLS != 0:
-		return false, "per-CPU data (" + s.Name + ")"
+	for _, s := range []*elfobj.Section{d.Before.Section, d.After.Section} {
+		switch {
+		case s.Flags&elf.SHF_WRITE == 0:
+			return why + ": read-only data (" + s.Name + "): its pointers cannot be written at run time"
+		case strings.HasPrefix(s.Name, ".data..ro_after_init"):
+			return why + ": data read-only after init (" + s.Name + "): its pointers cannot be written at run time"
+		case initSection(s.Name):
+			return why + ": __init/__exit data (" + s.Name + "): it was used at boot or load and freed"
+		case strings.HasPrefix(s.Name, ".data..percpu"), s.Flags&elf.SHF_TLS != 0:
+			return why + ": per-CPU data (" + s.Name + ")"
+		}
 	}
-	return true, ""
+	return ""
 }
 
 // addSlots builds the slot table of the repointed data: addresses and old
 // values resolve against the running object (livepatch relocations,
 // applied when it loads), new values against the patch's copy of a
-// function the fix adds, or of one livepatch cannot redirect, else the
-// running function.
-func (e *extractor) addSlots(changes []elfobj.DataChange, inPatch map[*elfobj.Symbol]bool) error {
+// function or variable the fix adds, or of a function livepatch cannot
+// redirect (picks travelling as new ones), else the running symbol, which
+// ftrace redirects if it is a changed function.
+func (e *extractor) addSlots(changes []elfobj.DataChange, picks []pick) error {
+	inPatch := maps.Clone(e.newData)
+	for _, p := range picks {
+		if p.new {
+			inPatch[p.f.Sym] = true
+		}
+	}
 	n := 0
 	for _, d := range changes {
 		n += len(d.Slots)
@@ -115,7 +125,7 @@ func (e *extractor) addSlots(changes []elfobj.DataChange, inPatch map[*elfobj.Sy
 				}
 			}
 			if sl.After != nil {
-				sw.After, sw.InPatch = withAddend(sl.After.Name, sl.AfterAddend), inPatch[sl.After] || e.newData[sl.After]
+				sw.After, sw.InPatch = withAddend(sl.After.Name, sl.AfterAddend), inPatch[sl.After]
 				if sw.InPatch {
 					r, keep, err := e.reloc(src, elfobj.Reloc{Offset: at + 16, Type: elf.R_X86_64_64, Sym: sl.After, Addend: sl.AfterAddend})
 					if err != nil {

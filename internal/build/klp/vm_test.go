@@ -77,7 +77,13 @@ func debianKernel(t *testing.T) *target.Kernel { return kernel61.get(t) }
 // key/value lines the exercise printed.
 func bootWith(t *testing.T, k *target.Kernel, ko, name, exercise string, objects ...string) map[string]string {
 	t.Helper()
-	r, err := vmcheck.Check(context.Background(), k.VM(), ko, name, objects, exercise)
+	return bootWithFiles(t, k, ko, name, exercise, objects)
+}
+
+// bootWithFiles is bootWith with files the exercise needs in the guest.
+func bootWithFiles(t *testing.T, k *target.Kernel, ko, name, exercise string, objects []string, files ...vmtest.File) map[string]string {
+	t.Helper()
+	r, err := vmcheck.Check(context.Background(), k.VM(), ko, name, objects, exercise, files...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +220,7 @@ func TestModuleExercised(t *testing.T) {
 	if len(res.Units) != 1 || res.Units[0].Object != "isofs" {
 		t.Fatalf("units = %+v, want one unit of isofs", res.Units)
 	}
-	r, err := vmcheck.Check(context.Background(), k.VM(), ko, name, []string{"isofs", "loop"}, `exercise() {
+	kv := bootWithFiles(t, k, ko, name, `exercise() {
 	tr=/sys/kernel/tracing
 	if [ "$1" = patched ]; then
 		echo ":mod:`+name+`" > $tr/set_ftrace_filter
@@ -228,15 +234,7 @@ func TestModuleExercised(t *testing.T) {
 	umount /mnt/iso
 	echo "traced-$1: $(grep -v '^#' $tr/trace | grep -c . || true)"
 	echo nop > $tr/current_tracer
-}`, vmtest.File{Path: "/root/rr.iso", Source: iso})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("VM values: %v", r.Values)
-	if !r.OK() {
-		t.Fatalf("VM report: %s\n%s", r.Summary(), cmdout.Tail(r.Dmesg, 30))
-	}
-	kv := r.Values
+}`, []string{"isofs", "loop"}, vmtest.File{Path: "/root/rr.iso", Source: iso})
 	for _, phase := range []string{"patched", "after"} {
 		if kv["readlink-"+phase] != "target" || kv["cat-"+phase] != "isofs target" {
 			t.Errorf("%s: readlink %q, cat %q; want target, isofs target", phase, kv["readlink-"+phase], kv["cat-"+phase])
